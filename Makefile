@@ -1,0 +1,41 @@
+# Two entry points: `make demo` (one night on the embedded defaults) and `make test` (the suite).
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PYSPARK_VERSION := $(shell sed -n 's/^pyspark==\([^ ]*\).*/\1/p' constraints.txt)
+
+.PHONY: install demo test lint lock clean-demo
+
+install: $(STAMP)
+
+$(STAMP): setup.py constraints.txt
+	scripts/check_prereqs.sh
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt -e ".[all]"
+	@# The Spark provider pulls in pyspark-client, which writes into the same pyspark/ folder as the
+	@# full pyspark; reinstall the full distribution last so its files win.
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps --reinstall pyspark==$(PYSPARK_VERSION)
+	$(BIN)/python scripts/check_install.py $(PYSPARK_VERSION)
+	touch $(STAMP)
+
+demo: $(STAMP)
+	scripts/demo.sh
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff check --preview --select AIR3 dags/
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+# Regenerate constraints.txt from requirements/stack.in (needs network access to PyPI).
+lock: $(STAMP)
+	$(BIN)/uv pip compile requirements/stack.in --python-version 3.11 --annotation-style line \
+		--custom-compile-command "make lock" -o constraints.txt
+
+clean-demo:
+	rm -rf .demo

@@ -1,0 +1,118 @@
+"""Settings: one frozen object per run, built from environment, Airflow Params and Connections.
+
+Nothing here runs at DAG-parse time; tasks call :func:`packaging_pipeline.airflow_support.task_settings`
+which layers Params and Connections over :meth:`Settings.from_env`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from packaging_pipeline.errors import ConfigError
+
+DEFAULT_REQUIRED_SOURCES = ("clickstream", "orders")
+
+
+def default_home() -> Path:
+    """Where the embedded defaults live: ``$PACKAGING_HOME``, else ``~/.packaging-pipeline``."""
+    return Path(os.environ.get("PACKAGING_HOME") or Path.home() / ".packaging-pipeline").resolve()
+
+
+def default_lake_uri() -> str:
+    return (default_home() / "lake").as_uri()
+
+
+@dataclasses.dataclass(frozen=True)
+class S3Options:
+    """How to reach an S3-compatible store; unset fields fall back to the standard AWS chain."""
+
+    endpoint_url: str | None = None
+    region_name: str | None = None
+    aws_access_key_id: str | None = dataclasses.field(default=None, repr=False)
+    aws_secret_access_key: str | None = dataclasses.field(default=None, repr=False)
+    aws_session_token: str | None = dataclasses.field(default=None, repr=False)
+    max_concurrency: int = 16
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Everything a stage needs to know about where it runs. Secrets are excluded from repr."""
+
+    lake_uri: str
+    s3: S3Options = S3Options()
+    pseudonym_key: str | None = dataclasses.field(default=None, repr=False)
+    required_sources: tuple[str, ...] = DEFAULT_REQUIRED_SOURCES
+    max_bad_row_share: float = 0.05
+    future_tolerance_minutes: int = 5
+
+    def __post_init__(self) -> None:
+        if not (self.lake_uri.startswith("file:///") or self.lake_uri.startswith("s3://")):
+            raise ConfigError(
+                f"lake URI {self.lake_uri!r} is not supported: use file:///absolute/path or s3://bucket/prefix"
+            )
+        if not 0.0 <= self.max_bad_row_share <= 1.0:
+            raise ConfigError(f"max_bad_row_share={self.max_bad_row_share} must lie between 0 and 1")
+
+    def require_pseudonym_key(self) -> bytes:
+        """The HMAC key for customer pseudonyms; never defaulted, because a guessable key is no pseudonym."""
+        if not self.pseudonym_key:
+            raise ConfigError(
+                "no pseudonym key: set PACKAGING_PSEUDONYM_KEY (or the Airflow connection "
+                "'packaging_pseudonym' password) to a long random secret; `make demo` generates one into .demo/"
+            )
+        return self.pseudonym_key.encode()
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from ``PACKAGING_*`` and standard ``AWS_*`` variables, then apply overrides."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {
+            "lake_uri": env.get("PACKAGING_LAKE_URI") or default_lake_uri(),
+            "pseudonym_key": env.get("PACKAGING_PSEUDONYM_KEY") or None,
+            "s3": S3Options(
+                endpoint_url=env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or None,
+                region_name=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
+            ),
+        }
+        if env.get("PACKAGING_REQUIRED_SOURCES"):
+            values["required_sources"] = _parse_sources(env["PACKAGING_REQUIRED_SOURCES"])
+        if env.get("PACKAGING_MAX_BAD_ROW_SHARE"):
+            values["max_bad_row_share"] = _parse_float("PACKAGING_MAX_BAD_ROW_SHARE", env["PACKAGING_MAX_BAD_ROW_SHARE"])
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if "lake_uri" in overrides and overrides["lake_uri"]:
+            values["lake_uri"] = normalise_lake_uri(overrides["lake_uri"])
+        else:
+            values["lake_uri"] = normalise_lake_uri(values["lake_uri"])
+        return cls(**values)
+
+
+def normalise_lake_uri(uri: str) -> str:
+    """Accept a plain absolute path as shorthand for ``file://``; strip trailing slashes."""
+    uri = uri.strip()
+    if uri.startswith("/"):
+        uri = Path(uri).resolve().as_uri()
+    return uri.rstrip("/") if uri not in ("file:///",) else uri
+
+
+def _parse_sources(text: str) -> tuple[str, ...]:
+    from packaging_pipeline.lake import RAW_SOURCES
+
+    sources = tuple(s.strip() for s in text.split(",") if s.strip())
+    unknown = sorted(set(sources) - set(RAW_SOURCES))
+    if unknown:
+        raise ConfigError(f"PACKAGING_REQUIRED_SOURCES names unknown sources {unknown}; known: {list(RAW_SOURCES)}")
+    return sources
+
+
+def _parse_float(name: str, text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"{name}={text!r} is not a number") from None

@@ -1,0 +1,55 @@
+"""The lake's key layout: the one place that knows where each dataset lives.
+
+Keys are relative to the lake URI and identical on a local directory and on S3.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+RAW_SOURCES = ("clickstream", "orders", "catalog", "feedback")
+_SAFE_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=-]*$")
+
+
+def parse_ds(ds: str) -> dt.date:
+    """Parse a partition date ``YYYY-MM-DD``, naming the bad value on failure."""
+    from packaging_pipeline.errors import PipelineError
+
+    try:
+        return dt.date.fromisoformat(ds)
+    except (TypeError, ValueError):
+        raise PipelineError(f"invalid ds {ds!r}: expected a date as YYYY-MM-DD, e.g. 2026-11-01") from None
+
+
+def safe_part(value: str) -> str:
+    """Return ``value`` if it is safe as one key segment (no slashes, no '..'), else raise ValueError."""
+    if not _SAFE_PART.match(value) or ".." in value:
+        raise ValueError(f"unsafe key segment {value!r}: use letters, digits, '.', '_', '-', '='")
+    return value
+
+
+def partition(*parts: str, ds: str) -> str:
+    """Key prefix ``<parts>/ds=<ds>/`` with every segment checked."""
+    parse_ds(ds)
+    return "/".join(safe_part(p) for p in parts) + f"/ds={ds}/"
+
+
+def raw_prefix(source: str, ds: str) -> str:
+    return partition("raw", source, ds=ds)
+
+
+def accepted_prefix(source: str, ds: str) -> str:
+    """Validated, pseudonymised rows in canonical Parquet: what later stages read."""
+    return partition("accepted", source, ds=ds)
+
+
+def quarantine_prefix(source: str, ds: str) -> str:
+    return partition("quarantine", source, ds=ds)
+
+
+def ingest_report_key(ds: str) -> str:
+    return partition("reports", "ingest", ds=ds) + "ingest.json"
+
+
+GROUND_TRUTH_KEY = "raw/_ground_truth/customer_segments.parquet"
