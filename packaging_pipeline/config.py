@@ -84,7 +84,9 @@ class Settings:
         if env.get("PACKAGING_REQUIRED_SOURCES"):
             values["required_sources"] = _parse_sources(env["PACKAGING_REQUIRED_SOURCES"])
         if env.get("PACKAGING_MAX_BAD_ROW_SHARE"):
-            values["max_bad_row_share"] = _parse_float("PACKAGING_MAX_BAD_ROW_SHARE", env["PACKAGING_MAX_BAD_ROW_SHARE"])
+            values["max_bad_row_share"] = _parse_float(
+                "PACKAGING_MAX_BAD_ROW_SHARE", env["PACKAGING_MAX_BAD_ROW_SHARE"]
+            )
         values.update({k: v for k, v in overrides.items() if v is not None})
         if "lake_uri" in overrides and overrides["lake_uri"]:
             values["lake_uri"] = normalise_lake_uri(overrides["lake_uri"])

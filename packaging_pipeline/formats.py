@@ -81,5 +81,4 @@ def iter_lines(lake: Lake, key: str) -> Iterator[bytes]:
     with lake.open_read(key) as raw:
         stream: Any = gzip.GzipFile(fileobj=raw) if key.endswith(".gz") else raw
         buffered = io.BufferedReader(stream) if not hasattr(stream, "readline") else stream
-        for line in buffered:
-            yield line
+        yield from buffered

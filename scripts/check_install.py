@@ -10,10 +10,12 @@ expected = sys.argv[1]
 import pyspark  # noqa: E402
 
 if pyspark.__version__ != expected:
-    sys.exit(f"error: pyspark {pyspark.__version__} is installed, constraints.txt pins {expected}; run `make install` again.")
+    sys.exit(
+        f"error: pyspark {pyspark.__version__} is installed but constraints.txt pins {expected}; rerun `make install`."
+    )
 jars = pathlib.Path(pyspark.__file__).parent / "jars"
 if not jars.is_dir() or not any(jars.glob("spark-core_*.jar")):
-    sys.exit(f"error: {jars} holds no Spark jars: pyspark-client overwrote the full pyspark; reinstall pyspark=={expected}.")
+    sys.exit(f"error: {jars} holds no Spark jars (pyspark-client overwrote pyspark); reinstall pyspark=={expected}.")
 submit = shutil.which("spark-submit", path=str(pathlib.Path(sys.executable).parent))
 if submit is None:
     sys.exit("error: spark-submit is missing from the virtualenv's bin directory.")

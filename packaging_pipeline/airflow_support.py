@@ -1,0 +1,89 @@
+"""The seam between Airflow and the library: settings from Params and Connections, the run's ds.
+
+Called inside tasks only (never at DAG-parse time), so DAG files stay cheap to parse.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from packaging_pipeline.config import S3Options, Settings
+from packaging_pipeline.errors import ConfigError, PipelineError
+
+AWS_CONN_ID = "aws_default"
+PSEUDONYM_CONN_ID = "packaging_pseudonym"
+
+
+def _connection(conn_id: str) -> Any | None:
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        return BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        return None
+
+
+def _s3_options(conn: Any, base: S3Options) -> S3Options:
+    extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else json.loads(conn.extra or "{}")
+    return S3Options(
+        endpoint_url=extra.get("endpoint_url") or base.endpoint_url,
+        region_name=extra.get("region_name") or base.region_name,
+        aws_access_key_id=conn.login or None,
+        aws_secret_access_key=conn.password or None,
+        aws_session_token=extra.get("aws_session_token"),
+        max_concurrency=base.max_concurrency,
+    )
+
+
+def task_settings(params: Mapping[str, Any] | None = None) -> Settings:
+    """Settings for a task: environment first, then the run's Params, then Connections.
+
+    Params: ``lake_uri``, ``max_bad_row_share``, ``aws_conn_id``. Connections: the AWS connection
+    (its ``endpoint_url`` extra, region and keys) when the lake is on S3, and ``packaging_pseudonym``
+    (password = pseudonym key) when ``PACKAGING_PSEUDONYM_KEY`` is not set.
+    """
+    params = dict(params or {})
+    overrides: dict[str, Any] = {}
+    if params.get("lake_uri"):
+        overrides["lake_uri"] = params["lake_uri"]
+    if params.get("max_bad_row_share") is not None:
+        overrides["max_bad_row_share"] = float(params["max_bad_row_share"])
+    settings = Settings.from_env(**overrides)
+    if settings.lake_uri.startswith("s3://"):
+        conn = _connection(params.get("aws_conn_id") or AWS_CONN_ID)
+        if conn is not None:
+            settings = settings.replace(s3=_s3_options(conn, settings.s3))
+    if not settings.pseudonym_key:
+        conn = _connection(PSEUDONYM_CONN_ID)
+        if conn is not None and conn.password:
+            settings = settings.replace(pseudonym_key=conn.password)
+    return settings
+
+
+def run_ds(context: Mapping[str, Any]) -> str:
+    """The night a run processes: the ``ds`` Param if given, else the start of the data interval."""
+    params = context.get("params") or {}
+    if params.get("ds"):
+        from packaging_pipeline.lake import parse_ds
+
+        return parse_ds(str(params["ds"])).isoformat()
+    for key in ("data_interval_start", "logical_date"):
+        value = context.get(key)
+        if value is not None:
+            return value.date().isoformat()
+    raise ConfigError("this run has no logical date: trigger it with a logical date or set the 'ds' Param")
+
+
+@contextlib.contextmanager
+def failing_fast_on_bad_input() -> Iterator[None]:
+    """Turn input/config errors into a task failure without retries: retrying bad data changes nothing."""
+    try:
+        yield
+    except PipelineError as exc:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(str(exc)) from exc

@@ -1,0 +1,145 @@
+"""The ``packaging-pipeline`` console script: one subcommand per stage.
+
+Every subcommand takes ``--lake`` (default ``$PACKAGING_LAKE_URI``, else the embedded default lake)
+and ``--json``; it exits 0 on success and 2 with a one-paragraph message on stderr on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from packaging_pipeline.config import Settings
+from packaging_pipeline.errors import PipelineError
+from packaging_pipeline.formats import dumps
+from packaging_pipeline.lake import parse_ds
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return parse_ds(text)
+    except PipelineError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{value} must be greater than zero")
+    return value
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"{value} must lie in [0, 1)")
+    return value
+
+
+def _cmd_sample_data(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from packaging_pipeline.sample_data import generate_sample_data
+    from packaging_pipeline.storage import open_lake
+
+    summary = generate_sample_data(
+        open_lake(settings),
+        start=args.start,
+        days=args.days,
+        customers=args.customers,
+        seed=args.seed,
+        bad_row_share=args.bad_row_share,
+    )
+    summary["lake"] = settings.lake_uri
+    return summary
+
+
+def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from packaging_pipeline.ingest import ingest_range
+
+    if args.ds and (args.start or args.end):
+        raise PipelineError("give either --ds or --start/--end, not both")
+    if args.ds:
+        start = end = args.ds.isoformat()
+    elif args.start and args.end:
+        start, end = args.start.isoformat(), args.end.isoformat()
+    else:
+        raise PipelineError("ingest needs --ds YYYY-MM-DD, or --start and --end for a range")
+    reports = [r.as_dict() for r in ingest_range(settings, start, end)]
+    return reports[0] if len(reports) == 1 else {"lake": settings.lake_uri, "nights": reports}
+
+
+def _print_ingest(result: dict[str, Any]) -> None:
+    for night in result.get("nights", [result]):
+        print(f"ingest ds={night['ds']} lake={night['lake']}")
+        for name, src in night["sources"].items():
+            reasons = ", ".join(f"{k}={v}" for k, v in src["reasons"].items()) or "-"
+            print(
+                f"  {name:<12} read={src['read']:>9} accepted={src['accepted']:>9} "
+                f"quarantined={src['quarantined']:>7}  reasons: {reasons}"
+            )
+
+
+def _print_sample(result: dict[str, Any]) -> None:
+    print(f"sample data written to {result['lake']} ({result['days']} days from {result['start']})")
+    for name, src in result["sources"].items():
+        print(f"  {name:<12} rows={src['rows']:>9} partitions={src['partitions']:>3} files={src['files']:>4}")
+    if result.get("bad_rows"):
+        print(f"  deliberately bad rows: {result['bad_rows']}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="packaging-pipeline", description=__doc__.split("\n")[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--lake", help="lake URI: file:///abs/path or s3://bucket/prefix (default: $PACKAGING_LAKE_URI)")
+        p.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
+        return p
+
+    p = add("sample-data", "Write synthetic raw clickstream, orders, catalog and feedback with planted segments.")
+    p.add_argument("--start", type=_date, required=True, help="first night, YYYY-MM-DD")
+    p.add_argument("--days", type=_positive_int, default=7)
+    p.add_argument("--customers", type=_positive_int, default=2000)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--bad-row-share", type=_share, default=0.0, help="share of deliberately bad rows (default 0)")
+    p.set_defaults(handler=_cmd_sample_data, printer=_print_sample)
+
+    p = add("ingest", "Validate raw partitions into accepted Parquet and quarantine, with counts per reason.")
+    p.add_argument("--ds", type=_date, help="the night to ingest, YYYY-MM-DD")
+    p.add_argument("--start", type=_date, help="first night of a range")
+    p.add_argument("--end", type=_date, help="last night of a range (inclusive)")
+    p.set_defaults(handler=_cmd_ingest, printer=_print_ingest)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    handler: Callable[[argparse.Namespace, Settings], dict[str, Any]] = args.handler
+    try:
+        settings = Settings.from_env(lake_uri=args.lake)
+        result = handler(args, settings)
+    except PipelineError as exc:
+        print(f"packaging-pipeline {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(dumps(result, sort_keys=True))
+    else:
+        args.printer(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

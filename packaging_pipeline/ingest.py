@@ -1,0 +1,371 @@
+"""Validated ingest: raw partition -> canonical accepted Parquet + quarantine, with reconciled counts.
+
+For each source and night: every file of ``raw/<source>/ds=<ds>/`` (Parquet, JSON Lines, gzip'd
+JSON Lines, from any number of producers) is read in chunks, validated against the contract,
+de-duplicated by id, pseudonymised, and written to ``accepted/<source>/ds=<ds>/``; each rejected
+row goes to ``quarantine/<source>/ds=<ds>/`` with its reasons. ``read = accepted + quarantined``
+always holds. Reruns replace both outputs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import hashlib
+import json
+import logging
+import tempfile
+import zlib
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from packaging_pipeline import lake as keys
+from packaging_pipeline.config import Settings
+from packaging_pipeline.errors import InputError
+from packaging_pipeline.formats import dumps, write_json
+from packaging_pipeline.privacy import pseudonymise
+from packaging_pipeline.schemas import CONTRACTS, SourceContract
+from packaging_pipeline.storage import Lake, open_lake
+from packaging_pipeline.validation import MALFORMED_COLUMN, primary_reason, validate_chunk
+
+log = logging.getLogger(__name__)
+
+CHUNK_ROWS = 100_000
+JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson", ".jsonl.gz", ".json.gz", ".ndjson.gz")
+PARQUET_SUFFIXES = (".parquet",)
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        ("source_file", pa.string()),
+        ("line", pa.int64()),
+        ("reason", pa.string()),
+        ("reasons", pa.string()),
+        ("record", pa.string()),
+        ("raw_sha256", pa.string()),
+    ]
+)
+
+
+@dataclasses.dataclass
+class SourceResult:
+    source: str
+    ds: str
+    read: int = 0
+    accepted: int = 0
+    quarantined: int = 0
+    reasons: dict[str, int] = dataclasses.field(default_factory=dict)
+    files: list[str] = dataclasses.field(default_factory=list)
+    empty_files: list[str] = dataclasses.field(default_factory=list)
+    partition_found: bool = False
+    accepted_key: str | None = None
+    quarantine_key: str | None = None
+
+    @property
+    def bad_share(self) -> float:
+        return self.quarantined / self.read if self.read else 0.0
+
+    def top_reasons(self, n: int = 3) -> str:
+        top = sorted(self.reasons.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+        return ", ".join(f"{reason} ({count})" for reason, count in top) or "none"
+
+    def as_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["bad_share"] = round(self.bad_share, 6)
+        return out
+
+
+@dataclasses.dataclass
+class _RawChunk:
+    frame: pd.DataFrame
+    source_file: str
+    lines: np.ndarray
+    raw_sha256: list[str | None]
+
+
+def _suffix_kind(key: str) -> str | None:
+    name = key.rsplit("/", 1)[-1]
+    if name.startswith(("_", ".")):
+        return "marker"
+    if name.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    if name.endswith(JSONL_SUFFIXES):
+        return "jsonl"
+    return None
+
+
+def _read_jsonl(lake: Lake, key: str, contract: SourceContract) -> Iterator[_RawChunk]:
+    """Parse line by line so one malformed line costs one row, not the file."""
+    records: list[dict[str, Any]] = []
+    lines: list[int] = []
+    hashes: list[str | None] = []
+
+    def flush() -> _RawChunk:
+        frame = pd.DataFrame.from_records(records, columns=[*contract.field_names, MALFORMED_COLUMN])
+        return _RawChunk(frame, key, np.asarray(lines, dtype=np.int64), list(hashes))
+
+    with lake.open_read(key) as raw:
+        stream: Any = gzip.GzipFile(fileobj=raw) if key.endswith(".gz") else raw
+        for number, line in enumerate(stream, start=1):
+            if not line.strip():
+                continue
+            try:
+                parsed = json.loads(line)
+                if not isinstance(parsed, dict):
+                    parsed = {MALFORMED_COLUMN: "malformed_record"}
+                    hashes.append(hashlib.sha256(line).hexdigest())
+                else:
+                    parsed.pop(MALFORMED_COLUMN, None)
+                    hashes.append(None)
+            except ValueError:
+                parsed = {MALFORMED_COLUMN: "malformed_json"}
+                hashes.append(hashlib.sha256(line).hexdigest())
+            records.append(parsed)
+            lines.append(number)
+            if len(records) >= CHUNK_ROWS:
+                yield flush()
+                records, lines, hashes = [], [], []
+    if records:
+        yield flush()
+
+
+def _read_parquet(lake: Lake, key: str, contract: SourceContract) -> Iterator[_RawChunk]:
+    with tempfile.TemporaryDirectory(prefix="ingest-") as tmp:
+        local = Path(tmp) / "part.parquet"
+        with lake.open_read(key) as src, open(local, "wb") as dst:
+            while block := src.read(8 * 1024 * 1024):
+                dst.write(block)
+        parquet = pq.ParquetFile(local)
+        present = [name for name in contract.field_names if name in parquet.schema_arrow.names]
+        offset = 0
+        for batch in parquet.iter_batches(batch_size=CHUNK_ROWS, columns=present):
+            frame = batch.to_pandas(types_mapper={pa.string(): pd.StringDtype()}.get)
+            for name in contract.field_names:
+                if name not in frame:
+                    frame[name] = None
+            lines = np.arange(offset + 1, offset + len(frame) + 1, dtype=np.int64)
+            offset += len(frame)
+            yield _RawChunk(frame, key, lines, [None] * len(frame))
+
+
+def _read_file(lake: Lake, key: str, contract: SourceContract) -> Iterator[_RawChunk]:
+    kind = _suffix_kind(key)
+    reader = _read_parquet if kind == "parquet" else _read_jsonl
+    try:
+        yield from reader(lake, key, contract)
+    except (OSError, EOFError, zlib.error, pa.ArrowException) as exc:
+        raise InputError(
+            f"cannot read {lake.uri_of(key)}: {type(exc).__name__}: {exc}. The file is corrupt or not in the "
+            f"format its name says ({kind}); replace it (or move it out of the partition) and rerun the ingest."
+        ) from exc
+
+
+class _DuplicateFilter:
+    """Remembers 64-bit hashes of accepted ids so the first occurrence in a partition wins."""
+
+    def __init__(self) -> None:
+        self._seen = np.empty(0, dtype=np.uint64)
+
+    def duplicates(self, ids: pd.DataFrame) -> pd.Series:
+        hashes = pd.util.hash_pandas_object(ids, index=False).to_numpy(dtype=np.uint64)
+        within = pd.Series(hashes, index=ids.index).duplicated(keep="first").to_numpy()
+        earlier = np.isin(hashes, self._seen, assume_unique=False)
+        return pd.Series(within | earlier, index=ids.index)
+
+    def remember(self, ids: pd.DataFrame) -> None:
+        hashes = pd.util.hash_pandas_object(ids, index=False).to_numpy(dtype=np.uint64)
+        self._seen = np.union1d(self._seen, hashes)
+
+
+def _record_json(frame: pd.DataFrame, contract: SourceContract, key: bytes) -> list[str | None]:
+    """Raw field values as JSON, with the customer id replaced by its pseudonym (privacy)."""
+    fields = [name for name in contract.field_names if name in frame]
+    out = frame[fields].copy()
+    if contract.customer_id_column and contract.customer_id_column in out:
+        ids = out.pop(contract.customer_id_column)
+        as_text = ids.map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+        out["customer_key"] = pseudonymise(key, as_text)
+    malformed = frame[MALFORMED_COLUMN].notna() if MALFORMED_COLUMN in frame else pd.Series(False, index=frame.index)
+    rows = out.astype(object).where(out.notna(), None).to_dict(orient="records")
+    return [None if bad else dumps(row, sort_keys=True) for row, bad in zip(rows, malformed, strict=True)]
+
+
+class _ParquetSink:
+    """Streams chunks into one local Parquet file, created on the first write."""
+
+    def __init__(self, path: Path, schema: pa.Schema):
+        self.path, self.schema, self._writer = path, schema, None
+        self.rows = 0
+
+    def write(self, table: pa.Table) -> None:
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, self.schema, compression="zstd")
+        self._writer.write_table(table)
+        self.rows += table.num_rows
+
+    def close(self) -> bool:
+        if self._writer is not None:
+            self._writer.close()
+        return self._writer is not None
+
+
+def _accepted_table(values: pd.DataFrame, contract: SourceContract, key: bytes) -> pa.Table:
+    schema = contract.accepted_schema
+    columns = {}
+    for field in schema:
+        if field.name == "customer_key":
+            col = pseudonymise(key, values[contract.customer_id_column])
+        else:
+            col = values[field.name]
+        columns[field.name] = pa.array(col.astype(object).where(col.notna(), None).tolist(), type=field.type)
+    return pa.table(columns, schema=schema)
+
+
+def ingest_source(lake: Lake, settings: Settings, source: str, ds: str) -> SourceResult:
+    """Ingest one source's partition for one night; see the module docstring."""
+    contract = CONTRACTS[source]
+    result = SourceResult(source=source, ds=ds)
+    raw_prefix = keys.raw_prefix(source, ds)
+    objects = lake.list(raw_prefix)
+    unsupported = [o.key for o in objects if _suffix_kind(o.key) is None]
+    if unsupported:
+        raise InputError(
+            f"{source} partition {lake.uri_of(raw_prefix)} holds files in an unknown format: {unsupported[:5]}. "
+            f"Deliver Parquet (.parquet) or JSON Lines (.jsonl, .jsonl.gz), or remove the files, then rerun."
+        )
+    data_files = [o for o in objects if _suffix_kind(o.key) in ("parquet", "jsonl")]
+    result.partition_found = bool(data_files)
+    result.files = [o.key for o in data_files]
+    result.empty_files = [o.key for o in data_files if o.size == 0]
+    if not data_files and source in settings.required_sources:
+        raise InputError(
+            f"no {source} data for ds={ds}: {lake.uri_of(raw_prefix)} is missing or empty. Check that the producer "
+            f"delivered the night's files, or drop '{source}' from PACKAGING_REQUIRED_SOURCES if it is optional."
+        )
+
+    pseudonym_key = settings.require_pseudonym_key() if contract.customer_id_column else b""
+    reasons: Counter[str] = Counter()
+    dupes = _DuplicateFilter()
+    with tempfile.TemporaryDirectory(prefix=f"ingest-{source}-") as tmp:
+        accepted = _ParquetSink(Path(tmp) / "accepted.parquet", contract.accepted_schema)
+        quarantine = _ParquetSink(Path(tmp) / "quarantine.parquet", QUARANTINE_SCHEMA)
+        for obj in data_files:
+            if obj.size == 0:
+                continue
+            for chunk in _read_file(lake, obj.key, contract):
+                checked = validate_chunk(chunk.frame, contract, ds, settings.future_tolerance_minutes)
+                row_reasons = checked.reasons.copy()
+                valid = checked.valid
+                id_values = checked.values.loc[valid, list(contract.id_columns)].astype(str)
+                dup = dupes.duplicates(id_values)
+                row_reasons.loc[dup.index[dup.to_numpy()]] = "duplicate_id"
+                valid = row_reasons == ""
+                dupes.remember(checked.values.loc[valid, list(contract.id_columns)].astype(str))
+
+                result.read += len(chunk.frame)
+                if valid.any():
+                    accepted.write(_accepted_table(checked.values.loc[valid], contract, pseudonym_key))
+                bad = ~valid
+                if bad.any():
+                    bad_reasons = row_reasons[bad]
+                    primary = primary_reason(bad_reasons)
+                    reasons.update(primary.tolist())
+                    quarantine.write(
+                        pa.table(
+                            {
+                                "source_file": [chunk.source_file] * int(bad.sum()),
+                                "line": chunk.lines[bad.to_numpy()],
+                                "reason": primary.tolist(),
+                                "reasons": bad_reasons.tolist(),
+                                "record": _record_json(chunk.frame.loc[bad], contract, pseudonym_key),
+                                "raw_sha256": [h for h, b in zip(chunk.raw_sha256, bad, strict=True) if b],
+                            },
+                            schema=QUARANTINE_SCHEMA,
+                        )
+                    )
+        result.accepted, result.quarantined = accepted.rows, quarantine.rows
+        result.reasons = dict(sorted(reasons.items()))
+        has_accepted, has_quarantine = accepted.close(), quarantine.close()
+
+        # Replace the previous run's outputs only once the new ones are complete.
+        accepted_prefix = keys.accepted_prefix(source, ds)
+        quarantine_prefix = keys.quarantine_prefix(source, ds)
+        lake.delete_prefix(accepted_prefix)
+        lake.delete_prefix(quarantine_prefix)
+        if has_accepted:
+            result.accepted_key = accepted_prefix + "part-00000.parquet"
+            lake.upload_file(accepted.path, result.accepted_key)
+        if has_quarantine:
+            result.quarantine_key = quarantine_prefix + "part-00000.parquet"
+            lake.upload_file(quarantine.path, result.quarantine_key)
+    if result.read != result.accepted + result.quarantined:  # an invariant, not input validation
+        raise AssertionError(f"{source} ds={ds}: read {result.read} != accepted + quarantined")
+    return result
+
+
+@dataclasses.dataclass
+class IngestReport:
+    ds: str
+    lake_uri: str
+    sources: dict[str, SourceResult]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ds": self.ds,
+            "lake": self.lake_uri,
+            "report_key": keys.ingest_report_key(self.ds),
+            "sources": {name: r.as_dict() for name, r in self.sources.items()},
+        }
+
+
+def ingest_partition(settings: Settings, ds: str, lake: Lake | None = None) -> IngestReport:
+    """Ingest every raw source for one night, write the report, then enforce the bad-row limit.
+
+    Outputs and the report are written before the limit is checked, so a failing night still
+    leaves its quarantine for people to inspect.
+
+    Raises:
+        InputError: a required source is missing, a file is unreadable, or a source's share of
+            quarantined rows exceeds ``settings.max_bad_row_share``.
+    """
+    keys.parse_ds(ds)
+    lake = lake or open_lake(settings)
+    results = {source: ingest_source(lake, settings, source, ds) for source in keys.RAW_SOURCES}
+    report = IngestReport(ds=ds, lake_uri=lake.uri, sources=results)
+    write_json(lake, keys.ingest_report_key(ds), report.as_dict())
+    for r in results.values():
+        log.info("ingest %s ds=%s read=%d accepted=%d quarantined=%d", r.source, ds, r.read, r.accepted, r.quarantined)
+
+    too_bad = [r for r in results.values() if r.read and r.bad_share > settings.max_bad_row_share]
+    if too_bad:
+        details = "; ".join(
+            f"{r.source} partition {lake.uri_of(keys.raw_prefix(r.source, ds))}: {r.quarantined} of {r.read} rows "
+            f"({r.bad_share:.1%}) quarantined, top reasons {r.top_reasons()}"
+            for r in too_bad
+        )
+        raise InputError(
+            f"too many bad rows for ds={ds} (limit {settings.max_bad_row_share:.1%}): {details}. The rejected rows "
+            f"are in {lake.uri_of('quarantine/')}; fix the producer and rerun, or raise PACKAGING_MAX_BAD_ROW_SHARE."
+        )
+    for r in results.values():
+        if r.partition_found and r.read == 0 and r.source in settings.required_sources:
+            raise InputError(
+                f"{r.source} partition {lake.uri_of(keys.raw_prefix(r.source, ds))} holds only empty files "
+                f"({len(r.empty_files)}); the producer delivered no rows. Redeliver the night's data and rerun."
+            )
+    return report
+
+
+def ingest_range(settings: Settings, start: str, end: str) -> list[IngestReport]:
+    """Ingest every night from ``start`` to ``end`` inclusive, in order, in one job."""
+    first, last = keys.parse_ds(start), keys.parse_ds(end)
+    if last < first:
+        raise InputError(f"--end {end} is before --start {start}")
+    lake = open_lake(settings)
+    days = pd.date_range(first, last, freq="D")
+    return [ingest_partition(settings, day.date().isoformat(), lake) for day in days]

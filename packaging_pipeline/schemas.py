@@ -1,0 +1,141 @@
+"""Input contracts of the four raw sources and their canonical (accepted) Parquet schemas.
+
+The contract is data: ingest validates against it, the sample generator writes to it, and adapters
+for other producers map onto it. See ARCHITECTURE.md "Input contracts".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from enum import StrEnum
+
+import pyarrow as pa
+
+
+class Kind(StrEnum):
+    STRING = "string"
+    TIMESTAMP = "timestamp"  # ISO-8601 or epoch; stored as UTC
+    DATE = "date"
+    INT = "int"
+    FLOAT = "float"
+    BOOL = "bool"
+    STRING_LIST = "string_list"  # JSON list, or a comma-separated string
+
+
+ARROW_TYPES = {
+    Kind.STRING: pa.string(),
+    Kind.TIMESTAMP: pa.timestamp("us", tz="UTC"),
+    Kind.DATE: pa.date32(),
+    Kind.INT: pa.int64(),
+    Kind.FLOAT: pa.float64(),
+    Kind.BOOL: pa.bool_(),
+    Kind.STRING_LIST: pa.list_(pa.string()),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Field:
+    name: str
+    kind: Kind
+    required: bool = False
+    enum: tuple[str, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False
+    not_in_future: bool = False  # timestamps later than the end of the run's day are rejected
+    nonzero: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceContract:
+    name: str
+    fields: tuple[Field, ...]
+    id_columns: tuple[str, ...]
+    customer_id_column: str | None = None  # replaced by ``customer_key`` on ingest
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
+
+    def field(self, name: str) -> Field:
+        return next(f for f in self.fields if f.name == name)
+
+    @property
+    def accepted_schema(self) -> pa.Schema:
+        """Canonical schema of accepted rows: the raw customer id becomes ``customer_key``."""
+        out = []
+        for f in self.fields:
+            if f.name == self.customer_id_column:
+                out.append(pa.field("customer_key", pa.string(), nullable=not f.required))
+            else:
+                out.append(pa.field(f.name, ARROW_TYPES[f.kind], nullable=not f.required))
+        return pa.schema(out)
+
+
+EVENT_TYPES = ("view", "add_to_cart", "remove_from_cart", "wishlist", "search", "purchase")
+FEEDBACK_EVENTS = ("unboxed", "shared", "returned", "complaint")
+
+CLICKSTREAM = SourceContract(
+    name="clickstream",
+    fields=(
+        Field("event_id", Kind.STRING, required=True),
+        Field("event_time", Kind.TIMESTAMP, required=True, not_in_future=True),
+        Field("customer_id", Kind.STRING, required=True),
+        Field("session_id", Kind.STRING, required=True),
+        Field("event_type", Kind.STRING, required=True, enum=EVENT_TYPES),
+        Field("product_id", Kind.STRING),
+        Field("category", Kind.STRING),
+        Field("price", Kind.FLOAT, minimum=0),
+        Field("color", Kind.STRING),
+        Field("dwell_ms", Kind.INT, minimum=0),
+        Field("device", Kind.STRING),
+    ),
+    id_columns=("event_id",),
+    customer_id_column="customer_id",
+)
+
+ORDERS = SourceContract(
+    name="orders",
+    fields=(
+        Field("order_id", Kind.STRING, required=True),
+        Field("order_time", Kind.TIMESTAMP, required=True, not_in_future=True),
+        Field("customer_id", Kind.STRING),  # null = guest checkout
+        Field("warehouse_id", Kind.STRING, required=True),
+        Field("ship_date", Kind.DATE, required=True),
+        Field("product_id", Kind.STRING, required=True),
+        Field("quantity", Kind.INT, required=True, nonzero=True),  # negative = returned line
+        Field("unit_price", Kind.FLOAT, required=True, minimum=0),
+    ),
+    id_columns=("order_id", "product_id"),
+    customer_id_column="customer_id",
+)
+
+CATALOG = SourceContract(
+    name="catalog",
+    fields=(
+        Field("product_id", Kind.STRING, required=True),
+        Field("category", Kind.STRING, required=True),
+        Field("length_mm", Kind.FLOAT, required=True, minimum=0, exclusive_minimum=True, maximum=5000),
+        Field("width_mm", Kind.FLOAT, required=True, minimum=0, exclusive_minimum=True, maximum=5000),
+        Field("height_mm", Kind.FLOAT, required=True, minimum=0, exclusive_minimum=True, maximum=5000),
+        Field("weight_g", Kind.FLOAT, required=True, minimum=0, exclusive_minimum=True, maximum=100_000),
+        Field("fragile", Kind.BOOL),
+        Field("colors", Kind.STRING_LIST),
+    ),
+    id_columns=("product_id",),
+)
+
+FEEDBACK = SourceContract(
+    name="feedback",
+    fields=(
+        Field("feedback_id", Kind.STRING, required=True),
+        Field("event_time", Kind.TIMESTAMP, required=True, not_in_future=True),
+        Field("order_id", Kind.STRING, required=True),
+        Field("design_id", Kind.STRING, required=True),
+        Field("rating", Kind.INT, minimum=1, maximum=5),
+        Field("event", Kind.STRING, required=True, enum=FEEDBACK_EVENTS),
+    ),
+    id_columns=("feedback_id",),
+)
+
+CONTRACTS: dict[str, SourceContract] = {c.name: c for c in (CLICKSTREAM, ORDERS, CATALOG, FEEDBACK)}
