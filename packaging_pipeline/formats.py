@@ -79,6 +79,4 @@ def write_jsonl(lake: Lake, key: str, rows: Iterable[dict[str, Any]]) -> int:
 def iter_lines(lake: Lake, key: str) -> Iterator[bytes]:
     """Yield the raw lines of a (possibly gzip'd) text object without loading it whole."""
     with lake.open_read(key) as raw:
-        stream: Any = gzip.GzipFile(fileobj=raw) if key.endswith(".gz") else raw
-        buffered = io.BufferedReader(stream) if not hasattr(stream, "readline") else stream
-        yield from buffered
+        yield from (gzip.GzipFile(fileobj=raw) if key.endswith(".gz") else raw)

@@ -10,7 +10,6 @@ always holds. Reruns replace both outputs.
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import hashlib
 import json
 import logging
@@ -29,7 +28,7 @@ import pyarrow.parquet as pq
 from packaging_pipeline import lake as keys
 from packaging_pipeline.config import Settings
 from packaging_pipeline.errors import InputError
-from packaging_pipeline.formats import dumps, write_json
+from packaging_pipeline.formats import dumps, iter_lines, write_json
 from packaging_pipeline.privacy import pseudonymise
 from packaging_pipeline.schemas import CONTRACTS, SourceContract
 from packaging_pipeline.storage import Lake, open_lake
@@ -109,27 +108,25 @@ def _read_jsonl(lake: Lake, key: str, contract: SourceContract) -> Iterator[_Raw
         frame = pd.DataFrame.from_records(records, columns=[*contract.field_names, MALFORMED_COLUMN])
         return _RawChunk(frame, key, np.asarray(lines, dtype=np.int64), list(hashes))
 
-    with lake.open_read(key) as raw:
-        stream: Any = gzip.GzipFile(fileobj=raw) if key.endswith(".gz") else raw
-        for number, line in enumerate(stream, start=1):
-            if not line.strip():
-                continue
-            try:
-                parsed = json.loads(line)
-                if not isinstance(parsed, dict):
-                    parsed = {MALFORMED_COLUMN: "malformed_record"}
-                    hashes.append(hashlib.sha256(line).hexdigest())
-                else:
-                    parsed.pop(MALFORMED_COLUMN, None)
-                    hashes.append(None)
-            except ValueError:
-                parsed = {MALFORMED_COLUMN: "malformed_json"}
+    for number, line in enumerate(iter_lines(lake, key), start=1):
+        if not line.strip():
+            continue
+        try:
+            parsed = json.loads(line)
+            if not isinstance(parsed, dict):
+                parsed = {MALFORMED_COLUMN: "malformed_record"}
                 hashes.append(hashlib.sha256(line).hexdigest())
-            records.append(parsed)
-            lines.append(number)
-            if len(records) >= CHUNK_ROWS:
-                yield flush()
-                records, lines, hashes = [], [], []
+            else:
+                parsed.pop(MALFORMED_COLUMN, None)
+                hashes.append(None)
+        except ValueError:
+            parsed = {MALFORMED_COLUMN: "malformed_json"}
+            hashes.append(hashlib.sha256(line).hexdigest())
+        records.append(parsed)
+        lines.append(number)
+        if len(records) >= CHUNK_ROWS:
+            yield flush()
+            records, lines, hashes = [], [], []
     if records:
         yield flush()
 

@@ -189,6 +189,21 @@ class LocalLake(Lake):
         return len(objects)
 
 
+class _BodyReader(io.RawIOBase):
+    """Adapts botocore's StreamingBody to RawIOBase."""
+
+    def __init__(self, body: object):
+        self._body = body
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # noqa: ANN001
+        data = self._body.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
 class S3Lake(Lake):
     def __init__(self, bucket: str, prefix: str = "", options: S3Options | None = None, client: object = None):
         self.bucket = bucket
@@ -263,7 +278,8 @@ class S3Lake(Lake):
     def open_read(self, key: str) -> Iterator[IO[bytes]]:
         body = self.client.get_object(Bucket=self.bucket, Key=self._full(key))["Body"]
         try:
-            yield body
+            # A real buffered file object, so line iteration and gzip behave as on local files.
+            yield io.BufferedReader(_BodyReader(body), buffer_size=1024 * 1024)
         finally:
             body.close()
 

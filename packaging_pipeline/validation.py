@@ -144,7 +144,8 @@ def convert_field(raw: pd.Series, field: Field) -> tuple[pd.Series, pd.Series]:
         return raw.astype("Int64"), pd.Series(False, index=raw.index)
     if field.kind is Kind.STRING and ptypes.is_string_dtype(raw) and not ptypes.is_object_dtype(raw):
         return raw.astype(object).where(present, None), pd.Series(False, index=raw.index)
-    converted = raw.where(present, None).astype(object).map(lambda v: None if v is None else _SCALAR[field.kind](v))
+    convert = _SCALAR[field.kind]
+    converted = raw.astype(object).map(lambda v: None if _is_missing(v) else convert(v))
     bad = converted.map(lambda v: v is _BAD).astype(bool)
     converted = converted.where(~bad, None)
     if field.kind is Kind.FLOAT:
