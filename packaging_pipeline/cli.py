@@ -77,6 +77,20 @@ def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     return reports[0] if len(reports) == 1 else {"lake": settings.lake_uri, "nights": reports}
 
 
+def _cmd_status(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from packaging_pipeline.status import night_status
+
+    return night_status(settings, args.ds.isoformat())
+
+
+def _print_status(result: dict[str, Any]) -> None:
+    print(f"night ds={result['ds']} in {result['lake']}")
+    for name, info in result["datasets"].items():
+        print(f"  {name:<24} objects={info['objects']:>4} bytes={info['bytes']:>11}")
+    if result.get("ingest"):
+        _print_ingest(result["ingest"])
+
+
 def _print_ingest(result: dict[str, Any]) -> None:
     for night in result.get("nights", [result]):
         print(f"ingest ds={night['ds']} lake={night['lake']}")
@@ -120,6 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", type=_date, help="first night of a range")
     p.add_argument("--end", type=_date, help="last night of a range (inclusive)")
     p.set_defaults(handler=_cmd_ingest, printer=_print_ingest)
+
+    p = add("status", "Show what the lake holds for one night: datasets, sizes and the ingest counts.")
+    p.add_argument("--ds", type=_date, required=True, help="the night, YYYY-MM-DD")
+    p.set_defaults(handler=_cmd_status, printer=_print_status)
     return parser
 
 

@@ -1,0 +1,54 @@
+"""End to end: generated sample data in a temp lake, the nightly DAG run with ``dag.test()``."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from packaging_pipeline.formats import read_json
+from packaging_pipeline.sample_data import generate_sample_data
+from packaging_pipeline.storage import LocalLake
+from tests.conftest import REPO, TEST_PSEUDONYM_KEY
+
+pytestmark = pytest.mark.slow
+
+
+def _nightly_dag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(REPO / "dags" / "packaging_nightly.py"))
+    assert bag.import_errors == {}
+    return bag.get_dag("packaging_nightly")
+
+
+def test_nightly_dag_ingests_a_generated_night(airflow_db, tmp_path, monkeypatch):
+    lake = LocalLake(tmp_path / "lake")
+    generate_sample_data(lake, start=dt.date(2026, 11, 1), days=2, customers=300, seed=11)
+    monkeypatch.setenv("PACKAGING_LAKE_URI", lake.uri)
+    monkeypatch.setenv("PACKAGING_PSEUDONYM_KEY", TEST_PSEUDONYM_KEY)
+
+    # The run at 03:00 on 2026-11-03 covers the interval starting 2026-11-02: ds = 2026-11-02.
+    run = _nightly_dag().test(logical_date=dt.datetime(2026, 11, 2, 3, tzinfo=dt.UTC))
+    assert run.state == "success", [(ti.task_id, ti.state) for ti in run.get_task_instances()]
+
+    report = read_json(lake, "reports/ingest/ds=2026-11-02/ingest.json")
+    for source in ("clickstream", "orders"):
+        counts = report["sources"][source]
+        assert counts["read"] > 0 and counts["quarantined"] == 0
+        assert lake.exists(f"accepted/{source}/ds=2026-11-02/part-00000.parquet")
+    assert not lake.list("accepted/clickstream/ds=2026-11-01/"), "the run touched another night's partition"
+
+
+def test_nightly_dag_fails_clearly_on_too_many_bad_rows(airflow_db, tmp_path, monkeypatch):
+    lake = LocalLake(tmp_path / "lake")
+    generate_sample_data(lake, start=dt.date(2026, 11, 1), days=1, customers=200, seed=3, bad_row_share=0.2)
+    monkeypatch.setenv("PACKAGING_LAKE_URI", lake.uri)
+    monkeypatch.setenv("PACKAGING_PSEUDONYM_KEY", TEST_PSEUDONYM_KEY)
+
+    run = _nightly_dag().test(
+        logical_date=dt.datetime(2026, 11, 1, 3, tzinfo=dt.UTC), run_conf={"max_bad_row_share": 0.01}
+    )
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert run.state == "failed" and states["ingest_raw"] == "failed", states
+    assert lake.list("quarantine/clickstream/ds=2026-11-01/"), "quarantine must be written before failing"
