@@ -152,11 +152,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PipelineError as exc:
         print(f"packaging-pipeline {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    if args.json:
-        print(dumps(result, sort_keys=True))
-    else:
-        args.printer(result)
+    except Exception as exc:
+        message = _storage_error(exc, args.lake)
+        if message is None:
+            raise
+        print(f"packaging-pipeline {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    try:
+        if args.json:
+            print(dumps(result, sort_keys=True))
+        else:
+            args.printer(result)
+    except BrokenPipeError:  # e.g. piped into `head`
+        sys.stderr.close()
     return 0
+
+
+def _storage_error(exc: Exception, lake: str | None) -> str | None:
+    """A one-paragraph message for failures to reach the lake; None for anything else (a bug: traceback)."""
+    where = lake or "the lake from $PACKAGING_LAKE_URI"
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:  # pragma: no cover - boto3 is a core dependency
+        BotoCoreError = ClientError = ()  # noqa: N806
+    if isinstance(exc, ClientError | BotoCoreError):
+        return (
+            f"cannot access {where}: {exc}. Check that the bucket exists, the credentials (AWS_* variables or the "
+            f"Airflow AWS connection) grant access, and AWS_ENDPOINT_URL points at the right S3 endpoint."
+        )
+    if isinstance(exc, PermissionError | FileNotFoundError | NotADirectoryError):
+        return f"cannot access {where}: {exc}. Check the path and its permissions."
+    return None
 
 
 if __name__ == "__main__":
