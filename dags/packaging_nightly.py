@@ -60,13 +60,13 @@ def packaging_nightly() -> None:
         return PokeReturnValue(is_done=not missing, xcom_value=ds)
 
     @task
-    def ingest_raw(ds: str, **context) -> dict:
+    def ingest_raw(night: str, **context) -> dict:
         """Validate the night's raw partitions; returns the counts and keys (not data) for XCom."""
         from packaging_pipeline.airflow_support import failing_fast_on_bad_input, task_settings
         from packaging_pipeline.ingest import ingest_partition
 
         with failing_fast_on_bad_input():
-            report = ingest_partition(task_settings(context["params"]), ds)
+            report = ingest_partition(task_settings(context["params"]), night)
         return report.as_dict()
 
     ingest_raw(wait_for_raw_inputs())

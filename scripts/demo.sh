@@ -35,6 +35,8 @@ DAYS="${DEMO_DAYS:-7}"
 CUSTOMERS="${DEMO_CUSTOMERS:-2000}"
 LAST=$("$BIN/python" -c "import datetime as d; print(d.date.fromisoformat('$START') + d.timedelta(days=$DAYS - 1))")
 BEFORE_LAST=$("$BIN/python" -c "import datetime as d; print(d.date.fromisoformat('$LAST') - d.timedelta(days=1))")
+# The run at 03:00 UTC the next morning is the one whose data interval starts on LAST.
+RUN_AT=$("$BIN/python" -c "import datetime as d; print(d.date.fromisoformat('$LAST') + d.timedelta(days=1))")T03:00:00+00:00
 
 echo "== 1/4 sample data: $CUSTOMERS customers, $DAYS nights from $START -> $PACKAGING_LAKE_URI"
 packaging-pipeline sample-data --start "$START" --days "$DAYS" --customers "$CUSTOMERS" --seed 7
@@ -49,7 +51,7 @@ airflow db migrate > "$AIRFLOW_HOME/db-migrate.log" 2>&1 || { tail -50 "$AIRFLOW
 
 echo "== 4/4 the nightly DAG for ds=$LAST (airflow dags test packaging_nightly)"
 LOG="$AIRFLOW_HOME/demo-dags-test.log"
-if ! airflow dags test packaging_nightly "${LAST}T03:00:00+00:00" > "$LOG" 2>&1; then
+if ! airflow dags test packaging_nightly "$RUN_AT" > "$LOG" 2>&1; then
   tail -60 "$LOG"; echo "error: the nightly DAG failed; full log in $LOG" >&2; exit 1
 fi
 grep -E "Marking task as|DagRun Finished" "$LOG" | sed 's/^/    /' | tail -10 || true
