@@ -24,6 +24,7 @@ EXTRAS = {
         "apache-airflow-providers-postgres",
     ],
     "dev": ["moto[server]", "pytest", "pytest-timeout", "ruff"],
+    "bench": ["duckdb"],
 }
 EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs})
 

@@ -77,6 +77,55 @@ def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     return reports[0] if len(reports) == 1 else {"lake": settings.lake_uri, "nights": reports}
 
 
+def _cmd_features(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from packaging_pipeline.features import run_customer_features
+    from packaging_pipeline.spark_io import run_spark_stage
+
+    ds = args.ds.isoformat()
+    result = run_spark_stage(
+        settings,
+        f"customer_features ds={ds}",
+        lambda io: run_customer_features(io, ds, args.window_days, rebuild=args.rebuild),
+        master=args.master,
+    )
+    return {"lake": settings.lake_uri, **result.as_dict()}
+
+
+def _cmd_segment(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from packaging_pipeline.segments import run_segmentation, segmentation_config
+    from packaging_pipeline.spark_io import run_spark_stage
+    from packaging_pipeline.tracking import log_segments
+
+    ds, config = args.ds.isoformat(), segmentation_config(args)
+    profiles = run_spark_stage(
+        settings, f"segment_customers ds={ds}", lambda io: run_segmentation(io, ds, config), master=args.master
+    )
+    run_id = None if args.no_mlflow else log_segments(profiles)
+    return {"lake": settings.lake_uri, "mlflow_run_id": run_id, **profiles}
+
+
+def _print_features(result: dict[str, Any]) -> None:
+    print(
+        f"features ds={result['ds']} ({result['mode']}, window {result['window_start']}..{result['ds']}): "
+        f"{result['customers']} customers -> {result['lake']}/{result['features_prefix']}"
+    )
+    computed, read = len(result["daily_partitions_computed"]), result["daily_partitions_read"]
+    print(f"  daily partitions computed: {computed}, read: {read}")
+
+
+def _print_segments(result: dict[str, Any]) -> None:
+    print(
+        f"segments ds={result['ds']}: {result['customers']} customers in {result['k_final']} segments "
+        f"(previous night: {result['previous_ds'] or 'none'}; new {result['new_segments']}, "
+        f"vanished {result['vanished_segments']})"
+    )
+    for seg in result["segments"]:
+        palette = " ".join(c["color"] for c in seg["palette"])
+        print(f"  {seg['segment_id']:>3}  {seg['size']:>7}  {seg['label']}  [{palette}]")
+    if result.get("mlflow_run_id"):
+        print(f"  MLflow run {result['mlflow_run_id']}")
+
+
 def _cmd_status(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     from packaging_pipeline.status import night_status
 
@@ -134,6 +183,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", type=_date, help="first night of a range")
     p.add_argument("--end", type=_date, help="last night of a range (inclusive)")
     p.set_defaults(handler=_cmd_ingest, printer=_print_ingest)
+
+    p = add("features", "Daily aggregates for a night and rolling customer features over the trailing window (Spark).")
+    p.add_argument("--ds", type=_date, required=True, help="the night, YYYY-MM-DD")
+    p.add_argument("--window-days", type=_positive_int, default=90, help="trailing window in days (default 90)")
+    p.add_argument("--rebuild", action="store_true", help="recompute every day of the window from accepted data")
+    p.add_argument("--master", default="local[*]", help="Spark master (default local[*])")
+    p.set_defaults(handler=_cmd_features, printer=_print_features)
+
+    p = add("segment", "Segment the night's customers (KMeans), keep ids stable across nights, log to MLflow.")
+    p.add_argument("--ds", type=_date, required=True, help="the night, YYYY-MM-DD")
+    p.add_argument("--master", default="local[*]", help="Spark master (default local[*])")
+    p.add_argument("--no-mlflow", action="store_true", help="do not log the run to MLflow")
+    from packaging_pipeline.segments import add_segmentation_arguments
+
+    add_segmentation_arguments(p)
+    p.set_defaults(handler=_cmd_segment, printer=_print_segments)
 
     p = add("status", "Show what the lake holds for one night: datasets, sizes and the ingest counts.")
     p.add_argument("--ds", type=_date, required=True, help="the night, YYYY-MM-DD")

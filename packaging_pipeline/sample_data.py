@@ -43,16 +43,11 @@ from packaging_pipeline.schemas import (
     SourceContract,
 )
 from packaging_pipeline.storage import Lake
+from packaging_pipeline.vocabulary import CATEGORIES, DEVICES, PALETTE
 
 # --------------------------------------------------------------------------------------------------
 # Vocabulary
 
-PALETTE = (
-    "black", "white", "grey", "navy", "blue", "green", "olive", "beige",
-    "brown", "red", "orange", "yellow", "pink", "purple", "gold",
-)  # fmt: skip
-CATEGORIES = ("apparel", "shoes", "electronics", "home", "beauty", "toys", "grocery", "sports", "books")
-DEVICES = ("desktop", "mobile", "tablet", "app")
 WAREHOUSES = ("WH-BER", "WH-LYS", "WH-MAD")
 WAREHOUSE_SHARES = (0.45, 0.30, 0.25)
 BROWSE_TYPES = ("view", "search", "add_to_cart", "remove_from_cart", "wishlist")

@@ -1,0 +1,225 @@
+"""Spark's edge to the lake: building a session, reading lake prefixes, writing partitions.
+
+A ``file://`` lake is read and written in place. An ``s3://`` lake is read through s3a when the
+cluster has hadoop-aws (``PACKAGING_SPARK_S3A=1``); otherwise inputs are staged to a local scratch
+directory with boto3 and outputs uploaded through the lake, which is what a single-node run needs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+from packaging_pipeline.storage import Lake, LocalLake, S3Lake
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import StructType
+
+    from packaging_pipeline.config import Settings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+DEFAULT_SHUFFLE_PARTITIONS = 8
+
+
+def build_session(app_name: str, master: str | None = None, shuffle_partitions: int | None = None) -> SparkSession:
+    """A session with the settings every job relies on (UTC dates, Arrow, adaptive execution).
+
+    ``master`` is left to spark-submit when None; the CLI passes ``local[*]``.
+    """
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName(app_name)
+    if master:
+        builder = builder.master(master)
+    partitions = shuffle_partitions or int(
+        os.environ.get("PACKAGING_SPARK_SHUFFLE_PARTITIONS", DEFAULT_SHUFFLE_PARTITIONS)
+    )
+    return (
+        builder.config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", str(partitions))
+        .config("spark.sql.adaptive.enabled", "true")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+        .config("spark.ui.showConsoleProgress", "false")
+        .getOrCreate()
+    )
+
+
+def spark_schema(schema: pa.Schema) -> StructType:
+    """The Spark schema of an Arrow schema, for typed empty frames (an empty night still has columns)."""
+    import pyarrow as pa
+    from pyspark.sql import types as T
+
+    def convert(t: pa.DataType) -> T.DataType:
+        if pa.types.is_string(t):
+            return T.StringType()
+        if pa.types.is_timestamp(t):
+            return T.TimestampType()
+        if pa.types.is_date(t):
+            return T.DateType()
+        if pa.types.is_integer(t):
+            return T.LongType()
+        if pa.types.is_floating(t):
+            return T.DoubleType()
+        if pa.types.is_boolean(t):
+            return T.BooleanType()
+        if pa.types.is_list(t):
+            return T.ArrayType(convert(t.value_type))
+        raise TypeError(f"no Spark type for Arrow type {t}")
+
+    return T.StructType([T.StructField(f.name, convert(f.type), f.nullable) for f in schema])
+
+
+class SparkLake:
+    """Reads and writes lake prefixes as Spark DataFrames, with the lake's keys."""
+
+    def __init__(self, lake: Lake, spark: SparkSession, scratch: str | os.PathLike[str] | None = None):
+        self.lake = lake
+        self.spark = spark
+        self._scratch = Path(scratch) if scratch else Path(tempfile.mkdtemp(prefix="packaging-spark-"))
+        self._s3a = isinstance(lake, S3Lake) and os.environ.get("PACKAGING_SPARK_S3A") == "1"
+
+    def close(self) -> None:
+        shutil.rmtree(self._scratch, ignore_errors=True)
+
+    def __enter__(self) -> SparkLake:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _location(self, key: str) -> str:
+        """Where Spark can read ``key`` (a prefix): in place, through s3a, or a staged local copy."""
+        if isinstance(self.lake, LocalLake):
+            return str(self.lake.root / key)
+        if self._s3a:
+            return self.lake.uri_of(key).replace("s3://", "s3a://", 1)
+        target = self._scratch / "in" / key
+        for info in self.lake.list(key):
+            if info.key.endswith(".parquet"):
+                path = self._scratch / "in" / info.key
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with self.lake.open_read(info.key) as src, open(path, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+        return str(target)
+
+    def has_parquet(self, prefix: str) -> bool:
+        return any(info.key.endswith(".parquet") for info in self.lake.list(prefix))
+
+    def read_partitions(self, base: str, prefixes: Sequence[str], schema: pa.Schema | None = None) -> DataFrame:
+        """Read ``<base>ds=.../`` partitions into one frame with a ``ds`` column; missing ones are skipped.
+
+        With no data at all, returns an empty frame of ``schema`` (plus ``ds``) so an empty night flows through.
+        """
+        from pyspark.sql import functions as F
+
+        present = [p for p in prefixes if self.has_parquet(p)]
+        if not present:
+            if schema is None:
+                raise ValueError(f"no Parquet under {base} for {len(prefixes)} partitions and no schema given")
+            empty = self.spark.createDataFrame([], spark_schema(schema))
+            return empty.withColumn("ds", F.lit(None).cast("date"))
+        locations = [self._location(p) for p in present]
+        frame = self.spark.read.option("basePath", self._location_base(base)).parquet(*locations)
+        return frame.withColumn("ds", F.col("ds").cast("date"))
+
+    def _location_base(self, base: str) -> str:
+        if isinstance(self.lake, LocalLake):
+            return str(self.lake.root / base)
+        if self._s3a:
+            return self.lake.uri_of(base).replace("s3://", "s3a://", 1)
+        return str(self._scratch / "in" / base)
+
+    def read_prefix(self, prefix: str) -> DataFrame:
+        return self.spark.read.parquet(self._location(prefix))
+
+    def replace_partitions(self, frame: DataFrame, base: str, partitions: Iterable[str]) -> list[str]:
+        """Write ``frame`` (with a ``ds`` column) as one file per ``<base>ds=<ds>/`` and replace those partitions.
+
+        Every partition in ``partitions`` is replaced, including those ``frame`` has no rows for
+        (they become empty partitions with a schema-only file), so a rerun never leaves stale rows.
+        """
+        out = self._scratch / "out" / base.strip("/").replace("/", "_")
+        shutil.rmtree(out, ignore_errors=True)
+        frame.repartition("ds").write.partitionBy("ds").parquet(str(out))
+        written: list[str] = []
+        empty_schema = frame.drop("ds").schema
+        for ds in partitions:
+            key = f"{base}ds={ds}/part-00000.parquet"
+            files = sorted((out / f"ds={ds}").glob("part-*.parquet"))
+            if not files:
+                single = out / f"empty-{ds}"
+                self.spark.createDataFrame([], empty_schema).coalesce(1).write.parquet(str(single))
+                files = sorted(single.glob("part-*.parquet"))
+            self.lake.delete_prefix(f"{base}ds={ds}/")
+            for i, path in enumerate(files):
+                part_key = key if i == 0 else f"{base}ds={ds}/part-{i:05d}.parquet"
+                self.lake.upload_file(path, part_key)
+            written.append(f"{base}ds={ds}/")
+        shutil.rmtree(out, ignore_errors=True)
+        return written
+
+    def replace_prefix(self, frame: DataFrame, prefix: str, files: int = 1) -> list[str]:
+        """Write ``frame`` as ``files`` Parquet files under ``prefix``, replacing what was there."""
+        out = self._scratch / "out" / prefix.strip("/").replace("/", "_")
+        shutil.rmtree(out, ignore_errors=True)
+        frame.coalesce(files).write.parquet(str(out))
+        self.lake.delete_prefix(prefix)
+        keys = []
+        for i, path in enumerate(sorted(out.glob("part-*.parquet"))):
+            key = f"{prefix}part-{i:05d}.parquet"
+            self.lake.upload_file(path, key)
+            keys.append(key)
+        shutil.rmtree(out, ignore_errors=True)
+        return keys
+
+
+def run_spark_stage(
+    settings: Settings,
+    app_name: str,
+    stage: Callable[[SparkLake], T],
+    master: str | None = None,
+    spark: SparkSession | None = None,
+) -> T:
+    """Run ``stage`` against the settings' lake with a session: the given one, else a fresh one stopped after."""
+    from packaging_pipeline.storage import open_lake
+
+    own = spark is None
+    session = spark or build_session(app_name, master)
+    try:
+        with SparkLake(open_lake(settings), session) as io:
+            return stage(io)
+    finally:
+        if own:
+            session.stop()
+
+
+def spark_job_main(app_name: str, lake_uri: str, stage: Callable[[SparkLake], dict]) -> int:
+    """The body of a spark-submit entry point: settings from the environment, JSON result on stdout.
+
+    Bad input exits 2 with the message on stderr, so the Airflow task log shows the reason, not a trace.
+    """
+    import sys
+
+    from packaging_pipeline.config import Settings
+    from packaging_pipeline.errors import PipelineError
+    from packaging_pipeline.formats import dumps
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = Settings.from_env(lake_uri=lake_uri or None)
+        result = run_spark_stage(settings, app_name, stage)
+    except PipelineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(dumps(result))
+    return 0
