@@ -11,7 +11,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -30,28 +30,37 @@ T = TypeVar("T")
 DEFAULT_SHUFFLE_PARTITIONS = 8
 
 
-def build_session(app_name: str, master: str | None = None, shuffle_partitions: int | None = None) -> SparkSession:
+def build_session(
+    app_name: str,
+    master: str | None = None,
+    shuffle_partitions: int | None = None,
+    conf: Mapping[str, str] | None = None,
+) -> SparkSession:
     """A session with the settings every job relies on (UTC dates, Arrow, adaptive execution).
 
-    ``master`` is left to spark-submit when None; the CLI passes ``local[*]``.
+    ``master`` is left to spark-submit when None; the CLI passes ``local[*]``. ``conf`` adds or
+    overrides settings (e.g. event logs for benchmarks).
     """
     from pyspark.sql import SparkSession
 
-    builder = SparkSession.builder.appName(app_name)
-    if master:
-        builder = builder.master(master)
     partitions = shuffle_partitions or int(
         os.environ.get("PACKAGING_SPARK_SHUFFLE_PARTITIONS", DEFAULT_SHUFFLE_PARTITIONS)
     )
-    return (
-        builder.config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.shuffle.partitions", str(partitions))
-        .config("spark.sql.adaptive.enabled", "true")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
-        .config("spark.ui.showConsoleProgress", "false")
-        .getOrCreate()
-    )
+    settings = {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.shuffle.partitions": str(partitions),
+        "spark.sql.adaptive.enabled": "true",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+        "spark.ui.showConsoleProgress": "false",
+        **(conf or {}),
+    }
+    builder = SparkSession.builder.appName(app_name)
+    if master:
+        builder = builder.master(master)
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
 
 
 def spark_schema(schema: pa.Schema) -> StructType:

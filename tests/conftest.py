@@ -37,6 +37,11 @@ os.environ.update(
         "AWS_DEFAULT_REGION": "us-east-1",
         "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         "PYSPARK_PYTHON": sys.executable,
+        "PYSPARK_DRIVER_PYTHON": sys.executable,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{_AIRFLOW_HOME / 'mlflow.db'}",
+        # Spark jobs in DAG tests run through spark-submit on a local master.
+        "AIRFLOW_CONN_SPARK_DEFAULT": '{"conn_type": "spark", "host": "local[2]"}',
+        "PACKAGING_SPARK_SHUFFLE_PARTITIONS": "2",
     }
 )
 
@@ -116,3 +121,13 @@ def airflow_db() -> Path:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return _AIRFLOW_HOME
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local Spark session for the whole run: start-up costs seconds, tests reuse it."""
+    from packaging_pipeline.spark_io import build_session
+
+    session = build_session("packaging-tests", "local[2]", 2, {"spark.ui.enabled": "false"})
+    yield session
+    session.stop()

@@ -1,0 +1,170 @@
+"""Customer features on Spark: hand-made nights with known answers, incremental == rebuild, reruns, bad input."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from packaging_pipeline.errors import InputError
+from packaging_pipeline.features import run_customer_features
+from packaging_pipeline.formats import write_json, write_parquet
+from packaging_pipeline.ingest import ingest_range
+from packaging_pipeline.lake import accepted_prefix, ingest_report_key
+from packaging_pipeline.sample_data import generate_sample_data
+from packaging_pipeline.schemas import CLICKSTREAM, ORDERS
+from packaging_pipeline.spark_io import SparkLake
+from packaging_pipeline.storage import LocalLake
+
+UTC = dt.UTC
+
+
+def _ts(day: int, hour: int, minute: int = 0) -> dt.datetime:
+    return dt.datetime(2026, 11, day, hour, minute, tzinfo=UTC)
+
+
+def _night(lake, ds: str, events: list[dict] | None = None, orders: list[dict] | None = None) -> None:
+    """What ingest leaves for a night: its report, and accepted Parquet for sources that had rows."""
+    write_json(lake, ingest_report_key(ds), {"ds": ds})
+    for source, rows, contract in (("clickstream", events, CLICKSTREAM), ("orders", orders, ORDERS)):
+        if rows:
+            schema = contract.accepted_schema
+            table = pa.Table.from_pylist([{f: r.get(f) for f in schema.names} for r in rows], schema=schema)
+            write_parquet(lake, accepted_prefix(source, ds) + "part-00000.parquet", table)
+
+
+def _event(i: int, key: str, session: str, t: dt.datetime, kind: str, category=None, color=None, device="desktop"):
+    return {
+        "event_id": f"e{i}", "event_time": t, "customer_key": key, "session_id": session, "event_type": kind,
+        "category": category, "color": color, "device": device, "product_id": "p1", "price": 10.0,
+    }  # fmt: skip
+
+
+def _line(order: str, key: str | None, t: dt.datetime, product: str, qty: int, price: float):
+    return {
+        "order_id": order, "order_time": t, "customer_key": key, "warehouse_id": "WH-BER",
+        "ship_date": t.date(), "product_id": product, "quantity": qty, "unit_price": price,
+    }  # fmt: skip
+
+
+@pytest.fixture
+def handmade_lake(tmp_path):
+    """Four nights (window of 3 days ending 2026-11-10 covers event dates 11-08..11-10)."""
+    lake = LocalLake(tmp_path / "lake")
+    # Customer c browses only on 11-07: outside the window on 11-10.
+    _night(lake, "2026-11-07", events=[_event(1, "c", "s0", _ts(7, 9), "view", "toys", "red")])
+    _night(lake, "2026-11-08")  # ingested, nothing accepted: an empty night
+    # Customer b only returns something.
+    _night(lake, "2026-11-09", orders=[_line("o4", "b", _ts(9, 8), "p9", -2, 8.0)])
+    events = [
+        _event(2, "a", "s1", _ts(10, 10, 0), "view", "home", "beige"),
+        _event(3, "a", "s1", _ts(10, 10, 5), "add_to_cart", "home", "beige"),
+        _event(4, "a", "s1", _ts(10, 10, 10), "purchase", "home", "beige"),
+        _event(5, "a", "s2", _ts(10, 12, 0), "view", "garden", "teal"),  # unknown category and colour
+        _event(6, "a", "s2", _ts(10, 12, 1), "add_to_cart", "Apparel ", "red"),  # cart abandoned
+    ]
+    orders = [
+        _line("o1", "a", _ts(10, 10, 10), "p1", 2, 10.0),
+        _line("o1", "a", _ts(10, 10, 10), "p2", -1, 5.0),  # a returned line, not a purchase
+        _line("o2", "a", _ts(9, 23), "p3", 1, 3.5),  # late: placed 11-09, arrived with 11-10
+        _line("o0", "a", _ts(5, 12), "p4", 1, 99.0),  # late beyond the window: must not count
+        _line("o3", "a", _ts(10, 11), "p5", 1, float("nan")),  # slipped past ingest
+        _line("o5", "a", _ts(10, 11), "p6", 1, float("inf")),
+        _line("o6", None, _ts(10, 11), "p7", 1, 4.0),  # guest checkout
+    ]
+    _night(lake, "2026-11-10", events=events, orders=orders)
+    return lake
+
+
+def _features(lake, ds: str) -> pd.DataFrame:
+    frame = pq.read_table(lake.root / f"features/customer/ds={ds}").to_pandas()
+    return frame.sort_values("customer_key").reset_index(drop=True)
+
+
+def test_handmade_night_has_the_expected_features(spark, handmade_lake):
+    with SparkLake(handmade_lake, spark) as io:
+        result = run_customer_features(io, "2026-11-10", window_days=3, rebuild=True)
+    assert result.customers == 2
+    rows = _features(handmade_lake, "2026-11-10").set_index("customer_key")
+    assert list(rows.index) == ["a", "b"], "c is outside the window; the guest never enters features"
+
+    a = rows.loc["a"]
+    assert a.frequency == 2 and a.monetary == pytest.approx(23.5) and a.avg_order_value == pytest.approx(11.75)
+    assert a.return_lines == 1 and a.invalid_price_lines == 2 and a.recency_days == 0
+    assert a.sessions == 2 and a.avg_session_minutes == pytest.approx(5.5)
+    assert a.views == 2 and a.cart_adds == 2 and a.cart_abandon_rate == pytest.approx(0.5)
+    assert a.category_share_home == pytest.approx(0.6) and a.category_share_apparel == pytest.approx(0.2)
+    assert a.category_share_other == pytest.approx(0.2)
+    assert a.color_family_share_earth == pytest.approx(0.6) and a.color_family_share_warm == pytest.approx(0.2)
+    assert a.color_share_other == pytest.approx(0.2) and a.preferred_device == "desktop"
+
+    b = rows.loc["b"]
+    assert b.frequency == 0 and b.monetary == 0 and b.return_lines == 1
+    assert pd.isna(b.recency_days) and pd.isna(b.avg_order_value) and pd.isna(b.preferred_device)
+    assert b.sessions == 0 and pd.isna(b.cart_abandon_rate) and b.category_share_home == 0
+
+
+def test_incremental_nights_equal_the_rebuild_on_handmade_data(spark, handmade_lake):
+    with SparkLake(handmade_lake, spark) as io:
+        for ds in ("2026-11-07", "2026-11-08", "2026-11-09", "2026-11-10"):
+            result = run_customer_features(io, ds, window_days=3)
+            assert result.daily_partitions_computed == [ds]
+        incremental = _features(handmade_lake, "2026-11-10")
+        run_customer_features(io, "2026-11-10", window_days=3, rebuild=True)
+    pd.testing.assert_frame_equal(incremental, _features(handmade_lake, "2026-11-10"), check_exact=True)
+
+
+@pytest.fixture(scope="module")
+def sample_lake(tmp_path_factory):
+    from packaging_pipeline.config import Settings
+
+    lake = LocalLake(tmp_path_factory.mktemp("features") / "lake")
+    generate_sample_data(lake, start=dt.date(2026, 11, 1), days=5, customers=300, seed=21)
+    ingest_range(Settings(lake_uri=lake.uri, pseudonym_key="k" * 32), "2026-11-01", "2026-11-05")
+    return lake
+
+
+def test_incremental_equals_rebuild_and_reruns_are_identical_on_sample_data(spark, sample_lake):
+    days = [f"2026-11-0{d}" for d in range(1, 6)]
+    with SparkLake(sample_lake, spark) as io:
+        for ds in days:
+            run_customer_features(io, ds, window_days=4)
+        incremental = _features(sample_lake, days[-1])
+        daily_before = pq.read_table(sample_lake.root / "features/daily").to_pandas()
+
+        rerun = run_customer_features(io, days[-1], window_days=4)
+        assert rerun.daily_partitions_computed == [days[-1]], "a rerun reads one new day, not the window"
+        pd.testing.assert_frame_equal(incremental, _features(sample_lake, days[-1]), check_exact=True)
+
+        rebuilt = run_customer_features(io, days[-1], window_days=4, rebuild=True)
+        assert rebuilt.daily_partitions_computed == days[-4:]
+    pd.testing.assert_frame_equal(incremental, _features(sample_lake, days[-1]), check_exact=True)
+    daily_after = pq.read_table(sample_lake.root / "features/daily").to_pandas()
+    assert len(daily_after) == len(daily_before), "reruns replace daily partitions, never append"
+    assert len(incremental) > 150 and incremental.customer_key.str.fullmatch("[0-9a-f]{32}").all()
+    assert not math.isnan(incremental.monetary.sum())
+
+
+def test_a_night_that_was_not_ingested_is_a_clear_error(spark, handmade_lake):
+    with SparkLake(handmade_lake, spark) as io, pytest.raises(InputError, match="ingest --ds 2026-11-11"):
+        run_customer_features(io, "2026-11-11", window_days=3)
+
+
+def test_an_empty_night_still_gets_features_from_its_window(spark, handmade_lake):
+    with SparkLake(handmade_lake, spark) as io:
+        result = run_customer_features(io, "2026-11-08", window_days=2)
+    assert result.customers == 1  # c (browsed 11-07) is in the window 11-07..11-08; 11-08 itself is empty
+    assert handmade_lake.exists("features/daily/ds=2026-11-08/part-00000.parquet")
+
+
+def test_features_on_an_s3_lake(spark, s3_lake):
+    _night(s3_lake, "2026-11-09", orders=[_line("o1", "k1", _ts(9, 8), "p1", 3, 2.5)])
+    with SparkLake(s3_lake, spark) as io:
+        result = run_customer_features(io, "2026-11-09", window_days=7)
+    assert result.customers == 1
+    assert s3_lake.exists("features/customer/ds=2026-11-09/part-00000.parquet")
+    assert s3_lake.exists("features/daily/ds=2026-11-09/part-00000.parquet")
