@@ -400,7 +400,7 @@ def run_segmentation(
         "k_fitted": clustering.k,
         "k_final": len(profiles),
         "silhouette_by_k": {str(k): round(v, 6) for k, v in clustering.silhouette_by_k.items()},
-        "config": dataclasses.asdict(config),
+        "config": {**dataclasses.asdict(config), "k_range": list(config.k_range)},
         "window_days": window,
         "model_features": list(MODEL_FEATURES),
         "previous_ds": previous["ds"] if previous else None,

@@ -1,0 +1,153 @@
+"""Segmentation: planted segments recovered, ids stable across nights, small segments merged, MLflow run."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from packaging_pipeline.config import Settings
+from packaging_pipeline.errors import InputError
+from packaging_pipeline.features import run_customer_features
+from packaging_pipeline.formats import read_json
+from packaging_pipeline.ingest import ingest_range
+from packaging_pipeline.lake import GROUND_TRUTH_KEY
+from packaging_pipeline.privacy import pseudonym
+from packaging_pipeline.sample_data import ARCHETYPES, generate_sample_data
+from packaging_pipeline.segments import (
+    SegmentationConfig,
+    adjusted_rand_index,
+    match_to_previous,
+    merge_small_clusters,
+    run_segmentation,
+)
+from packaging_pipeline.spark_io import SparkLake
+from packaging_pipeline.storage import LocalLake
+
+KEY = "segment-test-key"
+NIGHTS = ("2026-11-20", "2026-11-21")
+AUTO_K = SegmentationConfig(k_range=(4, 8), min_segment_size=20)
+
+
+@pytest.fixture(scope="module")
+def segmented(tmp_path_factory, spark):
+    """Three weeks of a 1200-customer shop, segmented on two consecutive nights (k chosen by silhouette)."""
+    lake = LocalLake(tmp_path_factory.mktemp("segments") / "lake")
+    generate_sample_data(lake, start=dt.date(2026, 11, 1), days=21, customers=1200, seed=5)
+    ingest_range(Settings(lake_uri=lake.uri, pseudonym_key=KEY), "2026-11-01", NIGHTS[-1])
+    results = {}
+    with SparkLake(lake, spark) as io:
+        run_customer_features(io, NIGHTS[0], rebuild=True)
+        results[NIGHTS[0]] = run_segmentation(io, NIGHTS[0], AUTO_K)
+        run_customer_features(io, NIGHTS[1])
+        results[NIGHTS[1]] = run_segmentation(io, NIGHTS[1], AUTO_K)
+    return lake, results
+
+
+def _assignments_with_truth(lake, ds: str):
+    truth = pq.read_table(lake.root / GROUND_TRUTH_KEY).to_pandas()
+    truth["customer_key"] = [pseudonym(KEY.encode(), c) for c in truth.customer_id]
+    assigned = pq.read_table(lake.root / f"segments/ds={ds}/assignments").to_pandas()
+    return assigned.merge(truth, on="customer_key", how="left")
+
+
+@pytest.mark.parametrize("ds", NIGHTS)
+def test_planted_segments_are_recovered(segmented, ds):
+    lake, results = segmented
+    joined = _assignments_with_truth(lake, ds)
+    assert joined.planted_segment.notna().all(), "every assigned customer comes from the generated population"
+    ari = adjusted_rand_index(joined.planted_segment, joined.segment_id)
+    assert ari >= 0.9, f"adjusted Rand index {ari:.3f}; k chosen {results[ds]['k_fitted']}"
+    assert len(ARCHETYPES) - 1 <= results[ds]["k_final"] <= len(ARCHETYPES) + 2
+
+
+def test_segment_ids_are_stable_across_nights(segmented):
+    lake, results = segmented
+    first, second = (_assignments_with_truth(lake, ds) for ds in NIGHTS)
+    # The segment most of each planted group lands in must be the same id on both nights.
+    majority = [df.groupby("planted_segment").segment_id.agg(lambda s: s.mode().iloc[0]) for df in (first, second)]
+    assert majority[0].to_dict() == majority[1].to_dict()
+    same = first.merge(second, on="customer_key", suffixes=("_1", "_2"))
+    assert (same.segment_id_1 == same.segment_id_2).mean() >= 0.95
+    later = results[NIGHTS[1]]
+    assert later["previous_ds"] == NIGHTS[0] and later["new_segments"] == [] and later["vanished_segments"] == []
+
+
+def test_profiles_give_designers_what_they_need(segmented):
+    lake, results = segmented
+    profiles = read_json(lake, f"segments/ds={NIGHTS[1]}/profiles.json")
+    assert profiles == results[NIGHTS[1]]
+    assert sum(s["size"] for s in profiles["segments"]) == profiles["customers"]
+    for seg in profiles["segments"]:
+        assert seg["size"] >= AUTO_K.min_segment_size
+        assert 3 <= len(seg["palette"]) <= 5 and all(c["hex"].startswith("#") for c in seg["palette"])
+        assert seg["label"] and seg["top_categories"] and seg["preferred_device"]
+        assert seg["centroid"]["monetary"] >= 0 and 0 <= seg["centroid"]["category_share_home"] <= 1
+    ids = [s["segment_id"] for s in profiles["segments"]]
+    assert profiles["next_segment_id"] > max(ids)
+
+
+def test_a_rerun_of_a_night_gives_identical_outputs(segmented, spark):
+    lake, results = segmented
+    before = pq.read_table(lake.root / f"segments/ds={NIGHTS[1]}/assignments").to_pandas()
+    with SparkLake(lake, spark) as io:
+        again = run_segmentation(io, NIGHTS[1], AUTO_K)
+    after = pq.read_table(lake.root / f"segments/ds={NIGHTS[1]}/assignments").to_pandas()
+    assert before.equals(after)
+    assert again == results[NIGHTS[1]]
+
+
+def test_minimum_size_merges_small_segments(segmented, spark):
+    lake, _ = segmented
+    with SparkLake(lake, spark) as io:
+        result = run_segmentation(io, NIGHTS[1], SegmentationConfig(k=8, min_segment_size=250))
+    assert all(s["size"] >= 250 for s in result["segments"])
+    assert result["k_fitted"] == 8 and result["k_final"] < 8
+    assert sum(len(s["clusters_merged"]) for s in result["segments"]) == 8 - result["k_final"]
+
+
+def test_merge_small_clusters_goes_to_the_nearest_neighbour():
+    centers = np.array([[0.0, 0.0], [10.0, 0.0], [0.5, 0.0], [10.2, 0.0]])
+    merged = merge_small_clusters({0: 100, 1: 80, 2: 3, 3: 2}, centers, min_size=10)
+    assert merged == {0: 0, 1: 1, 2: 0, 3: 1}
+    assert merge_small_clusters({0: 5, 1: 4}, centers[:2], min_size=10) == {0: 0, 1: 0}
+
+
+def test_matching_keeps_ids_and_refuses_far_clusters():
+    previous = {7: np.array([0.0, 0.0]), 3: np.array([5.0, 5.0])}
+    today = {0: np.array([5.1, 4.9]), 1: np.array([0.2, 0.0]), 2: np.array([-9.0, 9.0])}
+    assert match_to_previous(today, previous, max_distance=1.0) == {0: 3, 1: 7}
+
+
+def test_adjusted_rand_index_matches_the_textbook_values():
+    assert adjusted_rand_index([0, 0, 1, 1], [5, 5, 9, 9]) == 1.0
+    assert adjusted_rand_index([0, 0, 1, 1], [0, 1, 0, 1]) == pytest.approx(-0.5)
+    from sklearn.metrics import adjusted_rand_score
+
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, 4, 500), rng.integers(0, 5, 500)
+    assert adjusted_rand_index(a, b) == pytest.approx(adjusted_rand_score(a, b))
+
+
+def test_segmenting_without_features_is_a_clear_error(spark, tmp_path):
+    with SparkLake(LocalLake(tmp_path / "lake"), spark) as io, pytest.raises(InputError, match="features --ds"):
+        run_segmentation(io, "2026-11-21")
+
+
+def test_segment_run_is_logged_to_mlflow(segmented):
+    import mlflow
+
+    from packaging_pipeline.tracking import SEGMENTS_EXPERIMENT, log_segments
+
+    _, results = segmented
+    run_id = log_segments(results[NIGHTS[1]])
+    run = mlflow.get_run(run_id)
+    sizes = {k: v for k, v in run.data.metrics.items() if k.startswith("segment_") and k.endswith("_size")}
+    assert sum(sizes.values()) == results[NIGHTS[1]]["customers"]
+    assert run.data.tags["ds"] == NIGHTS[1] and run.data.params["previous_ds"] == NIGHTS[0]
+    experiment = mlflow.get_experiment(run.info.experiment_id)
+    assert experiment.name == SEGMENTS_EXPERIMENT
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run_id)}
+    assert {"segment_profiles.json", "profiles.json"} <= artifacts
