@@ -2,13 +2,17 @@
 ### Nightly packaging designs: `packaging_nightly`
 
 Turns one night (`ds`) of raw clickstream, orders, catalog and feedback into validated,
-pseudonymised tables for the later stages (features, segments, pattern GAN, designs,
-sustainability gate, publication).
+pseudonymised tables, rolling customer features and stable customer segments for the later
+stages (pattern GAN, designs, sustainability gate, publication).
 
 - **ds**: the start of the run's data interval (the run at 03:00 UTC on 2026-11-02 processes
   `ds=2026-11-01`); override with the `ds` Param for a manual run.
 - **Inputs**: `raw/<source>/ds=<ds>/` under the lake (`PACKAGING_LAKE_URI` or the `lake_uri` Param).
-- **Outputs**: `accepted/<source>/ds=<ds>/`, `quarantine/<source>/ds=<ds>/`, `reports/ingest/ds=<ds>/`.
+- **Outputs**: `accepted/<source>/ds=<ds>/`, `quarantine/<source>/ds=<ds>/`, `reports/ingest/ds=<ds>/`,
+  `features/daily/ds=<ds>/`, `features/customer/ds=<ds>/`, `segments/ds=<ds>/` (assignments, profiles.json),
+  and an MLflow run in the `customer-segments` experiment.
+- **Spark** tasks run `spark_jobs/*.py` through `spark-submit` on the `spark_default` connection
+  (host `local[*]` for one machine, a cluster master when scaled out).
 - Every task reads and writes only its `ds` partition; reruns and backfills replace, never append.
 
 Logic lives in `packaging_pipeline`; this file is wiring only.
@@ -17,8 +21,14 @@ Logic lives in `packaging_pipeline`; this file is wiring only.
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import CronDataIntervalTimetable, Param, PokeReturnValue, dag, task
+
+SPARK_JOBS = Path(__file__).resolve().parent.parent / "spark_jobs"
+NIGHT = "{{ ti.xcom_pull(task_ids='wait_for_raw_inputs') }}"
+LAKE = "{{ params.lake_uri or '' }}"
 
 DEFAULT_ARGS = {
     "owner": "data-engineering",
@@ -43,6 +53,12 @@ DEFAULT_ARGS = {
         "lake_uri": Param(None, type=["null", "string"], description="Lake URI; default: PACKAGING_LAKE_URI"),
         "max_bad_row_share": Param(None, type=["null", "number"], minimum=0, maximum=1),
         "aws_conn_id": Param("aws_default", type="string", description="AWS connection for an s3:// lake"),
+        "window_days": Param(90, type="integer", minimum=1, description="Trailing window of customer features"),
+        "rebuild_features": Param(False, type="boolean", description="Recompute the whole window from accepted"),
+        "segment_k": Param(None, type=["null", "integer"], minimum=2, description="Segments; default: silhouette"),
+        "segment_k_min": Param(3, type="integer", minimum=2),
+        "segment_k_max": Param(10, type="integer", minimum=2),
+        "min_segment_size": Param(25, type="integer", minimum=1, description="Smaller segments are merged"),
     },
 )
 def packaging_nightly() -> None:
@@ -69,7 +85,42 @@ def packaging_nightly() -> None:
             report = ingest_partition(task_settings(context["params"]), night)
         return report.as_dict()
 
-    ingest_raw(wait_for_raw_inputs())
+    build_customer_features = SparkSubmitOperator(
+        task_id="build_customer_features",
+        doc_md="Aggregate the night's accepted events and orders, then merge the trailing window (Spark).",
+        application=str(SPARK_JOBS / "customer_features.py"),
+        conn_id="spark_default",
+        name="customer_features",
+        application_args=[
+            "--ds", NIGHT, "--lake", LAKE, "--window-days", "{{ params.window_days }}",
+            "{{ '--rebuild' if params.rebuild_features else '--no-rebuild' }}",
+        ],
+    )  # fmt: skip
+    segment_customers = SparkSubmitOperator(
+        task_id="segment_customers",
+        doc_md="KMeans segments with ids matched to the previous night's; writes assignments and profiles.",
+        application=str(SPARK_JOBS / "segment_customers.py"),
+        conn_id="spark_default",
+        name="segment_customers",
+        application_args=[
+            "--ds", NIGHT, "--lake", LAKE, "--k", "{{ params.segment_k or 0 }}",
+            "--k-min", "{{ params.segment_k_min }}", "--k-max", "{{ params.segment_k_max }}",
+            "--min-segment-size", "{{ params.min_segment_size }}",
+        ],
+    )  # fmt: skip
+
+    @task
+    def log_segment_profiles(night: str, **context) -> str:
+        """Log the night's segment profiles to MLflow for analysts; returns the run id."""
+        from packaging_pipeline.airflow_support import failing_fast_on_bad_input, task_settings
+        from packaging_pipeline.tracking import log_night_segments
+
+        with failing_fast_on_bad_input():
+            return log_night_segments(task_settings(context["params"]), night)
+
+    night = wait_for_raw_inputs()
+    ingested = ingest_raw(night)
+    ingested >> build_customer_features >> segment_customers >> log_segment_profiles(night)
 
 
 packaging_nightly()

@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from packaging_pipeline.config import default_home
+from packaging_pipeline.config import Settings, default_home
 
 SEGMENTS_EXPERIMENT = "customer-segments"
 
@@ -88,3 +88,12 @@ def log_segments(profiles: Mapping[str, Any]) -> str:
         mlflow.log_table(segment_profile_rows(profiles), artifact_file="segment_profiles.json")
         mlflow.log_dict(dict(profiles), "profiles.json")
         return run.info.run_id
+
+
+def log_night_segments(settings: Settings, ds: str) -> str:
+    """Log the segmentation already written for night ``ds`` (its profiles.json); returns the run id."""
+    from packaging_pipeline.formats import read_json
+    from packaging_pipeline.segments import profiles_key
+    from packaging_pipeline.storage import open_lake
+
+    return log_segments(read_json(open_lake(settings), profiles_key(ds)))

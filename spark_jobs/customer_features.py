@@ -16,7 +16,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ds", required=True, help="night to process, YYYY-MM-DD")
     parser.add_argument("--window-days", type=int, default=DEFAULT_WINDOW_DAYS)
-    parser.add_argument("--rebuild", action="store_true", help="recompute every day of the window from accepted data")
+    parser.add_argument(
+        "--rebuild",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="recompute every day of the window from accepted data",
+    )
     parser.add_argument("--lake", default="", help="lake URI (default: $PACKAGING_LAKE_URI)")
     args = parser.parse_args(argv)
     return spark_job_main(

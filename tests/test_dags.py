@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -37,9 +38,23 @@ def test_every_dag_follows_policy(dagbag):
 def test_nightly_graph(dagbag):
     dag = dagbag.get_dag("packaging_nightly")
     assert dag.max_active_runs == 1
-    assert {t.task_id for t in dag.tasks} == {"wait_for_raw_inputs", "ingest_raw"}
-    assert dag.get_task("wait_for_raw_inputs").downstream_task_ids == {"ingest_raw"}
+    assert {t.task_id for t in dag.tasks} == {
+        "wait_for_raw_inputs",
+        "ingest_raw",
+        "build_customer_features",
+        "segment_customers",
+        "log_segment_profiles",
+    }
+    downstream = {t.task_id: t.downstream_task_ids for t in dag.tasks}
+    assert downstream["wait_for_raw_inputs"] == {"ingest_raw", "log_segment_profiles"}
+    assert downstream["ingest_raw"] == {"build_customer_features"}
+    assert downstream["build_customer_features"] == {"segment_customers"}
+    assert downstream["segment_customers"] == {"log_segment_profiles"}
     assert dag.get_task("ingest_raw").retry_exponential_backoff
+    for task_id in ("build_customer_features", "segment_customers"):
+        task = dag.get_task(task_id)
+        assert task.task_type == "SparkSubmitOperator" and task._conn_id == "spark_default"
+        assert (REPO / "spark_jobs" / Path(task.application).name).exists()
 
 
 def test_dag_files_parse_without_heavy_imports():

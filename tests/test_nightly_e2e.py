@@ -33,7 +33,9 @@ def test_nightly_dag_ingests_a_generated_night(airflow_db, tmp_path, monkeypatch
     monkeypatch.setenv("PACKAGING_PSEUDONYM_KEY", TEST_PSEUDONYM_KEY)
 
     # The run at 03:00 on 2026-11-02 covers the interval that starts 2026-11-01 03:00: ds = 2026-11-01.
-    run = _nightly_dag().test(logical_date=dt.datetime(2026, 11, 2, 3, tzinfo=dt.UTC))
+    run = _nightly_dag().test(
+        logical_date=dt.datetime(2026, 11, 2, 3, tzinfo=dt.UTC), run_conf={"segment_k": 4, "min_segment_size": 10}
+    )
     assert run.state == "success", [(ti.task_id, ti.state) for ti in run.get_task_instances()]
 
     report = read_json(lake, "reports/ingest/ds=2026-11-01/ingest.json")
@@ -42,6 +44,16 @@ def test_nightly_dag_ingests_a_generated_night(airflow_db, tmp_path, monkeypatch
         assert counts["read"] > 0 and counts["quarantined"] == 0
         assert lake.exists(f"accepted/{source}/ds=2026-11-01/part-00000.parquet")
     assert not lake.list("accepted/clickstream/ds=2026-11-02/"), "the run touched another night's partition"
+
+    # Spark stages ran through spark-submit and left the night's features and segments.
+    assert lake.exists("features/daily/ds=2026-11-01/part-00000.parquet")
+    assert lake.exists("features/customer/ds=2026-11-01/part-00000.parquet")
+    profiles = read_json(lake, "segments/ds=2026-11-01/profiles.json")
+    assert profiles["k_fitted"] == 4 and sum(s["size"] for s in profiles["segments"]) == profiles["customers"] > 50
+    mlflow_run_id = run.get_task_instance("log_segment_profiles").xcom_pull(task_ids="log_segment_profiles")
+    import mlflow
+
+    assert mlflow.get_run(mlflow_run_id).data.tags["ds"] == "2026-11-01"
 
 
 def test_nightly_dag_fails_clearly_on_too_many_bad_rows(airflow_db, tmp_path, monkeypatch):
