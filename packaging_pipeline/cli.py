@@ -138,6 +138,8 @@ def _print_status(result: dict[str, Any]) -> None:
         print(f"  {name:<24} objects={info['objects']:>4} bytes={info['bytes']:>11}")
     if result.get("ingest"):
         _print_ingest(result["ingest"])
+    if result.get("segments"):
+        _print_segments({"ds": result["ds"], "k_final": len(result["segments"]["segments"]), **result["segments"]})
 
 
 def _print_ingest(result: dict[str, Any]) -> None:

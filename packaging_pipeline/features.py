@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_WINDOW_DAYS = 90
+DAILY_BASE = "features/daily/"
 DAILY_KEY = ("customer_key", "event_date")
 
 CATEGORY_BUCKETS = (*CATEGORIES, OTHER)
@@ -338,7 +339,7 @@ def compute_daily_partitions(io: SparkLake, days: list[str]) -> list[str]:
     if not days:
         return []
     daily = daily_aggregates(_accepted(io, "clickstream", days), _accepted(io, "orders", days))
-    return io.replace_partitions(daily, "features/daily/", days)
+    return io.replace_partitions(daily, DAILY_BASE, days)
 
 
 def ingested_days(io: SparkLake, days: list[str]) -> list[str]:
@@ -367,15 +368,15 @@ def run_customer_features(
     if rebuild:
         to_compute = ingested
     else:
-        have_daily = {d for d in ingested if io.has_parquet(f"features/daily/ds={d}/")}
+        have_daily = {d for d in ingested if io.has_parquet(keys.daily_features_prefix(d))}
         to_compute = [d for d in ingested if d == ds or d not in have_daily]
     if len(to_compute) > 1 or rebuild:
         log.info("features ds=%s: aggregating %d day(s) from accepted data", ds, len(to_compute))
     compute_daily_partitions(io, to_compute)
 
-    daily = io.read_partitions("features/daily/", [f"features/daily/ds={d}/" for d in ingested])
+    daily = io.read_partitions(DAILY_BASE, [keys.daily_features_prefix(d) for d in ingested])
     features = customer_features(daily.drop("ds"), night, window_days).orderBy("customer_key")
-    prefix = f"features/customer/ds={ds}/"
+    prefix = keys.customer_features_prefix(ds)
     files = io.replace_prefix(features, prefix)
     customers = io.read_prefix(prefix).count()
     log.info(

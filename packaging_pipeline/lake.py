@@ -53,3 +53,25 @@ def ingest_report_key(ds: str) -> str:
 
 
 GROUND_TRUTH_KEY = "raw/_ground_truth/customer_segments.parquet"
+
+
+def daily_features_prefix(ds: str) -> str:
+    """Per-customer partial aggregates of the events and orders that arrived on night ``ds``."""
+    return partition("features", "daily", ds=ds)
+
+
+def customer_features_prefix(ds: str) -> str:
+    """Rolling-window customer features as of ``ds``."""
+    return partition("features", "customer", ds=ds)
+
+
+def segments_prefix(ds: str) -> str:
+    return partition("segments", ds=ds)
+
+
+def segment_assignments_prefix(ds: str) -> str:
+    return segments_prefix(ds) + "assignments/"
+
+
+def segment_profiles_key(ds: str) -> str:
+    return segments_prefix(ds) + "profiles.json"

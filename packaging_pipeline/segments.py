@@ -308,23 +308,11 @@ def build_profiles(features: DataFrame, segment_of: DataFrame) -> list[dict[str,
 # The job
 
 
-def segments_prefix(ds: str) -> str:
-    return keys.partition("segments", ds=ds)
-
-
-def assignments_prefix(ds: str) -> str:
-    return segments_prefix(ds) + "assignments/"
-
-
-def profiles_key(ds: str) -> str:
-    return segments_prefix(ds) + "profiles.json"
-
-
 def previous_profiles(lake: Lake, ds: str, lookback_days: int) -> dict[str, Any] | None:
     """The newest profiles.json of a night before ``ds`` within the lookback, or None."""
     night = keys.parse_ds(ds)
     for back in range(1, lookback_days + 1):
-        key = profiles_key((night - dt.timedelta(days=back)).isoformat())
+        key = keys.segment_profiles_key((night - dt.timedelta(days=back)).isoformat())
         if lake.exists(key):
             return read_json(lake, key)
     return None
@@ -340,7 +328,7 @@ def run_segmentation(
     """Segment the customers of ``features/customer/ds=<ds>/``; write assignments and profiles.json."""
     from pyspark.sql import functions as F
 
-    features_prefix = f"features/customer/ds={ds}/"
+    features_prefix = keys.customer_features_prefix(ds)
     if not io.has_parquet(features_prefix):
         raise InputError(
             f"segment ds={ds}: no customer features under {features_prefix}; "
@@ -382,8 +370,8 @@ def run_segmentation(
 
     mapping = F.create_map(*[F.lit(x) for pair in cluster_to_segment.items() for x in pair])
     segment_of = clustering.assignments.select("customer_key", mapping[F.col("cluster")].alias("segment_id"))
-    files = io.replace_prefix(segment_of.orderBy("customer_key"), assignments_prefix(ds))
-    segment_of = io.read_prefix(assignments_prefix(ds))
+    files = io.replace_prefix(segment_of.orderBy("customer_key"), keys.segment_assignments_prefix(ds))
+    segment_of = io.read_prefix(keys.segment_assignments_prefix(ds))
 
     profiles = build_profiles(features, segment_of)
     by_cluster = {final_id[c]: c for c in surviving}
@@ -410,7 +398,7 @@ def run_segmentation(
         "assignment_files": files,
         "segments": profiles,
     }
-    write_json(io.lake, profiles_key(ds), result)
+    write_json(io.lake, keys.segment_profiles_key(ds), result)
     log.info(
         "segment ds=%s customers=%d k=%d new=%s vanished=%s",
         ds, result["customers"], result["k_final"], result["new_segments"], result["vanished_segments"],

@@ -19,6 +19,26 @@ def night_status(settings: Settings, ds: str) -> dict[str, Any]:
         for source in keys.RAW_SOURCES:
             objects = lake.list(prefix_of(source, ds))
             datasets[f"{layer}/{source}"] = {"objects": len(objects), "bytes": sum(o.size for o in objects)}
-    report_key = keys.ingest_report_key(ds)
+    for name, prefix in (
+        ("features/daily", keys.daily_features_prefix(ds)),
+        ("features/customer", keys.customer_features_prefix(ds)),
+        ("segments", keys.segments_prefix(ds)),
+    ):
+        objects = lake.list(prefix)
+        datasets[name] = {"objects": len(objects), "bytes": sum(o.size for o in objects)}
+    report_key, profiles_key = keys.ingest_report_key(ds), keys.segment_profiles_key(ds)
     ingest = read_json(lake, report_key) if lake.exists(report_key) else None
-    return {"ds": ds, "lake": lake.uri, "datasets": datasets, "ingest": ingest}
+    segments = None
+    if lake.exists(profiles_key):
+        profiles = read_json(lake, profiles_key)
+        segments = {
+            "customers": profiles["customers"],
+            "previous_ds": profiles["previous_ds"],
+            "new_segments": profiles["new_segments"],
+            "vanished_segments": profiles["vanished_segments"],
+            "segments": [
+                {k: s[k] for k in ("segment_id", "size", "label", "palette")}
+                for s in profiles["segments"]
+            ],
+        }
+    return {"ds": ds, "lake": lake.uri, "datasets": datasets, "ingest": ingest, "segments": segments}

@@ -93,7 +93,7 @@ def log_segments(profiles: Mapping[str, Any]) -> str:
 def log_night_segments(settings: Settings, ds: str) -> str:
     """Log the segmentation already written for night ``ds`` (its profiles.json); returns the run id."""
     from packaging_pipeline.formats import read_json
-    from packaging_pipeline.segments import profiles_key
+    from packaging_pipeline.lake import segment_profiles_key
     from packaging_pipeline.storage import open_lake
 
-    return log_segments(read_json(open_lake(settings), profiles_key(ds)))
+    return log_segments(read_json(open_lake(settings), segment_profiles_key(ds)))

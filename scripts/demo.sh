@@ -28,6 +28,8 @@ export AIRFLOW__CORE__DAGS_FOLDER="$REPO/dags"
 export MLFLOW_TRACKING_URI="${MLFLOW_TRACKING_URI:-sqlite:///$PACKAGING_HOME/mlflow.db}"
 export PATH="$BIN:$PATH"
 export PYSPARK_PYTHON="$BIN/python"
+# Spark tasks submit to a local master unless a spark_default connection says otherwise.
+export AIRFLOW_CONN_SPARK_DEFAULT="${AIRFLOW_CONN_SPARK_DEFAULT:-{\"conn_type\": \"spark\", \"host\": \"local[*]\"}}"
 mkdir -p "$AIRFLOW_HOME"
 
 START="${DEMO_START:-2026-11-01}"
@@ -38,18 +40,20 @@ BEFORE_LAST=$("$BIN/python" -c "import datetime as d; print(d.date.fromisoformat
 # The run at 03:00 UTC the next morning is the one whose data interval starts on LAST.
 RUN_AT=$("$BIN/python" -c "import datetime as d; print(d.date.fromisoformat('$LAST') + d.timedelta(days=1))")T03:00:00+00:00
 
-echo "== 1/4 sample data: $CUSTOMERS customers, $DAYS nights from $START -> $PACKAGING_LAKE_URI"
+echo "== 1/5 sample data: $CUSTOMERS customers, $DAYS nights from $START -> $PACKAGING_LAKE_URI"
 packaging-pipeline sample-data --start "$START" --days "$DAYS" --customers "$CUSTOMERS" --seed 7
 
 if [ "$DAYS" -gt 1 ]; then
-  echo "== 2/4 backfill ingest of the history, $START .. $BEFORE_LAST, in one job"
+  echo "== 2/5 backfill of the history, $START .. $BEFORE_LAST: ingest, features (--rebuild), segments"
   packaging-pipeline ingest --start "$START" --end "$BEFORE_LAST"
+  packaging-pipeline features --ds "$BEFORE_LAST" --rebuild 2> "$PACKAGING_HOME/features-backfill.log"
+  packaging-pipeline segment --ds "$BEFORE_LAST" 2> "$PACKAGING_HOME/segment-backfill.log"
 fi
 
-echo "== 3/4 Airflow metadata DB ($AIRFLOW__DATABASE__SQL_ALCHEMY_CONN)"
+echo "== 3/5 Airflow metadata DB ($AIRFLOW__DATABASE__SQL_ALCHEMY_CONN)"
 airflow db migrate > "$AIRFLOW_HOME/db-migrate.log" 2>&1 || { tail -50 "$AIRFLOW_HOME/db-migrate.log"; exit 1; }
 
-echo "== 4/4 the nightly DAG for ds=$LAST (airflow dags test packaging_nightly)"
+echo "== 4/5 the nightly DAG for ds=$LAST (airflow dags test packaging_nightly)"
 LOG="$AIRFLOW_HOME/demo-dags-test.log"
 if ! airflow dags test packaging_nightly "$RUN_AT" > "$LOG" 2>&1; then
   tail -60 "$LOG"; echo "error: the nightly DAG failed; full log in $LOG" >&2; exit 1
@@ -60,6 +64,7 @@ if ! grep -q "DagRun Finished.*state=success" "$LOG"; then
 fi
 
 echo
+echo "== 5/5 what the night left in the lake"
 packaging-pipeline status --ds "$LAST"
 
 cat <<EOF
@@ -70,8 +75,10 @@ Outputs
     accepted/       validated, pseudonymised Parquet per source and night
     quarantine/     rejected rows with reasons (empty on clean sample data)
     reports/ingest/ per-night counts: read = accepted + quarantined
+    features/       daily/ partial aggregates per night, customer/ rolling 90-day customer features
+    segments/       assignments/ (customer_key, segment_id) and profiles.json per night
   Airflow home:     $AIRFLOW_HOME (log of this run: $LOG)
-  MLflow store:     $MLFLOW_TRACKING_URI
+  MLflow store:     $MLFLOW_TRACKING_URI (experiment customer-segments: one run per night)
 
 Airflow UI:  AIRFLOW_HOME=$AIRFLOW_HOME AIRFLOW__CORE__DAGS_FOLDER=$REPO/dags $BIN/airflow standalone
              then open http://localhost:8080 (the admin password is printed, and kept in $AIRFLOW_HOME)
