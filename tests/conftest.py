@@ -6,6 +6,7 @@ module imports it.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import subprocess
@@ -131,3 +132,5 @@ def spark():
     session = build_session("packaging-tests", "local[2]", 2, {"spark.ui.enabled": "false"})
     yield session
     session.stop()
+    # py4j logs from __del__ at interpreter exit, after pytest closed the captured streams.
+    logging.getLogger("py4j").setLevel(logging.ERROR)
