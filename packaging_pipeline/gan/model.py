@@ -1,0 +1,190 @@
+"""The pattern GAN: a conditional DCGAN that paints tileable ink separations.
+
+The generator outputs, per pixel, a softmax over K slots (paper plus inks) for a requested motif
+class. Every convolution pads circularly (``WrapPad2D``) and upsampling is nearest-neighbour, so the
+generated tile is a function on a torus: opposite edges continue each other by construction and
+a box panel can repeat the tile without a visible seam.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import keras
+from keras import layers, ops
+
+GENERATOR_NAME = "pattern_generator"
+DISCRIMINATOR_NAME = "pattern_discriminator"
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelShape:
+    """What the networks look like; part of every logged run and of the checkpoint."""
+
+    size: int = 32  # tile side in pixels; a power of two >= 8
+    k_slots: int = 3  # paper + inks
+    n_classes: int = 8
+    latent_dim: int = 64
+    filters: int = 32  # width of the narrowest layer; the widest has 4x
+
+    def __post_init__(self) -> None:
+        if self.size < 8 or self.size & (self.size - 1):
+            raise ValueError(f"tile size {self.size} must be a power of two >= 8")
+        if not 2 <= self.k_slots <= 4:
+            raise ValueError(f"k_slots={self.k_slots}: paper plus 1-3 inks")
+
+    @property
+    def upsamplings(self) -> int:
+        return (self.size // 4).bit_length() - 1
+
+
+@keras.saving.register_keras_serializable(package="packaging")
+class WrapPad2D(layers.Layer):
+    """Circular padding: the tile's last rows/columns pad its first, so convolutions see a torus."""
+
+    def __init__(self, pad: int = 1, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.pad = pad
+
+    def call(self, x):  # noqa: ANN001, ANN201 - Keras tensors
+        p = self.pad
+        x = ops.concatenate([x[:, -p:], x, x[:, :p]], axis=1)
+        return ops.concatenate([x[:, :, -p:], x, x[:, :, :p]], axis=2)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        b, h, w, c = input_shape
+        grow = 2 * self.pad
+        return (b, None if h is None else h + grow, None if w is None else w + grow, c)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "pad": self.pad}
+
+
+def _wrap_conv(x, filters: int, kernel: int = 3, strides: int = 1, name: str = ""):  # noqa: ANN001, ANN202
+    x = WrapPad2D(kernel // 2, name=f"{name}_wrap")(x)
+    return layers.Conv2D(filters, kernel, strides=strides, padding="valid", name=f"{name}_conv")(x)
+
+
+def build_generator(shape: ModelShape) -> keras.Model:
+    """(noise, motif class) -> [size, size, k_slots] soft ink separation."""
+    noise = keras.Input((shape.latent_dim,), name="noise")
+    motif = keras.Input((1,), dtype="int32", name="motif")
+    # The class scales the noise: a cheap, stable way to condition a small DCGAN.
+    embedded = layers.Flatten()(layers.Embedding(shape.n_classes, shape.latent_dim, name="motif_embedding")(motif))
+    x = layers.Multiply()([noise, embedded])
+    width = shape.filters * 4
+    x = layers.Dense(4 * 4 * width, use_bias=False, name="project")(x)
+    x = layers.Reshape((4, 4, width))(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.ReLU()(x)
+    for i in range(shape.upsamplings):
+        width = max(shape.filters, width // 2)
+        x = layers.UpSampling2D(2, interpolation="nearest", name=f"up{i}")(x)
+        x = _wrap_conv(x, width, name=f"g{i}")
+        x = layers.BatchNormalization(name=f"g{i}_bn")(x)
+        x = layers.ReLU(name=f"g{i}_relu")(x)
+    x = _wrap_conv(x, shape.k_slots, name="slots")
+    # Softmax in float32 even under mixed precision: probabilities must sum to one.
+    out = layers.Softmax(axis=-1, dtype="float32", name="separation")(x)
+    return keras.Model([noise, motif], out, name=GENERATOR_NAME)
+
+
+def build_discriminator(shape: ModelShape) -> keras.Model:
+    """(separation, motif class) -> realness logit. Circular padding lets it see across seams."""
+    tile = keras.Input((shape.size, shape.size, shape.k_slots), name="separation")
+    motif = keras.Input((1,), dtype="int32", name="motif")
+    label_plane = layers.Embedding(shape.n_classes, shape.size * shape.size, name="motif_plane")(motif)
+    label_plane = layers.Reshape((shape.size, shape.size, 1))(label_plane)
+    x = layers.Concatenate()([tile, label_plane])
+    width = shape.filters
+    for i in range(shape.upsamplings):
+        x = _wrap_conv(x, width, strides=2, name=f"d{i}")
+        x = layers.LeakyReLU(0.2, name=f"d{i}_lrelu")(x)
+        width *= 2
+    x = layers.Flatten()(x)
+    x = layers.Dropout(0.3)(x)
+    out = layers.Dense(1, dtype="float32", name="realness")(x)
+    return keras.Model([tile, motif], out, name=DISCRIMINATOR_NAME)
+
+
+class PatternGAN(keras.Model):
+    """Owns both networks and both optimizers; trains with ``fit()`` through ``train_step``."""
+
+    def __init__(self, shape: ModelShape, seed: int = 0, label_smoothing: float = 0.1, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.shape = shape
+        self.generator = build_generator(shape)
+        self.discriminator = build_discriminator(shape)
+        self.label_smoothing = label_smoothing
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        self.d_real_tracker = keras.metrics.Mean(name="d_real_score")
+
+    @property
+    def metrics(self) -> list:
+        return [self.d_loss_tracker, self.g_loss_tracker, self.d_real_tracker]
+
+    def compile(
+        self,
+        d_optimizer: keras.optimizers.Optimizer,
+        g_optimizer: keras.optimizers.Optimizer,
+        jit_compile: bool | str = "auto",
+    ) -> None:
+        super().compile(jit_compile=jit_compile)
+        self.d_optimizer = d_optimizer
+        self.g_optimizer = g_optimizer
+        self.loss_fn = keras.losses.BinaryCrossentropy(from_logits=True)
+
+    def build(self, input_shape: Any = None) -> None:
+        self.generator.build(None)
+        self.discriminator.build(None)
+        super().build(input_shape)
+
+    def sample_noise(self, n: int):  # noqa: ANN201
+        return keras.random.normal((n, self.shape.latent_dim), seed=self.seed_generator)
+
+    def train_step(self, data):  # noqa: ANN001, ANN201
+        import tensorflow as tf
+
+        real, motif = data
+        batch = ops.shape(real)[0]
+        motif = ops.reshape(ops.cast(motif, "int32"), (-1, 1))
+
+        fake = self.generator([self.sample_noise(batch), motif], training=True)
+        # One-sided label smoothing keeps the discriminator from becoming overconfident early.
+        real_target = ops.ones((batch, 1)) * (1.0 - self.label_smoothing)
+        with tf.GradientTape() as tape:
+            real_logits = self.discriminator([real, motif], training=True)
+            fake_logits = self.discriminator([fake, motif], training=True)
+            d_loss = self.loss_fn(real_target, real_logits) + self.loss_fn(ops.zeros((batch, 1)), fake_logits)
+            scaled = self.d_optimizer.scale_loss(d_loss)
+        grads = tape.gradient(scaled, self.discriminator.trainable_weights)
+        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_weights, strict=True))
+
+        with tf.GradientTape() as tape:
+            fake = self.generator([self.sample_noise(batch), motif], training=True)
+            g_loss = self.loss_fn(ops.ones((batch, 1)), self.discriminator([fake, motif], training=True))
+            scaled = self.g_optimizer.scale_loss(g_loss)
+        grads = tape.gradient(scaled, self.generator.trainable_weights)
+        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_weights, strict=True))
+
+        self.d_loss_tracker.update_state(d_loss)
+        self.g_loss_tracker.update_state(g_loss)
+        self.d_real_tracker.update_state(ops.mean(ops.sigmoid(real_logits)))
+        return {m.name: m.result() for m in self.metrics}
+
+
+def generator_flops_per_image(model: keras.Model) -> int:
+    """Multiply-accumulate FLOPs (2 per MAC) of Dense and Conv2D layers, from their shapes."""
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, layers.Conv2D):
+            _, h, w, c_out = layer.output.shape
+            kh, kw = layer.kernel_size
+            c_in = layer.input.shape[-1]
+            total += 2 * h * w * c_out * kh * kw * c_in
+        elif isinstance(layer, layers.Dense):
+            total += 2 * layer.input.shape[-1] * layer.units
+    return int(total)

@@ -1,0 +1,84 @@
+"""From ink separations to pixels: colouring with a palette, sample grids for people.
+
+Colour is applied after generation, so a design uses exactly its segment's palette and the ink
+count is the number of slots; the same learned motif serves every segment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from packaging_pipeline.vocabulary import COLOR_HEX
+
+PAPER_HEX = "#f4f2ec"  # unbleached-white board; slot 0 is always the paper
+# Palettes for looking at samples before any segment exists (ink colours, darkest last).
+PREVIEW_PALETTES = (
+    ("beige", "olive", "brown"),
+    ("pink", "purple", "black"),
+    ("yellow", "blue", "navy"),
+    ("orange", "red", "black"),
+)
+
+
+def hex_to_rgb(value: str) -> np.ndarray:
+    value = value.lstrip("#")
+    return np.array([int(value[i : i + 2], 16) for i in (0, 2, 4)], dtype=np.float32) / 255.0
+
+
+def colourise(separations: np.ndarray, inks: Sequence[str], paper: str = PAPER_HEX) -> np.ndarray:
+    """[..., H, W, K] soft separations -> [..., H, W, 3] uint8 RGB with paper + K-1 ink colours.
+
+    ``inks`` are colour names from the vocabulary or ``#rrggbb``; missing inks repeat the last one.
+    """
+    k = separations.shape[-1]
+    names = list(inks)[: k - 1] or ["black"]
+    while len(names) < k - 1:
+        names.append(names[-1])
+    colours = np.stack([hex_to_rgb(paper)] + [hex_to_rgb(COLOR_HEX.get(n, n)) for n in names])
+    rgb = np.tensordot(separations.astype(np.float32), colours, axes=([-1], [0]))
+    return np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def tile_2x2(images: np.ndarray) -> np.ndarray:
+    """Repeat each [..., H, W, C] image 2x2 so a seam, if any, shows as a cross in the middle."""
+    return np.concatenate([np.concatenate([images, images], axis=-2)] * 2, axis=-3)
+
+
+def generate_separations(generator: Any, motif: int, n: int, seed: int = 0, batch_size: int = 256) -> np.ndarray:
+    """``n`` soft separations of motif class ``motif`` from a generator (Keras model or MLflow pyfunc-free)."""
+    latent = int(generator.inputs[0].shape[-1])
+    rng = np.random.default_rng(seed)
+    noise = rng.standard_normal((n, latent)).astype(np.float32)
+    motifs = np.full((n, 1), motif, dtype=np.int32)
+    return np.asarray(generator.predict([noise, motifs], batch_size=batch_size, verbose=0))
+
+
+def sample_grid(generator: Any, class_names: Sequence[str], seed: int = 0, per_class: int = 4) -> np.ndarray:
+    """One row per motif, ``per_class`` samples in preview palettes, each tiled 2x2 with a white gutter."""
+    rows = []
+    for motif in range(len(class_names)):
+        seps = generate_separations(generator, motif, per_class, seed=seed * 1000 + motif)
+        tiles = [tile_2x2(colourise(s, PREVIEW_PALETTES[i % len(PREVIEW_PALETTES)])) for i, s in enumerate(seps)]
+        rows.append(_hstack_with_gutter(tiles))
+    return _vstack_with_gutter(rows)
+
+
+def _hstack_with_gutter(images: list[np.ndarray], gutter: int = 2) -> np.ndarray:
+    h = images[0].shape[0]
+    pad = np.full((h, gutter, 3), 255, np.uint8)
+    parts: list[np.ndarray] = []
+    for img in images:
+        parts += [img, pad]
+    return np.concatenate(parts[:-1], axis=1)
+
+
+def _vstack_with_gutter(images: list[np.ndarray], gutter: int = 2) -> np.ndarray:
+    w = images[0].shape[1]
+    pad = np.full((gutter, w, 3), 255, np.uint8)
+    parts: list[np.ndarray] = []
+    for img in images:
+        parts += [img, pad]
+    return np.concatenate(parts[:-1], axis=0)

@@ -1,0 +1,353 @@
+"""Training the pattern GAN: profiles, devices, input pipeline, lake checkpoints, MLflow run and registry.
+
+One training is one MLflow run. A night warm-starts from the model carrying the ``champion``
+alias unless told to start from scratch; the new version is registered with the ``challenger``
+alias and only evaluation (``evaluation.py``) may move ``champion``. Checkpoints go to the lake
+after every epoch, so a killed training resumes at the epoch it reached.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import keras
+import numpy as np
+
+from packaging_pipeline.errors import InputError, PipelineError
+from packaging_pipeline.gan.model import ModelShape, PatternGAN, generator_flops_per_image
+
+if TYPE_CHECKING:
+    from packaging_pipeline.gan.corpus import Corpus
+    from packaging_pipeline.storage import Lake
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME = "packaging-pattern-gan"
+GAN_EXPERIMENT = "pattern-gan"
+CHAMPION, CHALLENGER = "champion", "challenger"
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingProfile:
+    """Everything that scales with the hardware. ``cpu`` trains in minutes on 2 cores; ``gpu`` for real."""
+
+    name: str
+    size: int
+    filters: int
+    latent_dim: int
+    batch_size: int
+    epochs: int
+    tiles_per_class: int
+    mixed_precision: bool
+    xla: bool
+    d_learning_rate: float = 2e-4
+    g_learning_rate: float = 2e-4
+    beta_1: float = 0.5
+    label_smoothing: float = 0.1
+    fine_tune_epochs: int | None = None  # epochs when warm-starting from the champion
+
+
+PROFILES = {
+    "cpu": TrainingProfile("cpu", size=32, filters=16, latent_dim=32, batch_size=64, epochs=6,
+                           tiles_per_class=96, mixed_precision=False, xla=False, fine_tune_epochs=2),
+    "gpu": TrainingProfile("gpu", size=64, filters=64, latent_dim=128, batch_size=256, epochs=60,
+                           tiles_per_class=2048, mixed_precision=True, xla=True, fine_tune_epochs=15),
+}  # fmt: skip
+
+
+def configure_devices(profile: TrainingProfile) -> dict[str, Any]:
+    """Memory growth on every GPU (share the card, no 100% grab), mixed precision only where it pays."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:  # already initialised in this process: growth was set then, or cannot be now
+            pass
+    # float16 on a CPU is emulated and slower; mixed precision is a GPU setting.
+    policy = "mixed_float16" if profile.mixed_precision and gpus else "float32"
+    keras.mixed_precision.set_global_policy(policy)
+    return {"gpus": len(gpus), "precision_policy": policy, "xla": bool(profile.xla and gpus)}
+
+
+def make_dataset(corpus: Corpus, batch_size: int, seed: int):  # noqa: ANN201 - tf.data.Dataset
+    """Cached, shuffled (seeded), batched, prefetched one-hot separations with their motif labels."""
+    import tensorflow as tf
+
+    x, y = corpus.one_hot(), corpus.labels.astype("int32")
+    if len(x) < batch_size:
+        raise InputError(f"the corpus has {len(x)} tiles, fewer than one batch of {batch_size}: add images or lower it")
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).cache()
+    ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+def build_gan(shape: ModelShape, profile: TrainingProfile, seed: int, jit: bool) -> PatternGAN:
+    gan = PatternGAN(shape, seed=seed, label_smoothing=profile.label_smoothing)
+
+    def optimizer(lr: float) -> keras.optimizers.Optimizer:
+        opt = keras.optimizers.Adam(lr, beta_1=profile.beta_1)
+        # Loss scaling keeps float16 gradients from underflowing; a no-op wrapper is not added on float32.
+        if keras.mixed_precision.global_policy().compute_dtype == "float16":
+            opt = keras.optimizers.LossScaleOptimizer(opt)
+        return opt
+
+    gan.compile(optimizer(profile.d_learning_rate), optimizer(profile.g_learning_rate), jit_compile=jit)
+    gan.build()
+    gan.d_optimizer.build(gan.discriminator.trainable_variables)
+    gan.g_optimizer.build(gan.generator.trainable_variables)
+    return gan
+
+
+# --------------------------------------------------------------------------------------------------
+# Checkpoints in the lake
+
+
+def checkpoint_prefix(ds: str) -> str:
+    from packaging_pipeline.lake import partition
+
+    return partition("models", "pattern-gan", "checkpoints", ds=ds)
+
+
+def save_checkpoint(lake: Lake, ds: str, gan: PatternGAN, state: dict[str, Any]) -> None:
+    """Weights and both optimizers' state; ``state.json`` is written last and marks the checkpoint complete."""
+    prefix = checkpoint_prefix(ds)
+    with tempfile.TemporaryDirectory() as tmp:
+        weights = Path(tmp) / "gan.weights.h5"
+        gan.save_weights(weights)
+        lake.upload_file(weights, prefix + "gan.weights.h5")
+    buf = io.BytesIO()
+    np.savez(
+        buf,
+        **{f"d{i}": v.numpy() for i, v in enumerate(gan.d_optimizer.variables)},
+        **{f"g{i}": v.numpy() for i, v in enumerate(gan.g_optimizer.variables)},
+    )
+    lake.write_bytes(prefix + "optimizers.npz", buf.getvalue())
+    lake.write_bytes(prefix + "state.json", json.dumps(state, sort_keys=True).encode())
+
+
+def load_checkpoint(lake: Lake, ds: str, gan: PatternGAN) -> dict[str, Any] | None:
+    """Restore a complete checkpoint of night ``ds`` into ``gan``; None when there is none."""
+    prefix = checkpoint_prefix(ds)
+    if not lake.exists(prefix + "state.json"):
+        return None
+    try:
+        state = json.loads(lake.read_bytes(prefix + "state.json"))
+        with tempfile.TemporaryDirectory() as tmp:
+            weights = Path(tmp) / "gan.weights.h5"
+            weights.write_bytes(lake.read_bytes(prefix + "gan.weights.h5"))
+            gan.load_weights(weights)
+        arrays = np.load(io.BytesIO(lake.read_bytes(prefix + "optimizers.npz")))
+        for tag, opt in (("d", gan.d_optimizer), ("g", gan.g_optimizer)):
+            for i, var in enumerate(opt.variables):
+                var.assign(arrays[f"{tag}{i}"])
+    except Exception as exc:  # any unreadable part makes the checkpoint unusable
+        raise PipelineError(
+            f"the checkpoint under {lake.uri_of(prefix)} is corrupt or from another model shape ({exc}); "
+            f"delete that prefix or train with --restart to start the night over"
+        ) from exc
+    return state
+
+
+# --------------------------------------------------------------------------------------------------
+# Training
+
+
+@dataclasses.dataclass
+class TrainingResult:
+    ds: str
+    run_id: str
+    model_version: str
+    model_uri: str
+    warm_started_from: str | None
+    epochs_run: int
+    epochs_total: int
+    resumed_from_epoch: int
+    images_per_second: float
+    gflops_per_second: float
+    final_losses: dict[str, float]
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def champion_version(client: Any) -> Any | None:
+    """The registered version carrying the champion alias, or None (first night, or never promoted)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version_by_alias(MODEL_NAME, CHAMPION)
+    except MlflowException:
+        return None
+
+
+def _warm_start(gan: PatternGAN, client: Any) -> str | None:
+    """Load the champion's generator and discriminator weights; returns its version, or None."""
+    import mlflow
+
+    version = champion_version(client)
+    if version is None:
+        return None
+    path = mlflow.artifacts.download_artifacts(run_id=version.run_id, artifact_path="weights/gan.weights.h5")
+    try:
+        gan.load_weights(path)
+    except ValueError as exc:
+        log.warning("champion v%s has another shape (%s); training from scratch", version.version, exc)
+        return None
+    return str(version.version)
+
+
+def train_pattern_gan(
+    lake: Lake,
+    ds: str,
+    corpus: Corpus,
+    profile: TrainingProfile = PROFILES["cpu"],
+    epochs: int | None = None,
+    seed: int = 0,
+    from_scratch: bool = False,
+    restart: bool = False,
+    sample_grid: bool = True,
+) -> TrainingResult:
+    """Train (or fine-tune) on ``corpus``, checkpoint each epoch to the lake, log and register in MLflow."""
+    import mlflow
+    import tensorflow as tf
+
+    from packaging_pipeline.tracking import run_tags, tracking_uri
+
+    mlflow.set_tracking_uri(tracking_uri())
+    client = mlflow.MlflowClient()
+    try:
+        client.search_experiments(max_results=1)  # fail before training if the tracking server is down
+    except Exception as exc:
+        raise PipelineError(
+            f"cannot reach MLflow at {tracking_uri()} ({type(exc).__name__}); start the tracking server or "
+            f"set MLFLOW_TRACKING_URI. Nothing was trained or registered."
+        ) from exc
+
+    devices = configure_devices(profile)
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+    shape = ModelShape(size=corpus.slots.shape[1], k_slots=corpus.k_slots, n_classes=len(corpus.class_names),
+                       latent_dim=profile.latent_dim, filters=profile.filters)  # fmt: skip
+    gan = build_gan(shape, profile, seed, jit=devices["xla"])
+
+    warm_from = None if from_scratch else _warm_start(gan, client)
+    total_epochs = epochs or ((profile.fine_tune_epochs or profile.epochs) if warm_from else profile.epochs)
+    if restart:
+        lake.delete_prefix(checkpoint_prefix(ds))
+    state = load_checkpoint(lake, ds, gan)
+    start_epoch = int(state["epoch"]) if state else 0
+    if state:
+        warm_from = state.get("warm_started_from")
+        log.info("resuming night %s from its checkpoint at epoch %d", ds, start_epoch)
+
+    dataset = make_dataset(corpus, profile.batch_size, seed)
+    steps_per_epoch = len(corpus.labels) // profile.batch_size
+    flops_per_image = 3 * (
+        generator_flops_per_image(gan.generator) * 2 + generator_flops_per_image(gan.discriminator) * 3
+    )
+    # Per image per step: G forward twice, D forward three times; backward ~2x forward (hence 3x).
+
+    mlflow.set_experiment(GAN_EXPERIMENT)
+    tags = run_tags(ds) | {"model_name": MODEL_NAME, "profile": profile.name}
+    with mlflow.start_run(run_name=f"pattern-gan ds={ds}", tags=tags) as run:
+        mlflow.log_params(
+            {
+                **{f"profile.{k}": v for k, v in dataclasses.asdict(profile).items()},
+                **{f"model.{k}": v for k, v in dataclasses.asdict(shape).items()},
+                "epochs": total_epochs, "seed": seed, "warm_started_from": warm_from, "from_scratch": from_scratch,
+                "resumed_from_epoch": start_epoch, "corpus.tiles": len(corpus.labels),
+                "corpus.classes": ",".join(corpus.class_names), "precision_policy": devices["precision_policy"],
+                "xla": devices["xla"], "gpus": devices["gpus"],
+                "d_optimizer": f"Adam(lr={profile.d_learning_rate}, beta_1={profile.beta_1})",
+                "g_optimizer": f"Adam(lr={profile.g_learning_rate}, beta_1={profile.beta_1})",
+                "flops_per_image_step": flops_per_image, "steps_per_epoch": steps_per_epoch,
+            }
+        )  # fmt: skip
+        throughput: list[float] = []
+        callback = EpochLogger(lake, ds, gan, corpus, steps_per_epoch * profile.batch_size, throughput,
+                                warm_from, sample_grid)  # fmt: skip
+        history = None
+        if start_epoch < total_epochs:
+            history = gan.fit(dataset, epochs=total_epochs, initial_epoch=start_epoch, callbacks=[callback], verbose=0)
+        images_per_s = float(np.median(throughput)) if throughput else 0.0
+        mlflow.log_metrics(
+            {"images_per_second": images_per_s, "gflops_per_second": images_per_s * flops_per_image / 1e9}
+        )
+        version = _register(gan, corpus, shape, run.info.run_id, client)
+        mlflow.set_tags({"registered_version": version.version, "alias": CHALLENGER})
+    final = {k: float(v[-1]) for k, v in (history.history.items() if history else [])}
+    return TrainingResult(
+        ds=ds, run_id=run.info.run_id, model_version=str(version.version),
+        model_uri=f"models:/{MODEL_NAME}/{version.version}", warm_started_from=warm_from,
+        epochs_run=total_epochs - start_epoch, epochs_total=total_epochs, resumed_from_epoch=start_epoch,
+        images_per_second=images_per_s, gflops_per_second=images_per_s * flops_per_image / 1e9, final_losses=final,
+    )  # fmt: skip
+
+
+def _register(gan: PatternGAN, corpus: Corpus, shape: ModelShape, run_id: str, client: Any) -> Any:
+    """Log the generator (with a signature, no input_example: MLflow bug) and both networks' weights."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    noise = np.zeros((2, shape.latent_dim), dtype="float32")
+    motif = np.zeros((2, 1), dtype="int32")
+    out = np.asarray(gan.generator.predict([noise, motif], verbose=0))
+    signature = infer_signature({"noise": noise, "motif": motif}, out)
+    with tempfile.TemporaryDirectory() as tmp:
+        weights = Path(tmp) / "gan.weights.h5"
+        gan.save_weights(weights)
+        mlflow.log_artifact(str(weights), artifact_path="weights")
+        meta = {"class_names": list(corpus.class_names), "shape": dataclasses.asdict(shape)}
+        mlflow.log_dict(meta, "model_meta.json")
+    info = mlflow.keras.log_model(gan.generator, name="generator", signature=signature,
+                                  registered_model_name=MODEL_NAME)  # fmt: skip
+    version = client.get_model_version(MODEL_NAME, info.registered_model_version)
+    client.set_registered_model_alias(MODEL_NAME, CHALLENGER, version.version)
+    return version
+
+
+class EpochLogger(keras.callbacks.Callback):
+    """Per-epoch MLflow metrics (losses, images/s), a sample grid, and a lake checkpoint."""
+
+    def __init__(self, lake: Lake, ds: str, gan: PatternGAN, corpus: Corpus, images_per_epoch: int,
+                 throughput: list[float], warm_from: str | None, grid: bool):  # fmt: skip
+        super().__init__()
+        self.lake, self.ds, self.gan, self.corpus = lake, ds, gan, corpus
+        self.images_per_epoch, self.throughput = images_per_epoch, throughput
+        self.warm_from, self.grid = warm_from, grid
+        self.t0 = time.perf_counter()
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        import mlflow
+
+        elapsed = time.perf_counter() - self.t0
+        rate = self.images_per_epoch / elapsed if elapsed > 0 else 0.0
+        self.throughput.append(rate)
+        metrics = {**{k: float(v) for k, v in (logs or {}).items()}, "epoch_images_per_second": rate}
+        mlflow.log_metrics(metrics, step=epoch + 1)
+        if self.grid:
+            from packaging_pipeline.gan.render import sample_grid
+
+            mlflow.log_image(sample_grid(self.gan.generator, self.corpus.class_names, seed=epoch), key="samples",
+                             step=epoch + 1)  # fmt: skip
+        state = {"epoch": epoch + 1, "step": int(self.gan.g_optimizer.iterations.numpy()),
+                 "warm_started_from": self.warm_from}  # fmt: skip
+        save_checkpoint(self.lake, self.ds, self.gan, state)
+
+
+def set_tf_log_level() -> None:
+    """TensorFlow's C++ start-up chatter is noise in task logs."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
