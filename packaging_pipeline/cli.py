@@ -104,6 +104,32 @@ def _cmd_segment(args: argparse.Namespace, settings: Settings) -> dict[str, Any]
     return {"lake": settings.lake_uri, "mlflow_run_id": run_id, **profiles}
 
 
+def _cmd_train(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from packaging_pipeline.gan.training import train_for_night
+
+    return train_for_night(
+        settings, args.ds.isoformat(), args.corpus, args.profile, epochs=args.epochs, seed=args.seed,
+        from_scratch=args.from_scratch, restart=args.restart,
+    )  # fmt: skip
+
+
+def _cmd_evaluate_model(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from packaging_pipeline.gan.evaluation import evaluate_for_night
+
+    return evaluate_for_night(settings, args.ds.isoformat(), args.corpus, args.profile, seed=args.seed)
+
+
+def _cmd_sample_tiles(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from packaging_pipeline.gan.render import PREVIEW_PALETTES, write_sample_tiles
+
+    inks = args.inks.split(",") if args.inks else PREVIEW_PALETTES[0]
+    return write_sample_tiles(args.model_uri, args.motif, args.n, args.out, inks=inks, seed=args.seed)
+
+
+def _print_json(result: dict[str, Any]) -> None:
+    print(dumps(result, indent=2, sort_keys=True))
+
+
 def _print_features(result: dict[str, Any]) -> None:
     print(
         f"features ds={result['ds']} ({result['mode']}, window {result['window_start']}..{result['ds']}): "
@@ -201,6 +227,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_segmentation_arguments(p)
     p.set_defaults(handler=_cmd_segment, printer=_print_segments)
+
+    p = add("train", "Train (or fine-tune from the champion) the pattern GAN; registers a 'challenger' in MLflow.")
+    p.add_argument("--ds", type=_date, required=True, help="the night, YYYY-MM-DD")
+    p.add_argument("--corpus", help="folder or s3:// prefix of images, one sub-folder per motif (default: procedural)")
+    p.add_argument("--epochs", type=_positive_int, help="default: the profile's (fewer when warm-starting)")
+    p.add_argument("--profile", choices=("cpu", "gpu"), default="cpu")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--from-scratch", action="store_true", help="do not warm-start from the champion")
+    p.add_argument("--restart", action="store_true", help="ignore this night's checkpoint and start over")
+    p.set_defaults(handler=_cmd_train, printer=_print_json)
+
+    p = add(
+        "evaluate-model", "Score the challenger against held-out corpus images; promote it to champion if it earns it."
+    )
+    p.add_argument("--ds", type=_date, required=True, help="the night, YYYY-MM-DD")
+    p.add_argument("--corpus", help="the corpus the model was trained on (default: procedural)")
+    p.add_argument("--profile", choices=("cpu", "gpu"), default="cpu")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(handler=_cmd_evaluate_model, printer=_print_json)
+
+    p = add("sample-tiles", "Write PNG tiles (and their 2x2 repeats) of one motif from a registered model.")
+    p.add_argument("--model-uri", default="models:/packaging-pattern-gan@champion")
+    p.add_argument("--motif", required=True, help="motif class, e.g. stripes")
+    p.add_argument("--n", type=_positive_int, default=16)
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--inks", help="comma-separated ink colours (vocabulary names or #rrggbb)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(handler=_cmd_sample_tiles, printer=_print_json)
 
     p = add("status", "Show what the lake holds for one night: datasets, sizes and the ingest counts.")
     p.add_argument("--ds", type=_date, required=True, help="the night, YYYY-MM-DD")

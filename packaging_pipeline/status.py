@@ -36,9 +36,6 @@ def night_status(settings: Settings, ds: str) -> dict[str, Any]:
             "previous_ds": profiles["previous_ds"],
             "new_segments": profiles["new_segments"],
             "vanished_segments": profiles["vanished_segments"],
-            "segments": [
-                {k: s[k] for k in ("segment_id", "size", "label", "palette")}
-                for s in profiles["segments"]
-            ],
+            "segments": [{k: s[k] for k in ("segment_id", "size", "label", "palette")} for s in profiles["segments"]],
         }
     return {"ds": ds, "lake": lake.uri, "datasets": datasets, "ingest": ingest, "segments": segments}

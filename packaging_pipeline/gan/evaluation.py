@@ -161,7 +161,6 @@ def promotion_decision(
 
 def evaluate_and_promote(
     ds: str, corpus: Corpus, policy: PromotionPolicy = PromotionPolicy(), seed: int = 0, per_class: int = 32,
-    holdout_share: float = 0.25,
 ) -> dict[str, Any]:  # fmt: skip
     """Score the challenger (and the champion, if any) and move ``champion`` only if the challenger earns it.
 
@@ -169,7 +168,7 @@ def evaluate_and_promote(
     """
     import mlflow
 
-    from packaging_pipeline.gan.training import CHALLENGER, CHAMPION, MODEL_NAME, champion_version
+    from packaging_pipeline.gan.training import CHALLENGER, CHAMPION, HOLDOUT_SHARE, MODEL_NAME, champion_version
     from packaging_pipeline.tracking import tracking_uri
 
     mlflow.set_tracking_uri(tracking_uri())
@@ -182,7 +181,7 @@ def evaluate_and_promote(
             f"run `packaging-pipeline train --ds {ds}` first"
         ) from exc
     champion = champion_version(client)
-    train, holdout = corpus.split(holdout_share, seed)
+    train, holdout = corpus.split(HOLDOUT_SHARE, seed)
     classifier, features, accuracy = train_classifier(train, holdout, seed=seed)
 
     def score(version: Any) -> dict[str, float]:
@@ -222,3 +221,21 @@ def evaluate_and_promote(
         "champion": champion_scores,
         "run_id": run_id,
     }
+
+
+def evaluate_for_night(
+    settings: Any, ds: str, corpus_uri: str | None = None, profile: str = "cpu", seed: int = 0
+) -> dict[str, Any]:
+    """The nightly gate (CLI ``evaluate-model`` and the DAG's ``evaluate_and_promote_model``).
+
+    The report also goes to ``reports/model/ds=<ds>/evaluation.json`` in the lake.
+    """
+    from packaging_pipeline.formats import write_json
+    from packaging_pipeline.gan.training import PROFILES, load_corpus
+    from packaging_pipeline.lake import partition
+    from packaging_pipeline.storage import open_lake
+
+    corpus = load_corpus(corpus_uri, PROFILES[profile], seed, settings.s3)
+    report = evaluate_and_promote(ds, corpus, seed=seed)
+    write_json(open_lake(settings), partition("reports", "model", ds=ds) + "evaluation.json", report)
+    return report

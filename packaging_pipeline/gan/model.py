@@ -70,9 +70,8 @@ def build_generator(shape: ModelShape) -> keras.Model:
     """(noise, motif class) -> [size, size, k_slots] soft ink separation."""
     noise = keras.Input((shape.latent_dim,), name="noise")
     motif = keras.Input((1,), dtype="int32", name="motif")
-    # The class scales the noise: a cheap, stable way to condition a small DCGAN.
     embedded = layers.Flatten()(layers.Embedding(shape.n_classes, shape.latent_dim, name="motif_embedding")(motif))
-    x = layers.Multiply()([noise, embedded])
+    x = layers.Concatenate()([noise, embedded])
     width = shape.filters * 4
     x = layers.Dense(4 * 4 * width, use_bias=False, name="project")(x)
     x = layers.Reshape((4, 4, width))(x)
@@ -91,21 +90,29 @@ def build_generator(shape: ModelShape) -> keras.Model:
 
 
 def build_discriminator(shape: ModelShape) -> keras.Model:
-    """(separation, motif class) -> realness logit. Circular padding lets it see across seams."""
+    """(separation, motif class) -> realness logit. Circular padding lets it see across seams.
+
+    Conditioning is by projection (Miyato & Koyama, 2018): the logit adds the inner product of the
+    image features with a class embedding, which makes "right texture, wrong motif" a clear fake.
+    """
     tile = keras.Input((shape.size, shape.size, shape.k_slots), name="separation")
     motif = keras.Input((1,), dtype="int32", name="motif")
-    label_plane = layers.Embedding(shape.n_classes, shape.size * shape.size, name="motif_plane")(motif)
-    label_plane = layers.Reshape((shape.size, shape.size, 1))(label_plane)
-    x = layers.Concatenate()([tile, label_plane])
+    x = tile
     width = shape.filters
     for i in range(shape.upsamplings):
         x = _wrap_conv(x, width, strides=2, name=f"d{i}")
         x = layers.LeakyReLU(0.2, name=f"d{i}_lrelu")(x)
         width *= 2
-    x = layers.Flatten()(x)
-    x = layers.Dropout(0.3)(x)
-    out = layers.Dense(1, dtype="float32", name="realness")(x)
-    return keras.Model([tile, motif], out, name=DISCRIMINATOR_NAME)
+    h = layers.GlobalAveragePooling2D()(x)
+    h = layers.Dropout(0.3)(h)
+    unconditional = layers.Dense(1, name="realness")(h)
+    class_vector = layers.Flatten()(layers.Embedding(shape.n_classes, h.shape[-1], name="motif_projection")(motif))
+    projection = layers.Dot(axes=1)([h, class_vector])
+    out = layers.Activation("linear", dtype="float32", name="logit")(layers.Add()([unconditional, projection]))
+    # An auxiliary motif classifier (AC-GAN): the generator is also rewarded when its tile is
+    # recognisably the motif it was asked for, which a projection alone learns slowly.
+    motif_logits = layers.Dense(shape.n_classes, dtype="float32", name="motif_logits")(h)
+    return keras.Model([tile, motif], [out, motif_logits], name=DISCRIMINATOR_NAME)
 
 
 class PatternGAN(keras.Model):
@@ -136,6 +143,7 @@ class PatternGAN(keras.Model):
         self.d_optimizer = d_optimizer
         self.g_optimizer = g_optimizer
         self.loss_fn = keras.losses.BinaryCrossentropy(from_logits=True)
+        self.motif_loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
     def build(self, input_shape: Any = None) -> None:
         self.generator.build(None)
@@ -156,16 +164,18 @@ class PatternGAN(keras.Model):
         # One-sided label smoothing keeps the discriminator from becoming overconfident early.
         real_target = ops.ones((batch, 1)) * (1.0 - self.label_smoothing)
         with tf.GradientTape() as tape:
-            real_logits = self.discriminator([real, motif], training=True)
-            fake_logits = self.discriminator([fake, motif], training=True)
+            real_logits, real_motif = self.discriminator([real, motif], training=True)
+            fake_logits, _ = self.discriminator([fake, motif], training=True)
             d_loss = self.loss_fn(real_target, real_logits) + self.loss_fn(ops.zeros((batch, 1)), fake_logits)
+            d_loss = d_loss + self.motif_loss_fn(motif, real_motif)
             scaled = self.d_optimizer.scale_loss(d_loss)
         grads = tape.gradient(scaled, self.discriminator.trainable_weights)
         self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_weights, strict=True))
 
         with tf.GradientTape() as tape:
             fake = self.generator([self.sample_noise(batch), motif], training=True)
-            g_loss = self.loss_fn(ops.ones((batch, 1)), self.discriminator([fake, motif], training=True))
+            fake_logits, fake_motif = self.discriminator([fake, motif], training=True)
+            g_loss = self.loss_fn(ops.ones((batch, 1)), fake_logits) + self.motif_loss_fn(motif, fake_motif)
             scaled = self.g_optimizer.scale_loss(g_loss)
         grads = tape.gradient(scaled, self.generator.trainable_weights)
         self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_weights, strict=True))

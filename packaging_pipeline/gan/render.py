@@ -82,3 +82,33 @@ def _vstack_with_gutter(images: list[np.ndarray], gutter: int = 2) -> np.ndarray
     for img in images:
         parts += [img, pad]
     return np.concatenate(parts[:-1], axis=0)
+
+
+def write_sample_tiles(
+    model_uri: str, motif: str, n: int, out_dir: str, inks: Sequence[str] = PREVIEW_PALETTES[0], seed: int = 0
+) -> dict[str, Any]:
+    """Generate ``n`` tiles of ``motif`` from a registered model and write PNGs (tile and 2x2 repeat)."""
+    from pathlib import Path
+
+    import mlflow
+    from PIL import Image
+
+    from packaging_pipeline.errors import InputError
+    from packaging_pipeline.tracking import tracking_uri
+
+    mlflow.set_tracking_uri(tracking_uri())
+    generator = mlflow.keras.load_model(model_uri)
+    meta_uri = mlflow.models.get_model_info(model_uri).run_id
+    class_names = mlflow.artifacts.load_dict(f"runs:/{meta_uri}/model_meta.json")["class_names"]
+    if motif not in class_names:
+        raise InputError(f"motif {motif!r} is not one the model knows; choose one of {', '.join(class_names)}")
+    seps = generate_separations(generator, class_names.index(motif), n, seed=seed)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = []
+    for i, sep in enumerate(seps):
+        rgb = colourise(sep, inks)
+        for name, img in ((f"{motif}-{i:03d}.png", rgb), (f"{motif}-{i:03d}-2x2.png", tile_2x2(rgb))):
+            Image.fromarray(img).save(out / name)
+            files.append(str(out / name))
+    return {"model_uri": model_uri, "motif": motif, "tiles": n, "out_dir": str(out), "files": files}

@@ -351,3 +351,39 @@ class EpochLogger(keras.callbacks.Callback):
 def set_tf_log_level() -> None:
     """TensorFlow's C++ start-up chatter is noise in task logs."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+HOLDOUT_SHARE = 0.25
+"""Share of the corpus kept out of training; evaluation scores against it (same seed, same split)."""
+
+
+def load_corpus(
+    corpus_uri: str | None, profile: TrainingProfile, seed: int, s3: Any = None, k_slots: int = 3
+) -> Corpus:
+    """The training corpus: a user folder or S3 prefix of images (one sub-folder per class), else procedural."""
+    from packaging_pipeline.gan.corpus import load_image_corpus, procedural_corpus
+
+    if not corpus_uri:
+        return procedural_corpus(profile.tiles_per_class, size=profile.size, k_slots=k_slots, seed=seed)
+    from packaging_pipeline.config import normalise_lake_uri
+    from packaging_pipeline.storage import open_lake
+
+    corpus_lake = open_lake(normalise_lake_uri(corpus_uri), s3)
+    return load_image_corpus(corpus_lake, "", size=profile.size, k_slots=k_slots, seed=seed)
+
+
+def train_for_night(
+    settings: Any, ds: str, corpus_uri: str | None = None, profile: str = "cpu", epochs: int | None = None,
+    seed: int = 0, from_scratch: bool = False, restart: bool = False,
+) -> dict[str, Any]:  # fmt: skip
+    """The nightly training stage (CLI ``train`` and the DAG's ``train_pattern_gan``)."""
+    from packaging_pipeline.storage import open_lake
+
+    if profile not in PROFILES:
+        raise InputError(f"unknown training profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    chosen = PROFILES[profile]
+    corpus = load_corpus(corpus_uri, chosen, seed, settings.s3)
+    train, _ = corpus.split(HOLDOUT_SHARE, seed)
+    result = train_pattern_gan(open_lake(settings), ds, train, chosen, epochs=epochs, seed=seed,
+                               from_scratch=from_scratch, restart=restart)  # fmt: skip
+    return {"lake": settings.lake_uri, "corpus": corpus.report, **result.as_dict()}
