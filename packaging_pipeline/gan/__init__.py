@@ -1,0 +1,1 @@
+"""Pattern GAN: motif corpus, model, training, evaluation and promotion."""
