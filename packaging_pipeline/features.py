@@ -262,7 +262,10 @@ def with_customer_features(totals: DataFrame, ds: dt.date, window_days: int = DE
         F.datediff(F.lit(ds), F.to_date("last_purchase_time")).alias("recency_days"),
         frequency.alias("frequency"),
         monetary.alias("monetary"),
-        F.when(frequency > 0, F.round(monetary / frequency, 2)).alias("avg_order_value"),
+        # From integer cents, rounding half up: exact, so every engine gives the same cent.
+        F.when(
+            frequency > 0, F.floor((F.col("purchase_cents") * 2 + frequency) / (frequency * 2)) / F.lit(100.0)
+        ).alias("avg_order_value"),
         F.col("purchase_lines"),
         F.col("purchase_units"),
         F.col("return_lines"),
@@ -375,9 +378,10 @@ def run_customer_features(
     compute_daily_partitions(io, to_compute)
 
     daily = io.read_partitions(DAILY_BASE, [keys.daily_features_prefix(d) for d in ingested])
-    features = customer_features(daily.drop("ds"), night, window_days).orderBy("customer_key")
+    features = customer_features(daily.drop("ds"), night, window_days)
     prefix = keys.customer_features_prefix(ds)
-    files = io.replace_prefix(features, prefix)
+    # One sorted file: sorting inside the single partition avoids a range-partitioning pass.
+    files = io.replace_prefix(features.coalesce(1).sortWithinPartitions("customer_key"), prefix)
     customers = io.read_prefix(prefix).count()
     log.info(
         "features ds=%s window=%d customers=%d mode=%s",

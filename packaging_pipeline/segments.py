@@ -370,7 +370,9 @@ def run_segmentation(
 
     mapping = F.create_map(*[F.lit(x) for pair in cluster_to_segment.items() for x in pair])
     segment_of = clustering.assignments.select("customer_key", mapping[F.col("cluster")].alias("segment_id"))
-    files = io.replace_prefix(segment_of.orderBy("customer_key"), keys.segment_assignments_prefix(ds))
+    files = io.replace_prefix(
+        segment_of.coalesce(1).sortWithinPartitions("customer_key"), keys.segment_assignments_prefix(ds)
+    )
     segment_of = io.read_prefix(keys.segment_assignments_prefix(ds))
 
     profiles = build_profiles(features, segment_of)
