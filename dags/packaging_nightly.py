@@ -11,6 +11,9 @@ stages (pattern GAN, designs, sustainability gate, publication).
 - **Outputs**: `accepted/<source>/ds=<ds>/`, `quarantine/<source>/ds=<ds>/`, `reports/ingest/ds=<ds>/`,
   `features/daily/ds=<ds>/`, `features/customer/ds=<ds>/`, `segments/ds=<ds>/` (assignments, profiles.json),
   and an MLflow run in the `customer-segments` experiment.
+- **Pattern GAN**: `train_pattern_gan` runs on the `gpu` queue in the one-slot `gpu` pool, warm-starts
+  from the `champion` model (or trains from scratch), registers a `challenger`;
+  `evaluate_and_promote_model` moves `champion` only when the challenger passes the gate.
 - **Spark** tasks run `spark_jobs/*.py` through `spark-submit` on the `spark_default` connection
   (host `local[*]` for one machine, a cluster master when scaled out).
 - Every task reads and writes only its `ds` partition; reruns and backfills replace, never append.
@@ -59,6 +62,10 @@ DEFAULT_ARGS = {
         "segment_k_min": Param(3, type="integer", minimum=2),
         "segment_k_max": Param(10, type="integer", minimum=2),
         "min_segment_size": Param(25, type="integer", minimum=1, description="Smaller segments are merged"),
+        "gan_profile": Param("cpu", enum=["cpu", "gpu"], description="Training profile (tile size, width, epochs)"),
+        "gan_epochs": Param(None, type=["null", "integer"], minimum=1, description="Default: the profile's"),
+        "gan_from_scratch": Param(False, type="boolean", description="Do not warm-start from the champion"),
+        "corpus_uri": Param(None, type=["null", "string"], description="Image corpus; default: procedural motifs"),
     },
 )
 def packaging_nightly() -> None:
@@ -118,9 +125,36 @@ def packaging_nightly() -> None:
         with failing_fast_on_bad_input():
             return log_night_segments(task_settings(context["params"]), night)
 
+    @task(queue="gpu", pool="gpu", execution_timeout=dt.timedelta(hours=4))
+    def train_pattern_gan(night: str, **context) -> dict:
+        """Fine-tune the pattern GAN from the champion (or train from scratch); registers a challenger."""
+        from packaging_pipeline.airflow_support import failing_fast_on_bad_input, task_settings
+        from packaging_pipeline.gan.training import train_for_night
+
+        params = context["params"]
+        with failing_fast_on_bad_input():
+            result = train_for_night(
+                task_settings(params), night, params["corpus_uri"], params["gan_profile"],
+                epochs=params["gan_epochs"], from_scratch=params["gan_from_scratch"],
+            )  # fmt: skip
+        return {k: result[k] for k in ("run_id", "model_version", "model_uri", "warm_started_from", "epochs_run")}
+
+    @task
+    def evaluate_and_promote_model(night: str, trained: dict, **context) -> dict:
+        """Score the challenger against held-out motifs; move the champion alias only if it earns it."""
+        from packaging_pipeline.airflow_support import failing_fast_on_bad_input, task_settings
+        from packaging_pipeline.gan.evaluation import evaluate_for_night
+
+        params = context["params"]
+        with failing_fast_on_bad_input():
+            report = evaluate_for_night(task_settings(params), night, params["corpus_uri"], params["gan_profile"])
+        return {k: report[k] for k in ("challenger_version", "champion_version_after", "promoted", "reasons")}
+
     night = wait_for_raw_inputs()
     ingested = ingest_raw(night)
     ingested >> build_customer_features >> segment_customers >> log_segment_profiles(night)
+    # Training needs the night, not the customers: the GPU worker runs it while Spark builds features.
+    evaluate_and_promote_model(night, train_pattern_gan(night))
 
 
 packaging_nightly()

@@ -52,6 +52,8 @@ fi
 
 echo "== 3/5 Airflow metadata DB ($AIRFLOW__DATABASE__SQL_ALCHEMY_CONN)"
 airflow db migrate > "$AIRFLOW_HOME/db-migrate.log" 2>&1 || { tail -50 "$AIRFLOW_HOME/db-migrate.log"; exit 1; }
+# One GPU job at a time: the training task runs in this one-slot pool (queue `gpu` when scaled out).
+airflow pools set gpu 1 "one slot per GPU worker: pattern GAN training" > /dev/null
 
 echo "== 4/5 the nightly DAG for ds=$LAST (airflow dags test packaging_nightly)"
 LOG="$AIRFLOW_HOME/demo-dags-test.log"

@@ -121,6 +121,11 @@ def airflow_db() -> Path:
         [str(VENV_BIN / "airflow"), "db", "migrate"], capture_output=True, text=True, env=os.environ.copy()
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    pool = subprocess.run(
+        [str(VENV_BIN / "airflow"), "pools", "set", "gpu", "1", "pattern GAN training"],
+        capture_output=True, text=True, env=os.environ.copy(),
+    )  # fmt: skip
+    assert pool.returncode == 0, pool.stderr[-3000:]
     return _AIRFLOW_HOME
 
 

@@ -44,9 +44,19 @@ def test_nightly_graph(dagbag):
         "build_customer_features",
         "segment_customers",
         "log_segment_profiles",
+        "train_pattern_gan",
+        "evaluate_and_promote_model",
     }
     downstream = {t.task_id: t.downstream_task_ids for t in dag.tasks}
-    assert downstream["wait_for_raw_inputs"] == {"ingest_raw", "log_segment_profiles"}
+    assert downstream["wait_for_raw_inputs"] == {
+        "ingest_raw",
+        "log_segment_profiles",
+        "train_pattern_gan",
+        "evaluate_and_promote_model",
+    }
+    assert downstream["train_pattern_gan"] == {"evaluate_and_promote_model"}
+    train = dag.get_task("train_pattern_gan")
+    assert train.queue == "gpu" and train.pool == "gpu"
     assert downstream["ingest_raw"] == {"build_customer_features"}
     assert downstream["build_customer_features"] == {"segment_customers"}
     assert downstream["segment_customers"] == {"log_segment_profiles"}

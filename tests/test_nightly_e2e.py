@@ -34,7 +34,8 @@ def test_nightly_dag_ingests_a_generated_night(airflow_db, tmp_path, monkeypatch
 
     # The run at 03:00 on 2026-11-02 covers the interval that starts 2026-11-01 03:00: ds = 2026-11-01.
     run = _nightly_dag().test(
-        logical_date=dt.datetime(2026, 11, 2, 3, tzinfo=dt.UTC), run_conf={"segment_k": 4, "min_segment_size": 10}
+        logical_date=dt.datetime(2026, 11, 2, 3, tzinfo=dt.UTC),
+        run_conf={"segment_k": 4, "min_segment_size": 10, "gan_epochs": 1},
     )
     assert run.state == "success", [(ti.task_id, ti.state) for ti in run.get_task_instances()]
 
@@ -55,6 +56,15 @@ def test_nightly_dag_ingests_a_generated_night(airflow_db, tmp_path, monkeypatch
 
     assert mlflow.get_run(mlflow_run_id).data.tags["ds"] == "2026-11-01"
 
+    # The GAN trained on the gpu queue/pool, registered a challenger, and the gate decided, with reasons.
+    trained = run.get_task_instance("train_pattern_gan").xcom_pull(task_ids="train_pattern_gan")
+    gate = run.get_task_instance("evaluate_and_promote_model").xcom_pull(task_ids="evaluate_and_promote_model")
+    assert gate["challenger_version"] == trained["model_version"] and gate["reasons"]
+    assert mlflow.get_run(trained["run_id"]).data.tags["promotion.decision"] in ("promoted", "rejected")
+    assert (
+        read_json(lake, "reports/model/ds=2026-11-01/evaluation.json")["challenger_version"] == trained["model_version"]
+    )
+
 
 def test_nightly_dag_fails_clearly_on_too_many_bad_rows(airflow_db, tmp_path, monkeypatch):
     lake = LocalLake(tmp_path / "lake")
@@ -63,7 +73,7 @@ def test_nightly_dag_fails_clearly_on_too_many_bad_rows(airflow_db, tmp_path, mo
     monkeypatch.setenv("PACKAGING_PSEUDONYM_KEY", TEST_PSEUDONYM_KEY)
 
     run = _nightly_dag().test(
-        logical_date=dt.datetime(2026, 11, 2, 3, tzinfo=dt.UTC), run_conf={"max_bad_row_share": 0.01}
+        logical_date=dt.datetime(2026, 11, 2, 3, tzinfo=dt.UTC), run_conf={"max_bad_row_share": 0.01, "gan_epochs": 1}
     )
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert run.state == "failed" and states["ingest_raw"] == "failed", states

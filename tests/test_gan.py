@@ -1,0 +1,138 @@
+"""Pattern GAN: deterministic tiny training, seamless tiles, resume, warm start, gated promotion, bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from packaging_pipeline.errors import PipelineError
+from packaging_pipeline.gan.corpus import procedural_corpus, seam_score
+from packaging_pipeline.gan.evaluation import PromotionPolicy, evaluate_and_promote, promotion_decision
+from packaging_pipeline.gan.render import generate_separations
+from packaging_pipeline.gan.training import (
+    CHAMPION,
+    MODEL_NAME,
+    PROFILES,
+    checkpoint_prefix,
+    train_pattern_gan,
+)
+from packaging_pipeline.storage import LocalLake
+
+pytestmark = pytest.mark.slow
+
+TINY = dataclasses.replace(
+    PROFILES["cpu"], name="tiny", size=16, filters=8, latent_dim=8, batch_size=16, epochs=2, tiles_per_class=24,
+    fine_tune_epochs=1,
+)  # fmt: skip
+MOTIFS = ("stripes", "dots", "checks")
+
+
+@pytest.fixture
+def mlflow_store(tmp_path, monkeypatch):
+    """A fresh MLflow registry per test: aliases of one test must not leak into another."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    return mlflow.MlflowClient()
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return procedural_corpus(TINY.tiles_per_class, size=TINY.size, k_slots=3, seed=3, motifs=MOTIFS)
+
+
+def _generator(model_uri: str):
+    import mlflow
+
+    return mlflow.keras.load_model(model_uri)
+
+
+def test_tiny_training_is_deterministic_for_a_seed(tmp_path, corpus, mlflow_store):
+    outputs = []
+    for i in range(2):
+        result = train_pattern_gan(
+            LocalLake(tmp_path / f"lake{i}"), "2026-11-07", corpus, TINY, seed=5, sample_grid=False
+        )
+        outputs.append(generate_separations(_generator(result.model_uri), 1, 4, seed=0))
+    np.testing.assert_array_equal(outputs[0], outputs[1])
+    other = train_pattern_gan(LocalLake(tmp_path / "lake2"), "2026-11-07", corpus, TINY, seed=6, sample_grid=False)
+    assert not np.array_equal(outputs[0], generate_separations(_generator(other.model_uri), 1, 4, seed=0))
+
+
+def test_generated_tiles_tile_seamlessly(tmp_path, corpus, mlflow_store):
+    result = train_pattern_gan(LocalLake(tmp_path / "lake"), "2026-11-07", corpus, TINY, seed=1, sample_grid=False)
+    tiles = generate_separations(_generator(result.model_uri), 0, 32, seed=0)
+    assert tiles.shape == (32, TINY.size, TINY.size, 3)
+    np.testing.assert_allclose(tiles.sum(-1), 1.0, atol=1e-5)
+    generated, own = seam_score(tiles), seam_score(corpus.one_hot())
+    assert generated <= 1.5 * own, (generated, own)
+
+
+def test_resume_from_checkpoint_continues_the_step_count(tmp_path, corpus, mlflow_store):
+    lake = LocalLake(tmp_path / "lake")
+    first = train_pattern_gan(lake, "2026-11-07", corpus, TINY, epochs=1, seed=2, sample_grid=False)
+    steps_per_epoch = len(corpus.labels) // TINY.batch_size
+    state = lake.read_text(checkpoint_prefix("2026-11-07") + "state.json")
+    assert f'"step": {steps_per_epoch}' in state and first.epochs_run == 1
+    # A killed two-epoch training restarts: it picks up at epoch 1, step steps_per_epoch.
+    second = train_pattern_gan(lake, "2026-11-07", corpus, TINY, epochs=2, seed=2, sample_grid=False)
+    assert second.resumed_from_epoch == 1 and second.epochs_run == 1
+    assert f'"step": {2 * steps_per_epoch}' in lake.read_text(checkpoint_prefix("2026-11-07") + "state.json")
+
+
+def test_a_corrupt_checkpoint_is_a_clear_error(tmp_path, corpus, mlflow_store):
+    lake = LocalLake(tmp_path / "lake")
+    train_pattern_gan(lake, "2026-11-07", corpus, TINY, epochs=1, seed=2, sample_grid=False)
+    lake.write_bytes(checkpoint_prefix("2026-11-07") + "gan.weights.h5", b"not an h5 file")
+    versions = len(mlflow_store.search_model_versions(f"name='{MODEL_NAME}'"))
+    with pytest.raises(PipelineError, match="corrupt.*--restart"):
+        train_pattern_gan(lake, "2026-11-07", corpus, TINY, epochs=2, seed=2, sample_grid=False)
+    assert len(mlflow_store.search_model_versions(f"name='{MODEL_NAME}'")) == versions, "nothing half-registered"
+
+
+def test_promotion_gate_keeps_a_worse_challenger_out_and_the_next_night_warm_starts(tmp_path, corpus, mlflow_store):
+    lake = LocalLake(tmp_path / "lake")
+    lenient = PromotionPolicy(min_conditional_accuracy=0.0, max_seam_ratio=10.0, min_diversity_ratio=0.0,
+                              min_classifier_accuracy=0.0)  # fmt: skip
+    good = train_pattern_gan(
+        lake, "2026-11-06", corpus, dataclasses.replace(TINY, epochs=25), seed=1, sample_grid=False
+    )
+    first = evaluate_and_promote("2026-11-06", corpus, lenient, seed=1, per_class=16)
+    assert (
+        first["promoted"]
+        and str(mlflow_store.get_model_version_by_alias(MODEL_NAME, CHAMPION).version) == good.model_version
+    )
+
+    # A challenger that cannot learn (learning rate ~0): its tiles are noise, its FID far worse.
+    frozen = dataclasses.replace(TINY, d_learning_rate=1e-12, g_learning_rate=1e-12)
+    bad = train_pattern_gan(lake, "2026-11-07", corpus, frozen, seed=9, from_scratch=True, sample_grid=False)
+    second = evaluate_and_promote("2026-11-07", corpus, lenient, seed=1, per_class=16)
+    assert not second["promoted"] and any("FID" in r for r in second["reasons"]), (first, second)
+    assert str(mlflow_store.get_model_version_by_alias(MODEL_NAME, CHAMPION).version) == good.model_version
+    tags = mlflow_store.get_run(bad.run_id).data.tags
+    assert tags["promotion.decision"] == "rejected" and "FID" in tags["promotion.reasons"]
+
+    warm = train_pattern_gan(lake, "2026-11-08", corpus, TINY, seed=1, sample_grid=False)
+    assert warm.warm_started_from == good.model_version and warm.epochs_total == TINY.fine_tune_epochs
+
+
+def test_promotion_decision_names_every_failed_bar():
+    policy = PromotionPolicy()
+    challenger = {"fid": 5.0, "conditional_accuracy": 0.2, "seam_ratio": 3.0, "diversity_ratio": 0.1}
+    ok, reasons = promotion_decision(challenger, {"fid": 1.0, "conditional_accuracy": 0.9}, 0.95, policy)
+    assert not ok and len(reasons) == 5
+    fine = {"fid": 1.0, "conditional_accuracy": 0.9, "seam_ratio": 1.0, "diversity_ratio": 0.8}
+    assert promotion_decision(fine, {"fid": 1.0, "conditional_accuracy": 0.9}, 0.95, policy)[0]
+
+
+def test_an_unreachable_mlflow_fails_before_training(tmp_path, corpus, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    lake = LocalLake(tmp_path / "lake")
+    with pytest.raises(PipelineError, match="cannot reach MLflow.*Nothing was trained"):
+        train_pattern_gan(lake, "2026-11-07", corpus, TINY, seed=1, sample_grid=False)
+    assert not lake.list("models/")
