@@ -3,8 +3,10 @@
 A night aggregates one arrival partition of accepted clickstream and order lines into rows keyed by
 ``(customer_key, event_date)`` (``features/daily/ds=...``). Rolling features for a night sum the daily
 rows whose *event* date lies in the trailing window, whatever partition they arrived in, so late
-orders count and the nightly cost follows the new day's size, not the window's. Every partial is an
-integer (money in cents), so merging in any order gives bit-identical results.
+orders count. Only the new night's raw data is read, but the merge re-reads the window's daily
+partials (about a tenth of the raw events), so its cost still grows with the window: see
+docs/benchmarks.md. Every partial is an integer (money in cents), so merging in any order gives
+bit-identical results.
 
 Transforms are DataFrame in, DataFrame out; :func:`run_customer_features` is the job (extract, load).
 """

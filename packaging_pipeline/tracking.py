@@ -20,6 +20,26 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{default_home() / 'mlflow.db'}"
 
 
+def use_experiment(name: str) -> str:
+    """Select (creating if needed) an experiment; returns its id.
+
+    With a local store (SQLite), artifacts go under ``$MLFLOW_ARTIFACT_ROOT`` or
+    ``$PACKAGING_HOME/mlartifacts``, not into whatever directory the process happens to run in. A
+    tracking server decides for itself.
+    """
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri())
+    existing = mlflow.get_experiment_by_name(name)
+    if existing is None:
+        location = None
+        if not tracking_uri().startswith(("http://", "https://", "databricks")):
+            root = os.environ.get("MLFLOW_ARTIFACT_ROOT") or (default_home() / "mlartifacts").as_uri()
+            location = f"{root.rstrip('/')}/{name}"
+        mlflow.create_experiment(name, artifact_location=location)
+    return mlflow.set_experiment(name).experiment_id
+
+
 def run_tags(ds: str) -> dict[str, str]:
     """Tags tying a run to its night and, when run by Airflow, to the DAG run that made it."""
     tags = {"ds": ds}
@@ -56,8 +76,7 @@ def log_segments(profiles: Mapping[str, Any]) -> str:
     """Log a night's segmentation as one MLflow run; returns the run id."""
     import mlflow
 
-    mlflow.set_tracking_uri(tracking_uri())
-    mlflow.set_experiment(SEGMENTS_EXPERIMENT)
+    use_experiment(SEGMENTS_EXPERIMENT)
     ds = profiles["ds"]
     with mlflow.start_run(run_name=f"segments ds={ds}", tags=run_tags(ds)) as run:
         config = profiles["config"]

@@ -51,7 +51,7 @@ def build_classifier(size: int, k_slots: int, n_classes: int) -> tuple[keras.Mod
 
 
 def train_classifier(
-    train: Corpus, holdout: Corpus, seed: int = 0, epochs: int = 8
+    train: Corpus, holdout: Corpus, seed: int = 0, epochs: int = 20
 ) -> tuple[keras.Model, keras.Model, float]:
     keras.utils.set_random_seed(seed)
     size, k = train.slots.shape[1], train.k_slots
@@ -72,7 +72,7 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
 
     mu_a, mu_b = a.mean(0), b.mean(0)
     cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    covmean, _ = linalg.sqrtm(cov_a @ cov_b, disp=False)
+    covmean = linalg.sqrtm(cov_a @ cov_b)
     covmean = np.real(covmean)
     return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * covmean))
 

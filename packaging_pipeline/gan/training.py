@@ -56,8 +56,8 @@ class TrainingProfile:
 
 
 PROFILES = {
-    "cpu": TrainingProfile("cpu", size=32, filters=16, latent_dim=32, batch_size=64, epochs=6,
-                           tiles_per_class=96, mixed_precision=False, xla=False, fine_tune_epochs=2),
+    "cpu": TrainingProfile("cpu", size=32, filters=16, latent_dim=32, batch_size=64, epochs=25,
+                           tiles_per_class=256, mixed_precision=False, xla=False, fine_tune_epochs=8),
     "gpu": TrainingProfile("gpu", size=64, filters=64, latent_dim=128, batch_size=256, epochs=60,
                            tiles_per_class=2048, mixed_precision=True, xla=True, fine_tune_epochs=15),
 }  # fmt: skip
@@ -221,7 +221,7 @@ def train_pattern_gan(
     import mlflow
     import tensorflow as tf
 
-    from packaging_pipeline.tracking import run_tags, tracking_uri
+    from packaging_pipeline.tracking import run_tags, tracking_uri, use_experiment
 
     mlflow.set_tracking_uri(tracking_uri())
     client = mlflow.MlflowClient()
@@ -257,7 +257,7 @@ def train_pattern_gan(
     )
     # Per image per step: G forward twice, D forward three times; backward ~2x forward (hence 3x).
 
-    mlflow.set_experiment(GAN_EXPERIMENT)
+    use_experiment(GAN_EXPERIMENT)
     tags = run_tags(ds) | {"model_name": MODEL_NAME, "profile": profile.name}
     with mlflow.start_run(run_name=f"pattern-gan ds={ds}", tags=tags) as run:
         mlflow.log_params(
