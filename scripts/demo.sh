@@ -48,6 +48,11 @@ if [ "$DAYS" -gt 1 ]; then
   packaging-pipeline ingest --start "$START" --end "$BEFORE_LAST"
   packaging-pipeline features --ds "$BEFORE_LAST" --rebuild 2> "$PACKAGING_HOME/features-backfill.log"
   packaging-pipeline segment --ds "$BEFORE_LAST" 2> "$PACKAGING_HOME/segment-backfill.log"
+  echo "   pattern GAN for $BEFORE_LAST: train from scratch (cpu profile), evaluate, promote if it passes the gate"
+  packaging-pipeline train --ds "$BEFORE_LAST" --json 2> "$PACKAGING_HOME/train-backfill.log" \
+    | "$BIN/python" -c 'import json,sys; r=json.load(sys.stdin); print(f"   trained model v{r[\"model_version\"]}: {r[\"epochs_run\"]} epochs, {r[\"images_per_second\"]:.0f} images/s")'
+  packaging-pipeline evaluate-model --ds "$BEFORE_LAST" --json 2> "$PACKAGING_HOME/evaluate-backfill.log" \
+    | "$BIN/python" -c 'import json,sys; r=json.load(sys.stdin); print(f"   gate: {\"promoted\" if r[\"promoted\"] else \"rejected\"} ({\"; \".join(r[\"reasons\"])})")'
 fi
 
 echo "== 3/5 Airflow metadata DB ($AIRFLOW__DATABASE__SQL_ALCHEMY_CONN)"
@@ -79,8 +84,11 @@ Outputs
     reports/ingest/ per-night counts: read = accepted + quarantined
     features/       daily/ partial aggregates per night, customer/ rolling 90-day customer features
     segments/       assignments/ (customer_key, segment_id) and profiles.json per night
+    models/         pattern GAN checkpoints per night; reports/model/ the promotion gate's report
   Airflow home:     $AIRFLOW_HOME (log of this run: $LOG)
-  MLflow store:     $MLFLOW_TRACKING_URI (experiment customer-segments: one run per night)
+  MLflow store:     $MLFLOW_TRACKING_URI (experiments customer-segments and pattern-gan; model
+                    packaging-pattern-gan with aliases champion/challenger; sample grids per epoch)
+  Look at tiles:    $BIN/packaging-pipeline sample-tiles --motif waves --n 8 --out $PACKAGING_HOME/tiles
 
 Airflow UI:  AIRFLOW_HOME=$AIRFLOW_HOME AIRFLOW__CORE__DAGS_FOLDER=$REPO/dags $BIN/airflow standalone
              then open http://localhost:8080 (the admin password is printed, and kept in $AIRFLOW_HOME)
