@@ -200,9 +200,12 @@ def run_spark_stage(
     spark: SparkSession | None = None,
 ) -> T:
     """Run ``stage`` against the settings' lake with a session: the given one, else a fresh one stopped after."""
+    from pyspark.sql import SparkSession
+
     from packaging_pipeline.storage import open_lake
 
-    own = spark is None
+    # Stop the session afterwards only if this call started it (not one the caller or a test owns).
+    own = spark is None and SparkSession.getActiveSession() is None
     session = spark or build_session(app_name, master)
     try:
         with SparkLake(open_lake(settings), session) as io:

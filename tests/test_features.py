@@ -168,3 +168,21 @@ def test_features_on_an_s3_lake(spark, s3_lake):
     assert result.customers == 1
     assert s3_lake.exists("features/customer/ds=2026-11-09/part-00000.parquet")
     assert s3_lake.exists("features/daily/ds=2026-11-09/part-00000.parquet")
+
+
+def test_cli_features_and_segment_round_trip(spark, sample_lake, capsys):
+    """The console script runs the same jobs: features then segment, JSON out, MLflow run logged."""
+    import json
+
+    from packaging_pipeline.cli import main
+
+    assert main(["features", "--lake", sample_lake.uri, "--ds", "2026-11-05", "--window-days", "5", "--json"]) == 0
+    features = json.loads(capsys.readouterr().out)
+    assert features["customers"] > 150 and features["mode"] == "incremental"
+    args = ["segment", "--lake", sample_lake.uri, "--ds", "2026-11-05", "--k", "4", "--min-segment-size", "5"]
+    assert main([*args, "--json"]) == 0
+    segments = json.loads(capsys.readouterr().out)
+    assert segments["k_fitted"] == 4 and segments["customers"] == features["customers"] and segments["mlflow_run_id"]
+    assert main(["segment", "--lake", sample_lake.uri, "--ds", "2026-11-30"]) == 2
+    assert "features --ds 2026-11-30" in capsys.readouterr().err
+    assert spark.range(1).count() == 1, "the CLI must not stop a session it did not start"
