@@ -50,9 +50,9 @@ if [ "$DAYS" -gt 1 ]; then
   packaging-pipeline segment --ds "$BEFORE_LAST" 2> "$PACKAGING_HOME/segment-backfill.log"
   echo "   pattern GAN for $BEFORE_LAST: train from scratch (cpu profile), evaluate, promote if it passes the gate"
   packaging-pipeline train --ds "$BEFORE_LAST" --json 2> "$PACKAGING_HOME/train-backfill.log" \
-    | "$BIN/python" -c 'import json,sys; r=json.load(sys.stdin); print(f"   trained model v{r[\"model_version\"]}: {r[\"epochs_run\"]} epochs, {r[\"images_per_second\"]:.0f} images/s")'
+    | "$BIN/python" -c 'import json, sys; r = json.load(sys.stdin); print("   trained model v%s: %s epochs, %.0f images/s" % (r["model_version"], r["epochs_run"], r["images_per_second"]))'
   packaging-pipeline evaluate-model --ds "$BEFORE_LAST" --json 2> "$PACKAGING_HOME/evaluate-backfill.log" \
-    | "$BIN/python" -c 'import json,sys; r=json.load(sys.stdin); print(f"   gate: {\"promoted\" if r[\"promoted\"] else \"rejected\"} ({\"; \".join(r[\"reasons\"])})")'
+    | "$BIN/python" -c 'import json, sys; r = json.load(sys.stdin); print("   gate: %s (%s)" % ("promoted" if r["promoted"] else "rejected", "; ".join(r["reasons"])))'
 fi
 
 echo "== 3/5 Airflow metadata DB ($AIRFLOW__DATABASE__SQL_ALCHEMY_CONN)"
