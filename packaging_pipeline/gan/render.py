@@ -62,26 +62,19 @@ def sample_grid(generator: Any, class_names: Sequence[str], seed: int = 0, per_c
     for motif in range(len(class_names)):
         seps = generate_separations(generator, motif, per_class, seed=seed * 1000 + motif)
         tiles = [tile_2x2(colourise(s, PREVIEW_PALETTES[i % len(PREVIEW_PALETTES)])) for i, s in enumerate(seps)]
-        rows.append(_hstack_with_gutter(tiles))
-    return _vstack_with_gutter(rows)
+        rows.append(_stack_with_gutter(tiles, axis=1))
+    return _stack_with_gutter(rows, axis=0)
 
 
-def _hstack_with_gutter(images: list[np.ndarray], gutter: int = 2) -> np.ndarray:
-    h = images[0].shape[0]
-    pad = np.full((h, gutter, 3), 255, np.uint8)
+def _stack_with_gutter(images: list[np.ndarray], axis: int, gutter: int = 2) -> np.ndarray:
+    """Join images along ``axis`` (1: side by side, 0: top to bottom) with white gutters between them."""
+    shape = list(images[0].shape)
+    shape[axis] = gutter
+    pad = np.full(shape, 255, np.uint8)
     parts: list[np.ndarray] = []
     for img in images:
         parts += [img, pad]
-    return np.concatenate(parts[:-1], axis=1)
-
-
-def _vstack_with_gutter(images: list[np.ndarray], gutter: int = 2) -> np.ndarray:
-    w = images[0].shape[1]
-    pad = np.full((gutter, w, 3), 255, np.uint8)
-    parts: list[np.ndarray] = []
-    for img in images:
-        parts += [img, pad]
-    return np.concatenate(parts[:-1], axis=0)
+    return np.concatenate(parts[:-1], axis=axis)
 
 
 def write_sample_tiles(
