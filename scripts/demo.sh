@@ -88,7 +88,8 @@ Outputs
   Airflow home:     $AIRFLOW_HOME (log of this run: $LOG)
   MLflow store:     $MLFLOW_TRACKING_URI (experiments customer-segments and pattern-gan; model
                     packaging-pattern-gan with aliases champion/challenger; sample grids per epoch)
-  Look at tiles:    $BIN/packaging-pipeline sample-tiles --motif waves --n 8 --out $PACKAGING_HOME/tiles
+  Look at tiles:    $BIN/packaging-pipeline sample-tiles --model-uri models:/packaging-pattern-gan@challenger \
+                      --motif waves --n 8 --out $PACKAGING_HOME/tiles
 
 Airflow UI:  AIRFLOW_HOME=$AIRFLOW_HOME AIRFLOW__CORE__DAGS_FOLDER=$REPO/dags $BIN/airflow standalone
              then open http://localhost:8080 (the admin password is printed, and kept in $AIRFLOW_HOME)

@@ -168,7 +168,14 @@ def evaluate_and_promote(
     """
     import mlflow
 
-    from packaging_pipeline.gan.training import CHALLENGER, CHAMPION, HOLDOUT_SHARE, MODEL_NAME, champion_version
+    from packaging_pipeline.gan.training import (
+        CHALLENGER,
+        CHAMPION,
+        HOLDOUT_SHARE,
+        MODEL_NAME,
+        champion_version,
+        load_generator,
+    )
     from packaging_pipeline.tracking import tracking_uri
 
     mlflow.set_tracking_uri(tracking_uri())
@@ -185,7 +192,7 @@ def evaluate_and_promote(
     classifier, features, accuracy = train_classifier(train, holdout, seed=seed)
 
     def score(version: Any) -> dict[str, float]:
-        generator = mlflow.keras.load_model(f"models:/{MODEL_NAME}/{version.version}")
+        generator = load_generator(f"models:/{MODEL_NAME}/{version.version}")
         return evaluate_generator(generator, classifier, features, holdout, per_class=per_class, seed=seed)
 
     challenger_scores = score(challenger)

@@ -87,10 +87,9 @@ def write_sample_tiles(
     from PIL import Image
 
     from packaging_pipeline.errors import InputError
-    from packaging_pipeline.tracking import tracking_uri
+    from packaging_pipeline.gan.training import load_generator
 
-    mlflow.set_tracking_uri(tracking_uri())
-    generator = mlflow.keras.load_model(model_uri)
+    generator = load_generator(model_uri)
     meta_uri = mlflow.models.get_model_info(model_uri).run_id
     class_names = mlflow.artifacts.load_dict(f"runs:/{meta_uri}/model_meta.json")["class_names"]
     if motif not in class_names:

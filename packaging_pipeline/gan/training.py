@@ -387,3 +387,20 @@ def train_for_night(
     result = train_pattern_gan(open_lake(settings), ds, train, chosen, epochs=epochs, seed=seed,
                                from_scratch=from_scratch, restart=restart)  # fmt: skip
     return {"lake": settings.lake_uri, "corpus": corpus.report, **result.as_dict()}
+
+
+def load_generator(model_uri: str) -> keras.Model:
+    """A registered generator (``models:/packaging-pattern-gan@champion`` etc.), with a clear error if absent."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from packaging_pipeline.tracking import tracking_uri
+
+    mlflow.set_tracking_uri(tracking_uri())
+    try:  # importing this module registered WrapPad2D, which the saved generator needs
+        return mlflow.keras.load_model(model_uri)
+    except MlflowException as exc:
+        raise PipelineError(
+            f"cannot load {model_uri} from MLflow at {tracking_uri()}: {exc.message.rstrip(".")}. Until a model is promoted, "
+            f"use models:/{MODEL_NAME}@{CHALLENGER}; train one with `packaging-pipeline train`."
+        ) from exc
