@@ -400,7 +400,8 @@ def load_generator(model_uri: str) -> keras.Model:
     try:  # importing this module registered WrapPad2D, which the saved generator needs
         return mlflow.keras.load_model(model_uri)
     except MlflowException as exc:
+        reason = exc.message.rstrip(".")
         raise PipelineError(
-            f"cannot load {model_uri} from MLflow at {tracking_uri()}: {exc.message.rstrip(".")}. Until a model is promoted, "
+            f"cannot load {model_uri} from MLflow at {tracking_uri()}: {reason}. Until a model is promoted, "
             f"use models:/{MODEL_NAME}@{CHALLENGER}; train one with `packaging-pipeline train`."
         ) from exc
