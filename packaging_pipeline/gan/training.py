@@ -12,7 +12,6 @@ import dataclasses
 import io
 import json
 import logging
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -346,11 +345,6 @@ class EpochLogger(keras.callbacks.Callback):
         state = {"epoch": epoch + 1, "step": int(self.gan.g_optimizer.iterations.numpy()),
                  "warm_started_from": self.warm_from}  # fmt: skip
         save_checkpoint(self.lake, self.ds, self.gan, state)
-
-
-def set_tf_log_level() -> None:
-    """TensorFlow's C++ start-up chatter is noise in task logs."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 HOLDOUT_SHARE = 0.25
