@@ -126,6 +126,16 @@ def _cmd_sample_tiles(args: argparse.Namespace, settings: Settings) -> dict[str,
     return write_sample_tiles(args.model_uri, args.motif, args.n, args.out, inks=inks, seed=args.seed)
 
 
+def _cmd_dieline(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from packaging_pipeline.design.dielines import make_dieline, write_dieline
+    from packaging_pipeline.materials import load_materials
+
+    library = load_materials(args.materials) if args.materials else None
+    dieline = make_dieline(args.style, args.inner, args.board, library)
+    out = write_dieline(dieline, args.out, margin_mm=args.margin)
+    return {**dieline.summary(), "out": str(out)}
+
+
 def _print_json(result: dict[str, Any]) -> None:
     print(dumps(result, indent=2, sort_keys=True))
 
@@ -185,6 +195,44 @@ def _print_sample(result: dict[str, Any]) -> None:
         print(f"  {name:<12} rows={src['rows']:>9} partitions={src['partitions']:>3} files={src['files']:>4}")
     if result.get("bad_rows"):
         print(f"  deliberately bad rows: {result['bad_rows']}")
+
+
+def _cmd_right_size(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from packaging_pipeline.design.right_size import load_box_catalog, order_records, right_size_night
+
+    per_order, summary = right_size_night(settings, args.ds.isoformat(), load_box_catalog(args.boxes))
+    return {"lake": settings.lake_uri, "summary": summary, "orders": order_records(per_order)}
+
+
+def _print_right_size(result: dict[str, Any]) -> None:
+    s = result["summary"]
+
+    def pct(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1%}"
+
+    print(
+        f"right-size ds={s['ds']}: {s['orders']} orders shipping {s['ship_date']} "
+        f"(catalog snapshot {s['catalog_snapshot']}, boxes {s['box_catalog']})"
+    )
+    print(
+        f"  fitted {s['fitted']}, fit nothing {s['unfit']}, missing products {s['missing_product']}; "
+        f"ESR mean {pct(s['mean_esr'])}, p95 {pct(s['p95_esr'])}, over 50% {pct(s['share_esr_over_50pct'])}; "
+        f"board {s['board_m2_total']} m2; per style {s['per_style']}"
+    )
+    header = ("order", "warehouse", "box", "inner mm", "units", "item L", "box L", "ESR")
+    print("  {:<24} {:<9} {:<24} {:>13} {:>5} {:>7} {:>7} {:>6}".format(*header))
+    for o in result["orders"]:
+        if o["status"] == "returns_only":
+            continue
+        inner = f"{o['inner_length_mm']:g}x{o['inner_width_mm']:g}x{o['inner_height_mm']:g}" if o["box_code"] else "-"
+        item_l = "-" if o["item_volume_l"] is None else f"{o['item_volume_l']:.2f}"
+        box_l = "-" if o["box_volume_l"] is None else f"{o['box_volume_l']:.2f}"
+        print(
+            f"  {o['order_id']:<24} {o['warehouse_id']:<9} {o['box_code'] or o['status']:<24} {inner:>13} "
+            f"{o['units']:>5} {item_l:>7} {box_l:>7} {pct(o['esr']):>6}"
+        )
+        if o["reason"]:
+            print(f"      {o['reason']}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -256,9 +304,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(handler=_cmd_sample_tiles, printer=_print_json)
 
+    p = add("dieline", "Write a true-scale dieline (cut and crease lines as spot colours) as PDF or SVG.")
+    p.add_argument("--style", required=True, help="FEFCO style: 0201 (slotted box) or 0427 (mailer)")
+    p.add_argument("--inner", required=True, help="inner size LxWxH in mm, e.g. 300x200x80")
+    p.add_argument("--board", default="E", help="board grade from the materials library (default E)")
+    p.add_argument("--out", required=True, help="output file, .pdf or .svg")
+    p.add_argument("--margin", type=float, default=10.0, help="margin around the blank in mm (default 10)")
+    p.add_argument("--materials", help="materials YAML to use instead of the shipped library")
+    p.set_defaults(handler=_cmd_dieline, printer=_print_json)
+
     p = add("status", "Show what the lake holds for one night: datasets, sizes and the ingest counts.")
     p.add_argument("--ds", type=_date, required=True, help="the night, YYYY-MM-DD")
     p.set_defaults(handler=_cmd_status, printer=_print_status)
+
+    p = add("right-size", "Choose the leanest standard box for every order shipping the day after --ds; report ESR.")
+    p.add_argument("--ds", type=_date, required=True, help="the night, YYYY-MM-DD (boxes orders shipping ds + 1)")
+    p.add_argument("--boxes", help="box catalog YAML (default: the packaged packaging_pipeline/data/box_catalog.yaml)")
+    p.set_defaults(handler=_cmd_right_size, printer=_print_right_size)
     return parser
 
 
