@@ -10,6 +10,7 @@ import pytest
 from packaging_pipeline.errors import PipelineError
 from packaging_pipeline.gan.corpus import procedural_corpus, seam_score
 from packaging_pipeline.gan.evaluation import PromotionPolicy, evaluate_and_promote, promotion_decision
+from packaging_pipeline.gan.model import model_flops_per_image
 from packaging_pipeline.gan.render import generate_separations
 from packaging_pipeline.gan.training import (
     CHAMPION,
@@ -137,3 +138,24 @@ def test_an_unreachable_mlflow_fails_before_training(tmp_path, corpus, monkeypat
     with pytest.raises(PipelineError, match="cannot reach MLflow.*Nothing was trained"):
         train_pattern_gan(lake, "2026-11-07", corpus, TINY, seed=1, sample_grid=False)
     assert not lake.list("models/")
+
+
+def test_model_flops_per_image_counts_dense_conv_and_transposed_conv_exactly():
+    import keras
+    from keras import layers
+
+    inner = keras.Sequential(
+        [
+            keras.Input((3,)),
+            layers.Dense(16),  # 2*3*16 = 96
+            layers.Reshape((2, 2, 4)),
+            layers.Conv2DTranspose(5, 3, strides=2, padding="same"),  # 2x2x4 in -> 4x4x5: 2*(2*2*4)*(3*3)*5 = 1440
+            layers.BatchNormalization(),  # not counted
+            layers.Conv2D(6, 3, strides=2, padding="same"),  # 4x4x5 in -> 2x2x6: 2*(2*2*6)*(3*3*5) = 2160
+            layers.Flatten(),
+            layers.Dense(7),  # 2*24*7 = 336
+        ]
+    )
+    assert model_flops_per_image(inner) == 96 + 1440 + 2160 + 336
+    outer = keras.Sequential([keras.Input((3,)), inner, layers.Dense(2)])  # nested models count: + 2*7*2
+    assert model_flops_per_image(outer) == 4032 + 28

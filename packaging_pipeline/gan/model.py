@@ -9,6 +9,7 @@ a box panel can repeat the tile without a visible seam.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import keras
@@ -100,6 +101,9 @@ def build_discriminator(shape: ModelShape) -> keras.Model:
     x = tile
     width = shape.filters
     for i in range(shape.upsamplings):
+        # A stride-1 convolution before each downsampling: motifs differ in shapes a few pixels
+        # wide, which a discriminator that only strides cannot tell apart.
+        x = layers.LeakyReLU(0.2, name=f"d{i}a_lrelu")(_wrap_conv(x, width, name=f"d{i}a"))
         x = _wrap_conv(x, width, strides=2, name=f"d{i}")
         x = layers.LeakyReLU(0.2, name=f"d{i}_lrelu")(x)
         width *= 2
@@ -118,8 +122,11 @@ def build_discriminator(shape: ModelShape) -> keras.Model:
 class PatternGAN(keras.Model):
     """Owns both networks and both optimizers; trains with ``fit()`` through ``train_step``."""
 
-    def __init__(self, shape: ModelShape, seed: int = 0, label_smoothing: float = 0.1, **kwargs: Any):
+    def __init__(
+        self, shape: ModelShape, seed: int = 0, label_smoothing: float = 0.1, augment: bool = True, **kwargs: Any
+    ):
         super().__init__(**kwargs)
+        self.augment_tiles = augment
         self.shape = shape
         self.generator = build_generator(shape)
         self.discriminator = build_discriminator(shape)
@@ -153,6 +160,22 @@ class PatternGAN(keras.Model):
     def sample_noise(self, n: int):  # noqa: ANN201
         return keras.random.normal((n, self.shape.latent_dim), seed=self.seed_generator)
 
+    def augment(self, tiles):  # noqa: ANN001, ANN201
+        """A random shift on the torus, quarter turn and mirror, the same for the whole batch.
+
+        None changes which motif a tile shows, and the discriminator sees real and fake tiles
+        through the same transform (differentiable, as in DiffAugment), so it learns motifs
+        rather than memorising a few hundred tiles, without teaching the generator the transform.
+        """
+        import tensorflow as tf
+
+        if not self.augment_tiles:
+            return tiles
+        draw = keras.random.randint((4,), 0, 4 * self.shape.size, seed=self.seed_generator)
+        tiles = tf.roll(tiles, shift=[draw[0] % self.shape.size, draw[1] % self.shape.size], axis=[1, 2])
+        tiles = tf.image.rot90(tiles, k=draw[2] % 4)
+        return tf.cond(draw[3] % 2 == 1, lambda: tf.reverse(tiles, axis=[2]), lambda: tiles)
+
     def train_step(self, data):  # noqa: ANN001, ANN201
         import tensorflow as tf
 
@@ -161,11 +184,12 @@ class PatternGAN(keras.Model):
         motif = ops.reshape(ops.cast(motif, "int32"), (-1, 1))
 
         fake = self.generator([self.sample_noise(batch), motif], training=True)
+        real_seen, fake_seen = self.augment(real), self.augment(fake)
         # One-sided label smoothing keeps the discriminator from becoming overconfident early.
         real_target = ops.ones((batch, 1)) * (1.0 - self.label_smoothing)
         with tf.GradientTape() as tape:
-            real_logits, real_motif = self.discriminator([real, motif], training=True)
-            fake_logits, _ = self.discriminator([fake, motif], training=True)
+            real_logits, real_motif = self.discriminator([real_seen, motif], training=True)
+            fake_logits, _ = self.discriminator([fake_seen, motif], training=True)
             d_loss = self.loss_fn(real_target, real_logits) + self.loss_fn(ops.zeros((batch, 1)), fake_logits)
             d_loss = d_loss + self.motif_loss_fn(motif, real_motif)
             scaled = self.d_optimizer.scale_loss(d_loss)
@@ -174,7 +198,7 @@ class PatternGAN(keras.Model):
 
         with tf.GradientTape() as tape:
             fake = self.generator([self.sample_noise(batch), motif], training=True)
-            fake_logits, fake_motif = self.discriminator([fake, motif], training=True)
+            fake_logits, fake_motif = self.discriminator([self.augment(fake), motif], training=True)
             g_loss = self.loss_fn(ops.ones((batch, 1)), fake_logits) + self.motif_loss_fn(motif, fake_motif)
             scaled = self.g_optimizer.scale_loss(g_loss)
         grads = tape.gradient(scaled, self.generator.trainable_weights)
@@ -186,15 +210,24 @@ class PatternGAN(keras.Model):
         return {m.name: m.result() for m in self.metrics}
 
 
-def generator_flops_per_image(model: keras.Model) -> int:
-    """Multiply-accumulate FLOPs (2 per MAC) of Dense and Conv2D layers, from their shapes."""
+def model_flops_per_image(model: keras.Model) -> int:
+    """Forward FLOPs of one image (2 per multiply-accumulate) in Dense, Conv2D and Conv2DTranspose layers.
+
+    Counted from the layer shapes (channels last), so it needs no profiler and is the same on any device; the
+    cheap rest (normalisation, activations, padding, upsampling, embeddings) is left out. Nested models count.
+    """
     total = 0
     for layer in model.layers:
-        if isinstance(layer, layers.Conv2D):
+        if isinstance(layer, keras.Model):
+            total += model_flops_per_image(layer)
+        elif isinstance(layer, layers.Conv2D):
             _, h, w, c_out = layer.output.shape
             kh, kw = layer.kernel_size
-            c_in = layer.input.shape[-1]
-            total += 2 * h * w * c_out * kh * kw * c_in
+            total += 2 * h * w * c_out * kh * kw * layer.input.shape[-1]
+        elif isinstance(layer, layers.Conv2DTranspose):  # not a Conv2D subclass; each input pixel scatters a kernel
+            _, h, w, c_in = layer.input.shape
+            kh, kw = layer.kernel_size
+            total += 2 * h * w * c_in * kh * kw * layer.filters
         elif isinstance(layer, layers.Dense):
-            total += 2 * layer.input.shape[-1] * layer.units
+            total += 2 * math.prod(layer.input.shape[1:]) * layer.units
     return int(total)

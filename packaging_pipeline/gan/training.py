@@ -21,7 +21,7 @@ import keras
 import numpy as np
 
 from packaging_pipeline.errors import InputError, PipelineError
-from packaging_pipeline.gan.model import ModelShape, PatternGAN, generator_flops_per_image
+from packaging_pipeline.gan.model import ModelShape, PatternGAN, model_flops_per_image
 
 if TYPE_CHECKING:
     from packaging_pipeline.gan.corpus import Corpus
@@ -251,9 +251,7 @@ def train_pattern_gan(
 
     dataset = make_dataset(corpus, profile.batch_size, seed)
     steps_per_epoch = len(corpus.labels) // profile.batch_size
-    flops_per_image = 3 * (
-        generator_flops_per_image(gan.generator) * 2 + generator_flops_per_image(gan.discriminator) * 3
-    )
+    flops_per_image = 3 * (model_flops_per_image(gan.generator) * 2 + model_flops_per_image(gan.discriminator) * 3)
     # Per image per step: G forward twice, D forward three times; backward ~2x forward (hence 3x).
 
     use_experiment(GAN_EXPERIMENT)
