@@ -391,6 +391,40 @@ _BUILDERS: dict[str, Callable[[tuple[float, float, float], BoardGrade], Dieline]
 }
 
 
+def draw_cut_and_crease(page: Any, dieline: Dieline, offset_mm: Point) -> None:
+    """Stroke the cuts in the CutContour spot and the creases dashed in Crease, both overprinting."""
+    from packaging_pipeline.design.pdf import Spot
+
+    def shifted(points: Polyline) -> list[Point]:
+        return [(x + offset_mm[0], y + offset_mm[1]) for x, y in points]
+
+    cut, crease = Spot(*CUT_SPOT), Spot(*CREASE_SPOT)
+    width_mm = CUT_WIDTH_PT * MM_PER_PT
+    for path in dieline.cut_paths:
+        page.stroke(shifted(path), cut, width_mm, overprint=True)
+    for path in dieline.crease_paths:
+        page.stroke(shifted(path), crease, width_mm, dash_mm=CREASE_DASH_MM, overprint=True)
+
+
+def svg_cut_and_crease(dieline: Dieline, margin_mm: float, height_mm: float) -> list[str]:
+    """The ``CutContour`` and ``Crease`` SVG layers of a page ``height_mm`` tall with the blank at ``margin_mm``."""
+
+    def d(points: Polyline) -> str:
+        coords = [f"{_svg_num(x + margin_mm)},{_svg_num(height_mm - (y + margin_mm))}" for x, y in points]
+        return "M" + " L".join(coords)
+
+    stroke = _svg_num(CUT_WIDTH_PT * MM_PER_PT)
+    dash = " ".join(_svg_num(v) for v in CREASE_DASH_MM)
+    return [
+        f'<g id="CutContour" fill="none" stroke="#ec008c" stroke-width="{stroke}">',
+        *(f'<path d="{d(path)}"/>' for path in dieline.cut_paths),
+        "</g>",
+        f'<g id="Crease" fill="none" stroke="#00a651" stroke-width="{stroke}" stroke-dasharray="{dash}">',
+        *(f'<path d="{d(path)}"/>' for path in dieline.crease_paths),
+        "</g>",
+    ]
+
+
 def dieline_pdf(dieline: Dieline, margin_mm: float = DEFAULT_MARGIN_MM, info: bool = True) -> bytes:
     """A true-scale PDF: cuts stroked in the CutContour spot, creases dashed in Crease, both overprinting.
 
@@ -413,15 +447,7 @@ def dieline_pdf(dieline: Dieline, margin_mm: float = DEFAULT_MARGIN_MM, info: bo
         trim_box_mm=(margin, margin, dieline.blank_width_mm, dieline.blank_height_mm),
     )
 
-    def shifted(points: Polyline) -> list[Point]:
-        return [(x + margin, y + margin) for x, y in points]
-
-    cut, crease = Spot(*CUT_SPOT), Spot(*CREASE_SPOT)
-    width_mm = CUT_WIDTH_PT * MM_PER_PT
-    for path in dieline.cut_paths:
-        page.stroke(shifted(path), cut, width_mm, overprint=True)
-    for path in dieline.crease_paths:
-        page.stroke(shifted(path), crease, width_mm, dash_mm=CREASE_DASH_MM, overprint=True)
+    draw_cut_and_crease(page, dieline, (margin, margin))
     if info and margin >= 4.0:
         slug = _title(dieline)
         # 6 pt, smaller if the line would not fit the page width or its capitals the margin.
@@ -437,23 +463,12 @@ def dieline_svg(dieline: Dieline, margin_mm: float = DEFAULT_MARGIN_MM) -> str:
     width = dieline.blank_width_mm + 2 * margin
     height = dieline.blank_height_mm + 2 * margin
 
-    def d(points: Polyline) -> str:
-        coords = [f"{_svg_num(x + margin)},{_svg_num(height - (y + margin))}" for x, y in points]
-        return "M" + " L".join(coords)
-
-    stroke = _svg_num(CUT_WIDTH_PT * MM_PER_PT)
-    dash = " ".join(_svg_num(v) for v in CREASE_DASH_MM)
     lines = [
         '<?xml version="1.0" encoding="UTF-8"?>',
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{_svg_num(width)}mm" height="{_svg_num(height)}mm" '
         f'viewBox="0 0 {_svg_num(width)} {_svg_num(height)}">',
         f"<title>{escape(_title(dieline))}</title>",
-        f'<g id="CutContour" fill="none" stroke="#ec008c" stroke-width="{stroke}">',
-        *(f'<path d="{d(path)}"/>' for path in dieline.cut_paths),
-        "</g>",
-        f'<g id="Crease" fill="none" stroke="#00a651" stroke-width="{stroke}" stroke-dasharray="{dash}">',
-        *(f'<path d="{d(path)}"/>' for path in dieline.crease_paths),
-        "</g>",
+        *svg_cut_and_crease(dieline, margin, height),
         "</svg>",
     ]
     return "\n".join(lines) + "\n"

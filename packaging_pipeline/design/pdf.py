@@ -541,6 +541,23 @@ class Page:
         finally:
             self._ops.append("Q")
 
+    @contextlib.contextmanager
+    def frame(self, origin_mm: Point, rotation_deg: float = 0.0) -> Iterator[Page]:
+        """Draw in a local frame: (0, 0) at ``origin_mm``, axes turned ``rotation_deg`` counter-clockwise.
+
+        Artwork on a panel is laid out upright in the panel's own frame, whichever way the panel
+        lies on the blank.
+        """
+        angle = math.radians(rotation_deg)
+        cos, sin = math.cos(angle), math.sin(angle)
+        self._ops.append(
+            f"q {_num(cos)} {_num(sin)} {_num(-sin)} {_num(cos)} {_pt(origin_mm[0])} {_pt(origin_mm[1])} cm"
+        )
+        try:
+            yield self
+        finally:
+            self._ops.append("Q")
+
     def image(
         self,
         image: Image,
