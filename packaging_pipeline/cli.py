@@ -136,6 +136,15 @@ def _cmd_dieline(args: argparse.Namespace, settings: Settings) -> dict[str, Any]
     return {**dieline.summary(), "out": str(out)}
 
 
+def _cmd_designs(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from packaging_pipeline.design.batch import generate_night_designs
+
+    return generate_night_designs(
+        settings, args.ds.isoformat(), designs_per_segment=args.per_segment, tile_mm=args.tile_mm,
+        use_model=not args.procedural, workers=args.workers,
+    )  # fmt: skip
+
+
 def _print_json(result: dict[str, Any]) -> None:
     print(dumps(result, indent=2, sort_keys=True))
 
@@ -312,6 +321,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--margin", type=float, default=10.0, help="margin around the blank in mm (default 10)")
     p.add_argument("--materials", help="materials YAML to use instead of the shipped library")
     p.set_defaults(handler=_cmd_dieline, printer=_print_json)
+
+    p = add("designs", "Compose the night's designs per segment on every box size its orders need (staging).")
+    p.add_argument("--ds", type=_date, required=True, help="the night, YYYY-MM-DD")
+    p.add_argument("--per-segment", type=_positive_int, default=4, help="designs per segment (default 4)")
+    p.add_argument("--tile-mm", type=float, default=40.0, help="physical size of one pattern repeat (default 40)")
+    p.add_argument("--procedural", action="store_true", help="paint from the procedural corpus, not the champion")
+    p.add_argument("--workers", type=int, help="composition processes (default: one per core)")
+    p.set_defaults(handler=_cmd_designs, printer=_print_json)
 
     p = add("status", "Show what the lake holds for one night: datasets, sizes and the ingest counts.")
     p.add_argument("--ds", type=_date, required=True, help="the night, YYYY-MM-DD")

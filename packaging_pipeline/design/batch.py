@@ -1,0 +1,294 @@
+"""The night's designs: per segment a few designs, each composed on every box size its orders need.
+
+Inputs are the night's segment profiles (palettes, labels), its segment assignments, and the orders
+shipping next, right-sized. Orders reach a segment through their pseudonymous ``customer_key``;
+guest orders and customers not yet segmented go to the ``default`` segment (id -1), which gets a
+plain brand design. Within a segment an order gets one of its designs by a stable hash of the order
+id, so a rerun assigns the same design.
+
+Everything lands under ``designs/staging/ds=<ds>/`` (replaced as a whole on a rerun):
+``segment=<id>/<design_id>/`` with ``spec.json``, ``artwork.png``, ``preview.png``, ``mockup.png``
+and one ``dieline-<box_code>-<LxWxH>.pdf`` / ``.svg`` per box size, plus ``order_designs.parquet``
+(one row per order: its box, segment and design) and ``plan.json`` (what was made, and how fast).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import yaml
+
+from packaging_pipeline import lake as keys
+from packaging_pipeline.design.artwork import ArtworkSource, inks_for_slots, night_tiles
+from packaging_pipeline.design.compose import (
+    DEFAULT_TILE_MM,
+    PAPER_HEX,
+    Design,
+    clean_message,
+    colour_tile,
+    design_pdf,
+    design_svg,
+    layout_for,
+    mockup_rgb,
+    png_bytes,
+    preview_rgb,
+)
+from packaging_pipeline.design.dielines import make_dieline
+from packaging_pipeline.errors import InputError
+from packaging_pipeline.formats import dumps, read_json, read_parquet_prefix, write_parquet
+from packaging_pipeline.storage import Lake
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SEGMENT = -1
+DEFAULT_DESIGNS_PER_SEGMENT = 4
+DEFAULT_PALETTE = ({"color": "navy", "hex": "#1f2a44"}, {"color": "beige", "hex": "#d9c8a9"})
+
+
+def staging_prefix(ds: str) -> str:
+    return keys.partition("designs", "staging", ds=ds)
+
+
+def design_prefix(ds: str, segment_id: int, design_id: str) -> str:
+    return f"{staging_prefix(ds)}segment={segment_id}/{keys.safe_part(design_id)}/"
+
+
+def print_file_name(box_code: str, inner_mm: Sequence[float]) -> str:
+    return f"dieline-{keys.safe_part(box_code)}-{'x'.join(f'{v:g}' for v in inner_mm)}"
+
+
+@dataclasses.dataclass(frozen=True)
+class PlannedDesign:
+    """One design of one segment: its motif, tile, inks, message and the boxes it is printed on."""
+
+    design_id: str
+    segment_id: int
+    segment_label: str
+    motif: str
+    variant: int
+    inks: tuple[str, ...]
+    ink_names: tuple[str, ...]
+    message: str
+    boxes: tuple[tuple[str, str, tuple[float, float, float], str], ...]  # (box_code, style, inner, board)
+    orders: int
+
+
+def load_messages(path: str | None = None) -> dict[str, str]:
+    """Segment messages by top category (``default`` for the rest), from packaged YAML or a user file."""
+    try:
+        if path is None:
+            text = resources.files("packaging_pipeline").joinpath("data/messages.yaml").read_text("utf-8")
+        else:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read()
+        doc = yaml.safe_load(text)
+    except (OSError, yaml.YAMLError) as exc:
+        raise InputError(f"cannot read segment messages {path or 'data/messages.yaml'}: {exc}") from exc
+    messages = doc.get("messages") if isinstance(doc, dict) else None
+    if not isinstance(messages, dict) or not isinstance(messages.get("default"), str):
+        raise InputError(f"segment messages {path or 'data/messages.yaml'} need a `messages:` map with a default")
+    return {str(k): str(v) for k, v in messages.items()}
+
+
+def _order_choice(order_id: str, n: int) -> int:
+    """A stable pick among ``n`` designs: the same order always gets the same design."""
+    return int.from_bytes(hashlib.sha256(order_id.encode("utf-8")).digest()[:8], "big") % n
+
+
+def _segment_of_orders(lake: Lake, ds: str, lines: pd.DataFrame) -> pd.Series:
+    """order_id -> segment_id; guests and customers without a segment get the default segment."""
+    assignments = read_parquet_prefix(lake, keys.segment_assignments_prefix(ds))
+    if assignments is None:
+        raise InputError(
+            f"no segment assignments for ds={ds} in {lake.uri_of(keys.segment_assignments_prefix(ds))}: "
+            f"run `packaging-pipeline segment --ds {ds}` first"
+        )
+    seg = assignments.to_pandas().set_index("customer_key")["segment_id"]
+    first = lines.dropna(subset=["customer_key"]).drop_duplicates("order_id").set_index("order_id")["customer_key"]
+    return first.map(seg).dropna().astype(int)
+
+
+def plan_designs(
+    profiles: Sequence[dict[str, Any]], per_order: pd.DataFrame, order_segment: pd.Series,
+    designs_per_segment: int = DEFAULT_DESIGNS_PER_SEGMENT, messages: dict[str, str] | None = None, ds: str = "",
+    motifs: Sequence[str] | None = None,
+) -> tuple[list[PlannedDesign], pd.DataFrame]:  # fmt: skip
+    """The designs of the night and each fitted order's design.
+
+    Each segment gets ``designs_per_segment`` designs over different motifs (rotated by segment, so
+    neighbouring segments look different), in the segment's palette, printed on every box size its
+    orders need (the most used box of the night if it ships nothing tomorrow).
+    """
+    from packaging_pipeline.gan.corpus import MOTIFS
+
+    motifs = tuple(motifs or MOTIFS)
+    messages = messages or load_messages()
+    fitted = per_order[per_order["status"] == "fitted"].copy()
+    fitted["segment_id"] = fitted["order_id"].map(order_segment).fillna(DEFAULT_SEGMENT).astype(int)
+    box_cols = ["box_code", "style", "inner_length_mm", "inner_width_mm", "inner_height_mm", "board_grade"]
+    fallback_box = fitted["box_code"].mode().iloc[0] if len(fitted) else None
+    box_rows = fitted.drop_duplicates("box_code").set_index("box_code")[box_cols[1:]] if len(fitted) else None
+
+    def box_tuple(code: str) -> tuple[str, str, tuple[float, float, float], str]:
+        r = box_rows.loc[code]  # type: ignore[union-attr]
+        inner = (float(r.inner_length_mm), float(r.inner_width_mm), float(r.inner_height_mm))
+        return code, str(r["style"]), inner, str(r.board_grade)
+
+    segments = [dict(p) for p in profiles]
+    if (fitted["segment_id"] == DEFAULT_SEGMENT).any() or not segments:
+        segments.append({"segment_id": DEFAULT_SEGMENT, "label": "default", "palette": list(DEFAULT_PALETTE),
+                         "top_categories": []})  # fmt: skip
+    stamp = ds.replace("-", "")
+    planned: list[PlannedDesign] = []
+    choice: dict[str, str] = {}
+    for profile in sorted(segments, key=lambda p: int(p["segment_id"])):
+        sid = int(profile["segment_id"])
+        mine = fitted[fitted["segment_id"] == sid]
+        codes = sorted(mine["box_code"].unique()) or ([fallback_box] if fallback_box else [])
+        boxes = tuple(box_tuple(c) for c in codes)
+        palette = [c["hex"] for c in profile.get("palette") or DEFAULT_PALETTE]
+        names = {c["hex"]: c["color"] for c in profile.get("palette") or DEFAULT_PALETTE}
+        inks = tuple(inks_for_slots(palette, PAPER_HEX))
+        top = (profile.get("top_categories") or [{}])[0].get("category")
+        message = clean_message(messages.get(str(top), messages["default"]))
+        n = 1 if sid == DEFAULT_SEGMENT else designs_per_segment
+        ids = []
+        for i in range(n):
+            motif = motifs[(i + max(sid, 0)) % len(motifs)]
+            design_id = f"d{stamp}-s{sid if sid >= 0 else 'x'}-{i:02d}"
+            ids.append(design_id)
+            planned.append(PlannedDesign(
+                design_id, sid, str(profile.get("label", sid)), motif, i // len(motifs), inks,
+                tuple(names[c] for c in inks), message, boxes, 0,
+            ))  # fmt: skip
+        choice.update({o: ids[_order_choice(o, len(ids))] for o in mine["order_id"]})
+    fitted["design_id"] = fitted["order_id"].map(choice)
+    counts = Counter(fitted["design_id"])
+    planned = [dataclasses.replace(p, orders=counts.get(p.design_id, 0)) for p in planned]
+    return planned, fitted
+
+
+def _compose_one(
+    plan: PlannedDesign, tile: np.ndarray, ds: str, source: dict[str, Any], tile_mm: float
+) -> list[tuple[bytes, str]]:
+    """All files of one design as (bytes, key) pairs; pure, so it runs in a worker process."""
+    design = Design(plan.design_id, tile, plan.inks, plan.ink_names, plan.message, tile_mm)
+    prefix = design_prefix(ds, plan.segment_id, plan.design_id)
+    files: list[tuple[bytes, str]] = [(png_bytes(colour_tile(design)), prefix + "artwork.png")]
+    prints = []
+    for i, (code, style, inner, board) in enumerate(plan.boxes):
+        dieline = make_dieline(style, inner, board)
+        layout = layout_for(dieline, design)
+        name = print_file_name(code, inner)
+        files.append((design_pdf(dieline, design, layout), prefix + name + ".pdf"))
+        files.append((design_svg(dieline, design, layout).encode("utf-8"), prefix + name + ".svg"))
+        if i == 0:  # previews show the design on its first box; the print files cover every box
+            flat = preview_rgb(dieline, design, layout)
+            files.append((png_bytes(flat), prefix + "preview.png"))
+            files.append((png_bytes(mockup_rgb(dieline, flat)), prefix + "mockup.png"))
+        prints.append({
+            "box_code": code, "style": style, "inner_mm": list(inner), "board": board,
+            "pdf": prefix + name + ".pdf", "svg": prefix + name + ".svg",
+            "blank_width_mm": round(dieline.blank_width_mm, 2), "blank_height_mm": round(dieline.blank_height_mm, 2),
+            "blank_area_m2": round(dieline.blank_area_m2, 6), "layout": layout.as_dict(),
+        })  # fmt: skip
+    spec = {
+        "design_id": plan.design_id, "ds": ds, "segment_id": plan.segment_id, "segment_label": plan.segment_label,
+        "motif": plan.motif, "variant": plan.variant, "artwork_source": source, "tile_mm": tile_mm,
+        "tile_px": int(tile.shape[0]), "dpi": round(design.dpi, 1),
+        "inks": [{"name": n, "hex": c, "coverage": round(design.coverage()[k], 4)}
+                 for k, (c, n) in enumerate(zip(plan.inks, plan.ink_names, strict=True), start=1)],
+        "paper_coverage": round(design.coverage()[0], 4), "message": plan.message, "orders": plan.orders,
+        "print_files": prints,
+    }  # fmt: skip
+    files.append((dumps(spec, indent=2, sort_keys=True).encode("utf-8"), prefix + "spec.json"))
+    return files
+
+
+def compose_designs(
+    plans: Sequence[PlannedDesign], tiles: dict[str, np.ndarray], ds: str, source: ArtworkSource,
+    tile_mm: float = DEFAULT_TILE_MM, workers: int | None = None,
+) -> Iterable[list[tuple[bytes, str]]]:  # fmt: skip
+    """Compose every planned design, in worker processes when there is more than one core."""
+    jobs = [(p, tiles[p.motif][p.variant % len(tiles[p.motif])], ds, source.as_dict(), tile_mm) for p in plans]
+    workers = workers if workers is not None else min(len(jobs), os.cpu_count() or 1)
+    if workers <= 1 or len(jobs) <= 1:
+        for job in jobs:
+            yield _compose_one(*job)
+        return
+    with concurrent.futures.ProcessPoolExecutor(workers) as pool:
+        yield from pool.map(_compose_one, *zip(*jobs, strict=True), chunksize=max(1, len(jobs) // (4 * workers)))
+
+
+def generate_night_designs(
+    settings: Any, ds: str, designs_per_segment: int = DEFAULT_DESIGNS_PER_SEGMENT, tile_mm: float = DEFAULT_TILE_MM,
+    use_model: bool = True, workers: int | None = None, seed: int = 0,
+) -> dict[str, Any]:  # fmt: skip
+    """The nightly design stage (CLI ``designs`` and the DAG's ``generate_designs``)."""
+    from packaging_pipeline.design.right_size import orders_shipping_next, right_size_night
+    from packaging_pipeline.storage import open_lake
+
+    if designs_per_segment < 1:
+        raise InputError(f"designs per segment must be at least 1, got {designs_per_segment}")
+    lake = open_lake(settings)
+    started = time.perf_counter()
+    profiles_key = keys.segment_profiles_key(ds)
+    if not lake.exists(profiles_key):
+        raise InputError(f"no segment profiles for ds={ds} ({lake.uri_of(profiles_key)}): run `segment --ds {ds}`")
+    profiles = read_json(lake, profiles_key)["segments"]
+    per_order, sizing = right_size_night(settings, ds)
+    lines, _ = orders_shipping_next(lake, ds)
+    plans, order_designs = plan_designs(profiles, per_order, _segment_of_orders(lake, ds, lines),
+                                        designs_per_segment, ds=ds)  # fmt: skip
+    motifs = sorted({p.motif for p in plans})
+    per_motif = 1 + max(p.variant for p in plans)
+    t_tiles = time.perf_counter()
+    tiles, source = night_tiles(motifs, per_motif, seed=seed, use_model=use_model)
+    t_compose = time.perf_counter()
+    prefix = staging_prefix(ds)
+    removed = lake.delete_prefix(prefix)  # a rerun replaces the night's staging as a whole
+    written, size = 0, 0
+    for files in compose_designs(plans, tiles, ds, source, tile_mm, workers):
+        written += lake.upload_many(files)
+        size += sum(len(b) for b, _ in files)
+    print_key = {(p.design_id, code): design_prefix(ds, p.segment_id, p.design_id) + print_file_name(code, inner)
+                 + ".pdf" for p in plans for code, _, inner, _ in p.boxes}  # fmt: skip
+    order_designs = order_designs.assign(
+        print_file=[
+            print_key.get((d, b)) for d, b in zip(order_designs["design_id"], order_designs["box_code"], strict=True)
+        ]  # fmt: skip
+    )
+    columns = ["order_id", "warehouse_id", "ship_date", "segment_id", "design_id", "box_code", "style",
+               "inner_length_mm", "inner_width_mm", "inner_height_mm", "board_grade", "esr", "print_file"]  # fmt: skip
+    write_parquet(
+        lake,
+        prefix + "order_designs.parquet",
+        pa.Table.from_pandas(order_designs[columns].reset_index(drop=True), preserve_index=False),
+    )
+    elapsed = time.perf_counter() - started
+    plan = {
+        "ds": ds, "artwork_source": source.as_dict(), "segments": len({p.segment_id for p in plans}),
+        "designs": len(plans), "print_files": sum(len(p.boxes) for p in plans), "files_written": written + 1,
+        "bytes_written": size, "orders_with_design": int(order_designs["design_id"].notna().sum()),
+        "orders_unfit": int((per_order["status"] == "unfit").sum()), "replaced_files": removed,
+        "seconds": {"plan": round(t_tiles - started, 3), "tiles": round(t_compose - t_tiles, 3),
+                    "compose_and_write": round(time.perf_counter() - t_compose, 3), "total": round(elapsed, 3)},
+        "right_sizing": {k: sizing[k] for k in ("orders", "fitted", "unfit", "mean_esr", "p95_esr") if k in sizing},
+        "design_ids": [p.design_id for p in plans],
+    }  # fmt: skip
+    lake.write_bytes(prefix + "plan.json", json.dumps(plan, indent=2, sort_keys=True, default=str).encode("utf-8"))
+    log.info("ds=%s: %d designs, %d print files in %.1f s", ds, plan["designs"], plan["print_files"], elapsed)
+    return plan
