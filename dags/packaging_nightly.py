@@ -14,6 +14,9 @@ stages (pattern GAN, designs, sustainability gate, publication).
 - **Pattern GAN**: `train_pattern_gan` runs on the `gpu` queue in the one-slot `gpu` pool, warm-starts
   from the `champion` model (or trains from scratch), registers a `challenger`;
   `evaluate_and_promote_model` moves `champion` only when the challenger passes the gate.
+- **Designs**: `generate_designs` paints with the `champion` (the procedural motifs until one is
+  promoted) and writes `designs/staging/ds=<ds>/`: per segment and design the print files per box
+  size, previews, mockup and spec.json, plus `order_designs.parquet` (each order's box and design).
 - **Spark** tasks run `spark_jobs/*.py` through `spark-submit` on the `spark_default` connection
   (host `local[*]` for one machine, a cluster master when scaled out).
 - Every task reads and writes only its `ds` partition; reruns and backfills replace, never append.
@@ -66,6 +69,8 @@ DEFAULT_ARGS = {
         "gan_epochs": Param(None, type=["null", "integer"], minimum=1, description="Default: the profile's"),
         "gan_from_scratch": Param(False, type="boolean", description="Do not warm-start from the champion"),
         "corpus_uri": Param(None, type=["null", "string"], description="Image corpus; default: procedural motifs"),
+        "designs_per_segment": Param(4, type="integer", minimum=1, description="Designs composed per segment"),
+        "tile_mm": Param(40.0, type="number", minimum=5, maximum=500, description="Size of one pattern repeat"),
     },
 )
 def packaging_nightly() -> None:
@@ -150,11 +155,27 @@ def packaging_nightly() -> None:
             report = evaluate_for_night(task_settings(params), night, params["corpus_uri"], params["gan_profile"])
         return {k: report[k] for k in ("challenger_version", "champion_version_after", "promoted", "reasons")}
 
+    @task(execution_timeout=dt.timedelta(hours=2))
+    def generate_designs(night: str, gate: dict, **context) -> dict:
+        """Compose each segment's designs on the box sizes its orders need, into the night's staging."""
+        from packaging_pipeline.airflow_support import failing_fast_on_bad_input, task_settings
+        from packaging_pipeline.design.batch import generate_night_designs
+
+        params = context["params"]
+        with failing_fast_on_bad_input():
+            plan = generate_night_designs(
+                task_settings(params), night, designs_per_segment=params["designs_per_segment"],
+                tile_mm=float(params["tile_mm"]),
+            )  # fmt: skip
+        return {k: plan[k] for k in ("designs", "print_files", "orders_with_design", "orders_unfit", "artwork_source")}
+
     night = wait_for_raw_inputs()
     ingested = ingest_raw(night)
-    ingested >> build_customer_features >> segment_customers >> log_segment_profiles(night)
+    profiles = ingested >> build_customer_features >> segment_customers >> log_segment_profiles(night)
     # Training needs the night, not the customers: the GPU worker runs it while Spark builds features.
-    evaluate_and_promote_model(night, train_pattern_gan(night))
+    gate = evaluate_and_promote_model(night, train_pattern_gan(night))
+    designs = generate_designs(night, gate)
+    profiles >> designs
 
 
 packaging_nightly()

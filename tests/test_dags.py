@@ -46,6 +46,7 @@ def test_nightly_graph(dagbag):
         "log_segment_profiles",
         "train_pattern_gan",
         "evaluate_and_promote_model",
+        "generate_designs",
     }
     downstream = {t.task_id: t.downstream_task_ids for t in dag.tasks}
     assert downstream["wait_for_raw_inputs"] == {
@@ -53,6 +54,7 @@ def test_nightly_graph(dagbag):
         "log_segment_profiles",
         "train_pattern_gan",
         "evaluate_and_promote_model",
+        "generate_designs",
     }
     assert downstream["train_pattern_gan"] == {"evaluate_and_promote_model"}
     train = dag.get_task("train_pattern_gan")
@@ -60,6 +62,8 @@ def test_nightly_graph(dagbag):
     assert downstream["ingest_raw"] == {"build_customer_features"}
     assert downstream["build_customer_features"] == {"segment_customers"}
     assert downstream["segment_customers"] == {"log_segment_profiles"}
+    # Designs wait for both halves: the night's segments and the gate's decision on the model.
+    assert downstream["log_segment_profiles"] == downstream["evaluate_and_promote_model"] == {"generate_designs"}
     assert dag.get_task("ingest_raw").retry_exponential_backoff
     for task_id in ("build_customer_features", "segment_customers"):
         task = dag.get_task(task_id)

@@ -65,6 +65,18 @@ def test_nightly_dag_ingests_a_generated_night(airflow_db, tmp_path, monkeypatch
         read_json(lake, "reports/model/ds=2026-11-01/evaluation.json")["challenger_version"] == trained["model_version"]
     )
 
+    # Designs: every segment got its designs, every fitted order a design and a print file that exists.
+    plan = read_json(lake, "designs/staging/ds=2026-11-01/plan.json")
+    made = run.get_task_instance("generate_designs").xcom_pull(task_ids="generate_designs")
+    assert made["designs"] == plan["designs"] >= 4 and plan["print_files"] >= plan["designs"]
+    expected = "model" if gate["promoted"] else "procedural"  # never an unpromoted model
+    assert plan["artwork_source"]["kind"] == expected
+    import pyarrow.parquet as pq
+
+    orders = pq.read_table(lake.root / "designs/staging/ds=2026-11-01/order_designs.parquet").to_pandas()
+    assert len(orders) == plan["orders_with_design"] > 0 and orders["design_id"].notna().all()
+    assert all(lake.exists(key) for key in orders["print_file"])
+
 
 def test_nightly_dag_fails_clearly_on_too_many_bad_rows(airflow_db, tmp_path, monkeypatch):
     lake = LocalLake(tmp_path / "lake")
