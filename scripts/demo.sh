@@ -73,6 +73,22 @@ fi
 echo
 echo "== 5/5 what the night left in the lake"
 packaging-pipeline status --ds "$LAST"
+STAGING="designs/staging/ds=$LAST"
+"$BIN/python" - "$PACKAGING_LAKE_URI" "$STAGING" <<'PY'
+import json, sys
+from packaging_pipeline.config import Settings
+from packaging_pipeline.storage import open_lake
+lake = open_lake(Settings.from_env())
+plan = json.loads(lake.read_bytes(sys.argv[2] + "/plan.json"))
+src = plan["artwork_source"]
+print(f"designs: {plan['designs']} designs for {plan['segments']} segments, {plan['print_files']} print files, "
+      f"{plan['orders_with_design']} orders with a box and design ({plan['orders_unfit']} fit no box); "
+      f"artwork from {src['kind']}{' v' + src['model_version'] if src['model_version'] else ''}; "
+      f"{plan['seconds']['total']:.0f} s")
+first = plan["design_ids"][0]
+hits = [o.key for o in lake.list(sys.argv[2] + "/") if f"/{first}/" in o.key and o.key.endswith(("mockup.png", ".pdf"))]
+print("look at:", *(lake.uri_of(k) for k in sorted(hits)[:3]), sep="\n  ")
+PY
 
 cat <<EOF
 
@@ -85,6 +101,8 @@ Outputs
     features/       daily/ partial aggregates per night, customer/ rolling 90-day customer features
     segments/       assignments/ (customer_key, segment_id) and profiles.json per night
     models/         pattern GAN checkpoints per night; reports/model/ the promotion gate's report
+    designs/staging/ per segment and design: print-ready PDF/SVG per box size, preview, mockup,
+                    spec.json; order_designs.parquet (each order's box and design); plan.json
   Airflow home:     $AIRFLOW_HOME (log of this run: $LOG)
   MLflow store:     $MLFLOW_TRACKING_URI (experiments customer-segments and pattern-gan; model
                     packaging-pattern-gan with aliases champion/challenger; sample grids per epoch)

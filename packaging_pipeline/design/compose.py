@@ -83,7 +83,7 @@ class Design:
 
 def clean_message(text: str) -> str:
     """One printable line: control characters dropped, spaces collapsed, cut to the length limit."""
-    text = "".join(" " if unicodedata.category(c).startswith("Z") else c for c in text)
+    text = "".join(" " if c.isspace() or unicodedata.category(c).startswith("Z") else c for c in text)
     text = "".join(c for c in text if not unicodedata.category(c).startswith("C"))
     text = re.sub(r"\s+", " ", text).strip()
     if len(text) > MAX_MESSAGE_CHARS:
@@ -268,11 +268,14 @@ def design_pdf(dieline: Dieline, design: Design, layout: Layout, logo: np.ndarra
         for k in range(1, len(spots) + 1)
         if (design.tile == k).any()
     ]
-    bleed = _rect(m - BLEED_MM, m - BLEED_MM, w + 2 * BLEED_MM, h + 2 * BLEED_MM)
     if layers:
         # Image row 0 is the top of the cell in PDF as in PNG, so the files show the same repeat.
         pattern = doc.tiling_pattern(layers, (design.tile_mm, design.tile_mm), offset_mm=(m, m))
-        page.fill(bleed, pattern)
+        # Artwork on the blank itself plus a band 3 mm wide past every cut (a stroke 6 mm wide on
+        # the outline), not on the waste around it: ink there would be printed and thrown away.
+        outline = [(x + m, y + m) for x, y in dieline.cut_paths[0]]
+        page.fill(outline, pattern)
+        page.stroke(outline, pattern, 2 * BLEED_MM, closed=True)
     text_spot = Spot(spot_name(layout.text_colour_name), hex_cmyk(layout.text_colour))
     with page.frame((layout.origin[0] + m, layout.origin[1] + m), layout.rotation_deg):
         if layout.knockout:
@@ -337,12 +340,12 @@ def design_svg(dieline: Dieline, design: Design, layout: Layout, logo: np.ndarra
             f'style="image-rendering:pixelated" href="{_png_data_uri(ink_layer_rgba(design, k))}"/></pattern>'
         )
     out.append("</defs>")
-    bx, by, bw, bh = m - BLEED_MM, m - BLEED_MM, dieline.blank_width_mm + 2 * BLEED_MM, dieline.blank_height_mm
-    bh += 2 * BLEED_MM
+    outline = "M" + " L".join(f"{num(x + m)},{num(h - (y + m))}" for x, y in dieline.cut_paths[0]) + " Z"
     for k, name in enumerate(design.ink_names, start=1):
+        # As in the PDF: the blank plus a 3 mm band past the cut (a 6 mm stroke on the outline).
         out.append(
-            f'<g id="{escape(spot_name(name))}-{k}"><rect x="{num(bx)}" y="{num(h - by - bh)}" width="{num(bw)}" '
-            f'height="{num(bh)}" fill="url(#ink{k})"/></g>'
+            f'<g id="{escape(spot_name(name))}-{k}"><path d="{outline}" fill="url(#ink{k})" stroke="url(#ink{k})" '
+            f'stroke-width="{num(2 * BLEED_MM)}" stroke-linejoin="round"/></g>'
         )
     ox, oy = layout.origin[0] + m, h - (layout.origin[1] + m)
     out.append(f'<g id="Message" transform="translate({num(ox)} {num(oy)}) rotate({num(-layout.rotation_deg)})">')

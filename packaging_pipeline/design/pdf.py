@@ -495,14 +495,18 @@ class Page:
         self.boxes = boxes
         self._ops: list[str] = []
 
-    def _paint(self, colour: Spot, tint: float, stroke: bool) -> str:
+    def _paint(self, colour: Spot | Pattern, tint: float, stroke: bool) -> str:
+        if isinstance(colour, Pattern):
+            if colour.resource not in self.doc._patterns:
+                raise ValueError(f"pattern {colour.resource} does not belong to this document")
+            return f"/Pattern CS /{colour.resource} SCN" if stroke else f"/Pattern cs /{colour.resource} scn"
         cs = self.doc.colour_space(colour)
         return f"/{cs} CS {_num(_tint(tint))} SCN" if stroke else f"/{cs} cs {_num(_tint(tint))} scn"
 
     def stroke(
         self,
         points: Sequence[Point],
-        colour: Spot,
+        colour: Spot | Pattern,
         width_mm: float,
         *,
         tint: float = 1.0,
@@ -510,8 +514,8 @@ class Page:
         closed: bool = False,
         overprint: bool = False,
     ) -> None:
-        """Stroke a polyline (closed: back to its first point) in a spot colour, optionally dashed."""
-        ops = ["q", self._paint(colour, tint, stroke=True), f"{_pt(width_mm)} w"]
+        """Stroke a polyline (closed: back to its first point) in a spot colour or pattern, optionally dashed."""
+        ops = ["q", self._paint(colour, tint, stroke=True), f"{_pt(width_mm)} w", "1 j"]
         if dash_mm is not None:
             ops.append(f"[{_pt(dash_mm[0])} {_pt(dash_mm[1])}] 0 d")
         if overprint:
@@ -523,13 +527,14 @@ class Page:
         self, points: Sequence[Point], paint: Spot | Pattern, *, tint: float = 1.0, overprint: bool = False
     ) -> None:
         """Fill a polygon with a spot colour, or with a tiling pattern (which carries its own inks)."""
-        if isinstance(paint, Pattern):
-            if paint.resource not in self.doc._patterns:
-                raise ValueError(f"pattern {paint.resource} does not belong to this document")
-            colour = f"/Pattern cs /{paint.resource} scn"
-        else:
-            colour = self._paint(paint, tint, stroke=False)
-        ops = ["q", colour, *(["/GSop gs"] if overprint else []), _path(points, closed=True), "f", "Q"]
+        ops = [
+            "q",
+            self._paint(paint, tint, stroke=False),
+            *(["/GSop gs"] if overprint else []),
+            _path(points, closed=True),
+            "f",
+            "Q",
+        ]
         self._ops.append(" ".join(ops))
 
     @contextlib.contextmanager
