@@ -343,8 +343,9 @@ def design_svg(dieline: Dieline, design: Design, layout: Layout, logo: np.ndarra
     outline = "M" + " L".join(f"{num(x + m)},{num(h - (y + m))}" for x, y in dieline.cut_paths[0]) + " Z"
     for k, name in enumerate(design.ink_names, start=1):
         # As in the PDF: the blank plus a 3 mm band past the cut (a 6 mm stroke on the outline).
+        layer_id = escape(f"{spot_name(name)}-{k}", {'"': "&quot;"})  # an attribute: quotes escaped too
         out.append(
-            f'<g id="{escape(spot_name(name))}-{k}"><path d="{outline}" fill="url(#ink{k})" stroke="url(#ink{k})" '
+            f'<g id="{layer_id}"><path d="{outline}" fill="url(#ink{k})" stroke="url(#ink{k})" '
             f'stroke-width="{num(2 * BLEED_MM)}" stroke-linejoin="round"/></g>'
         )
     ox, oy = layout.origin[0] + m, h - (layout.origin[1] + m)
