@@ -19,6 +19,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
 import time
 from collections import Counter
@@ -45,6 +46,7 @@ from packaging_pipeline.design.compose import (
     mockup_rgb,
     png_bytes,
     preview_rgb,
+    svg_ink_uris,
 )
 from packaging_pipeline.design.dielines import make_dieline
 from packaging_pipeline.errors import InputError
@@ -188,13 +190,14 @@ def _compose_one(
     design = Design(plan.design_id, tile, plan.inks, plan.ink_names, plan.message, tile_mm)
     prefix = design_prefix(ds, plan.segment_id, plan.design_id)
     files: list[tuple[bytes, str]] = [(png_bytes(colour_tile(design)), prefix + "artwork.png")]
+    ink_uris = svg_ink_uris(design)
     prints = []
     for i, (code, style, inner, board) in enumerate(plan.boxes):
         dieline = make_dieline(style, inner, board)
         layout = layout_for(dieline, design)
         name = print_file_name(code, inner)
         files.append((design_pdf(dieline, design, layout), prefix + name + ".pdf"))
-        files.append((design_svg(dieline, design, layout).encode("utf-8"), prefix + name + ".svg"))
+        files.append((design_svg(dieline, design, layout, ink_uris=ink_uris).encode("utf-8"), prefix + name + ".svg"))
         if i == 0:  # previews show the design on its first box; the print files cover every box
             flat = preview_rgb(dieline, design, layout)
             files.append((png_bytes(flat), prefix + "preview.png"))
@@ -229,7 +232,10 @@ def compose_designs(
         for job in jobs:
             yield _compose_one(*job)
         return
-    with concurrent.futures.ProcessPoolExecutor(workers) as pool:
+    # Spawned, not forked: the night's process may hold TensorFlow (the generator painted the tiles),
+    # whose runtime does not survive a fork (a forked worker crawled through TF's clean-up for minutes).
+    spawn = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=spawn) as pool:
         yield from pool.map(_compose_one, *zip(*jobs, strict=True), chunksize=max(1, len(jobs) // (4 * workers)))
 
 
@@ -260,10 +266,8 @@ def generate_night_designs(
     t_compose = time.perf_counter()
     prefix = staging_prefix(ds)
     removed = lake.delete_prefix(prefix)  # a rerun replaces the night's staging as a whole
-    written, size = 0, 0
-    for files in compose_designs(plans, tiles, ds, source, tile_mm, workers):
-        written += lake.upload_many(files)
-        size += sum(len(b) for b, _ in files)
+    composed = [f for files in compose_designs(plans, tiles, ds, source, tile_mm, workers) for f in files]
+    written, size = lake.upload_many(composed), sum(len(b) for b, _ in composed)  # one transfer pool
     print_key = {(p.design_id, code): design_prefix(ds, p.segment_id, p.design_id) + print_file_name(code, inner)
                  + ".pdf" for p in plans for code, _, inner, _ in p.boxes}  # fmt: skip
     order_designs = order_designs.assign(

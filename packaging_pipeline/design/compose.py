@@ -317,9 +317,18 @@ def ink_layer_rgba(design: Design, slot: int) -> np.ndarray:
     return rgba
 
 
-def design_svg(dieline: Dieline, design: Design, layout: Layout, logo: np.ndarray | None = None) -> str:
+def svg_ink_uris(design: Design) -> list[str]:
+    """Each ink of the tile as a PNG data URI, encoded once per design and shared by its SVGs."""
+    return [_png_data_uri(ink_layer_rgba(design, k)) for k in range(1, len(design.inks) + 1)]
+
+
+def design_svg(
+    dieline: Dieline, design: Design, layout: Layout, logo: np.ndarray | None = None,
+    ink_uris: Sequence[str] | None = None,
+) -> str:  # fmt: skip
     """The same layers as the PDF: one ``Ink <name>`` group per ink, knock-out, logo, text, cut, crease."""
     logo = logo_alpha() if logo is None else logo
+    ink_uris = svg_ink_uris(design) if ink_uris is None else ink_uris
     m = PAGE_MARGIN_MM
     w, h = dieline.blank_width_mm + 2 * m, dieline.blank_height_mm + 2 * m
     t = design.tile_mm
@@ -337,7 +346,7 @@ def design_svg(dieline: Dieline, design: Design, layout: Layout, logo: np.ndarra
         out.append(
             f'<pattern id="ink{k}" patternUnits="userSpaceOnUse" x="{num(m)}" y="{num(y0)}" width="{num(t)}" '
             f'height="{num(t)}"><image width="{num(t)}" height="{num(t)}" preserveAspectRatio="none" '
-            f'style="image-rendering:pixelated" href="{_png_data_uri(ink_layer_rgba(design, k))}"/></pattern>'
+            f'style="image-rendering:pixelated" href="{ink_uris[k - 1]}"/></pattern>'
         )
     out.append("</defs>")
     outline = "M" + " L".join(f"{num(x + m)},{num(h - (y + m))}" for x, y in dieline.cut_paths[0]) + " Z"

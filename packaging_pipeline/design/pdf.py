@@ -133,6 +133,7 @@ class TrueTypeFont:
 
         self.path = Path(path)
         self.data = self.path.read_bytes()
+        self._subsets: dict[frozenset[int], bytes] = {}
         font = TTFont(io.BytesIO(self.data), recalcTimestamp=False)
         self.cmap: dict[int, str] = font.getBestCmap()
         upm = font["head"].unitsPerEm
@@ -176,7 +177,17 @@ class TrueTypeFont:
         return sum(self.widths[b] for b in encoded)
 
     def subset(self, codes: set[int]) -> bytes:
-        """A TrueType subset with the glyphs of ``codes`` (and .notdef); deterministic bytes."""
+        """A TrueType subset with the glyphs of ``codes`` (and .notdef); deterministic bytes.
+
+        Cached per set of codes: a night prints the same few messages on hundreds of PDFs, and
+        subsetting is most of a PDF's cost (140 ms against under 20 ms for the rest).
+        """
+        key = frozenset(codes)
+        if key not in self._subsets:
+            self._subsets[key] = self._subset(key)
+        return self._subsets[key]
+
+    def _subset(self, codes: frozenset[int]) -> bytes:
         from fontTools import subset
         from fontTools.ttLib import TTFont
 
@@ -186,6 +197,11 @@ class TrueTypeFont:
         options.name_IDs = [0, 1, 2, 3, 4, 5, 6]
         options.drop_tables += ["FFTM"]  # FontForge's timestamps: not needed, and unsubsettable
         font = TTFont(io.BytesIO(self.data), recalcTimestamp=False)
+        # Text is drawn glyph by glyph without kerning or ligatures, so the layout tables are dead
+        # weight; dropping them first also spares the subsetter decompiling them (140 -> 42 ms).
+        for table in ("GSUB", "GPOS", "GDEF"):
+            if table in font:
+                del font[table]
         subsetter = subset.Subsetter(options)
         unicodes = sorted({ord(c) for c in (_winansi_char(code) for code in codes) if c is not None})
         subsetter.populate(unicodes=unicodes)
