@@ -244,6 +244,117 @@ def _print_right_size(result: dict[str, Any]) -> None:
             print(f"      {o['reason']}")
 
 
+def _ds_or_latest(text: str) -> str:
+    return "latest" if text == "latest" else _date(text).isoformat()
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} must not be negative")
+    return value
+
+
+def _cmd_publish(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from packaging_pipeline.publish import publish_night
+
+    report = None
+    if args.report:
+        try:
+            with open(args.report, "rb") as fh:
+                report = fh.read()
+        except OSError as exc:
+            raise PipelineError(f"cannot read the report {args.report}: {exc}") from None
+    return publish_night(settings, args.ds.isoformat(), model_version=args.model_version, report_html=report)
+
+
+def _print_publish(result: dict[str, Any]) -> None:
+    per_wh = ", ".join(f"{w}={n}" for w, n in sorted(result["orders_per_warehouse"].items())) or "none"
+    print(
+        f"published ds={result['ds']} to {result['published_uri']}: {result['designs']} designs, "
+        f"{result['print_files']} print files, {result['files']} files ({result['bytes']} bytes); orders {per_wh}"
+    )
+    print(
+        f"  gate: {'ran' if result['gate_ran'] else 'not run'}; report: "
+        f"{'published' if result['report_published'] else 'none given'}; LATEST: {result['latest']}"
+    )
+
+
+def _cmd_pull(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from packaging_pipeline.pull import pull_batch
+    from packaging_pipeline.storage import open_lake
+
+    return pull_batch(open_lake(settings), args.ds, args.warehouse, args.dest, wait_seconds=args.wait,
+                      poll_seconds=args.poll)  # fmt: skip
+
+
+def _print_pull(result: dict[str, Any]) -> None:
+    print(
+        f"pulled ds={result['ds']} for warehouse {result['warehouse_id']} into {result['dest']}: "
+        f"{result['orders']} orders, {result['print_files']} print files; {result['downloaded']} files downloaded, "
+        f"{result['already_present']} already present; all match manifest.json (size and sha256)"
+    )
+
+
+def _add_publication_commands(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    """``publish`` (the night's batch to the warehouse contract) and ``pull`` (a warehouse's share of it)."""
+    p = add("publish", "Publish the night's (gated) designs and assignments to published/ds=<ds>/, _SUCCESS last.")
+    p.add_argument("--ds", type=_date, required=True, help="the night, YYYY-MM-DD")
+    p.add_argument("--model-version", help="model version for the manifest (default: the one that painted it)")
+    p.add_argument("--report", help="HTML report to publish as report.html (default: none is published)")
+    p.set_defaults(handler=_cmd_publish, printer=_print_publish)
+
+    p = add("pull", "Download one warehouse's assignments and print files of a complete batch, verified by sha256.")
+    p.add_argument("--ds", type=_ds_or_latest, required=True, help="the night, YYYY-MM-DD, or 'latest'")
+    p.add_argument("--warehouse", required=True, help="warehouse id, e.g. WH-MAD")
+    p.add_argument("--dest", required=True, help="local folder; files keep their lake keys beneath it")
+    p.add_argument("--wait", type=_non_negative, default=0.0, help="seconds to wait for _SUCCESS (default 0)")
+    p.add_argument("--poll", type=_positive_int, default=15, help="seconds between checks while waiting")
+    p.set_defaults(handler=_cmd_pull, printer=_print_pull)
+
+
+def _cmd_gate(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from packaging_pipeline.sustainability import gate_night
+
+    return gate_night(settings, args.ds.isoformat(), args.policy, log_to_mlflow=not args.no_mlflow)
+
+
+def _print_gate(result: dict[str, Any]) -> None:
+    c, policy = result["counts"], result["policy"]
+    print(
+        f"gate ds={result['ds']} (policy {policy['name']} v{policy['version']}, materials "
+        f"v{result['materials']['version']}): {c['designs']} designs, {c['passed']} passed, {c['optimised']} "
+        f"optimised, {c['rejected']} rejected; fallbacks {c['fallbacks']}; {c['orders_reassigned']} of {c['orders']} "
+        f"orders reassigned; {c['orders_over_esr_limit']} orders over the ESR limit"
+    )
+    for seg in result["segments"]:
+        fallback = seg["fallback"]
+        kind = f"fallback {fallback['kind']} {fallback['design_id']}" if fallback else "no fallback needed"
+        co2e = "-" if seg["mean_co2e_kg"] is None else f"{seg['mean_co2e_kg'] * 1000:.0f} g CO2e/box"
+        print(
+            f"  segment {seg['segment_id']:>3}: passed {len(seg['passed'])}, optimised {len(seg['optimised'])}, "
+            f"rejected {len(seg['rejected'])}; {kind}; {co2e}"
+        )
+    for design in result["designs"]:
+        rules = sorted({f["rule"] for f in design.get("failed_rules") or []})
+        if design["status"] != "passed":
+            print(f"    {design['design_id']}: {design['status']}{' (' + ', '.join(rules) + ')' if rules else ''}")
+    if result.get("mlflow_run_id"):
+        print(f"  MLflow run {result['mlflow_run_id']}")
+
+
+def _add_gate_command(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    """``gate``: score the night's staged designs, optimise or reject, and reassign orders."""
+    p = add("gate", "Score every staged design x box for sustainability; optimise, reject and reassign orders.")
+    p.add_argument("--ds", type=_date, required=True, help="the night, YYYY-MM-DD")
+    p.add_argument("--policy", help="gate policy YAML (default: packaging_pipeline/data/gate_policy.yaml)")
+    p.add_argument("--no-mlflow", action="store_true", help="do not log the gate to MLflow")
+    p.set_defaults(handler=_cmd_gate, printer=_print_gate)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="packaging-pipeline", description=__doc__.split("\n")[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
@@ -338,6 +449,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ds", type=_date, required=True, help="the night, YYYY-MM-DD (boxes orders shipping ds + 1)")
     p.add_argument("--boxes", help="box catalog YAML (default: the packaged packaging_pipeline/data/box_catalog.yaml)")
     p.set_defaults(handler=_cmd_right_size, printer=_print_right_size)
+    _add_gate_command(add)
+    _add_publication_commands(add)
     return parser
 
 

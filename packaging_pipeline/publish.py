@@ -1,0 +1,402 @@
+"""Publish a night's designs to the warehouse contract: ``published/ds=<ds>/``, complete or invisible.
+
+What a night publishes (keys relative to the lake root; the contract readers rely on)::
+
+    published/ds=<ds>/designs/<design_id>/dieline-<box_code>-<LxWxH>.pdf   print file (and its .svg)
+    published/ds=<ds>/designs/<design_id>/spec.json, artwork.png, preview.png, mockup.png
+    published/ds=<ds>/assignments/warehouse=<id>/assignments.csv          one row per order, no customer data
+    published/ds=<ds>/sustainability.parquet   the gate's scores, when the gate ran
+    published/ds=<ds>/report.html              when a report was given
+    published/ds=<ds>/manifest.json            every file above with its size and sha256
+    published/ds=<ds>/_SUCCESS                 written last: the batch is complete
+    published/LATEST                           the newest complete ds
+
+The input is the night's staging (``designs/staging/ds=<ds>/``): ``order_designs_gated.parquet`` when
+the sustainability gate ran (its ``gate.json``, written last, is there), else ``order_designs.parquet``;
+gate outputs without ``gate.json`` are a gate run that died and stop the publication. Only the designs
+and print files that orders are assigned to are published, so a design the gate rejected (its orders
+reassigned) never reaches a warehouse. ``spec.json`` is republished with its print-file keys pointing
+at the published copies and its order count set to the published assignments, so no file a warehouse
+uses points into staging (the manifest's ``inputs`` name the staging objects only as lineage).
+
+Publication protocol. S3 has no rename, so completeness is a marker, not a directory move:
+
+1. Build every file of the batch in a local temp directory and hash the exact bytes that will be
+   uploaded. A failure here (staging missing or inconsistent) leaves the published batch untouched.
+2. Delete ``published/ds=<ds>/_SUCCESS``: from now on readers see the batch as not complete.
+3. Delete everything else under ``published/ds=<ds>/``: files of the previous run that this run
+   lacks must not linger beside the new ones.
+4. Upload the files with bounded concurrency (:meth:`Lake.upload_many`).
+5. Write ``manifest.json``, then ``_SUCCESS`` (a small JSON holding the manifest's sha256).
+6. Point ``published/LATEST`` at ``ds`` if ``ds`` is at least its current value; publishing an older
+   night (a backfill) leaves it alone.
+
+A failure anywhere in 2-5 leaves no ``_SUCCESS``: a half-written batch never looks complete, and
+the next run replaces it as a whole. The manifest holds no wall-clock time, so republishing the same
+staging yields byte-identical files and manifest (the same ``batch_id``).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import io
+import json
+import logging
+import re
+import tempfile
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+from packaging_pipeline import lake as keys
+from packaging_pipeline.config import Settings
+from packaging_pipeline.errors import InputError, PipelineError
+from packaging_pipeline.formats import dumps
+from packaging_pipeline.storage import Lake, open_lake
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+LATEST_KEY = "published/LATEST"
+SUCCESS_NAME = "_SUCCESS"
+MANIFEST_NAME = "manifest.json"
+ASSIGNMENT_COLUMNS = (
+    "order_id", "box_code", "style", "inner_length_mm", "inner_width_mm", "inner_height_mm", "design_id",
+    "print_file_key",
+)  # fmt: skip
+DESIGN_COMPANIONS = ("spec.json", "artwork.png", "preview.png", "mockup.png")
+_ORDER_COLUMNS = (
+    "order_id", "warehouse_id", "design_id", "box_code", "style", "inner_length_mm", "inner_width_mm",
+    "inner_height_mm",
+)  # fmt: skip
+
+
+def published_prefix(ds: str) -> str:
+    """``published/ds=<ds>/``: everything of one night's batch."""
+    return keys.partition("published", ds=ds)
+
+
+def success_key(ds: str) -> str:
+    return published_prefix(ds) + SUCCESS_NAME
+
+
+def manifest_key(ds: str) -> str:
+    return published_prefix(ds) + MANIFEST_NAME
+
+
+def assignments_key(ds: str, warehouse_id: str) -> str:
+    """The warehouse's assignments; the id becomes one key segment, so it may not contain '/'."""
+    return f"{published_prefix(ds)}assignments/{keys.safe_part('warehouse=' + warehouse_id)}/assignments.csv"
+
+
+def design_file_key(ds: str, design_id: str, name: str) -> str:
+    return f"{published_prefix(ds)}designs/{keys.safe_part(design_id)}/{keys.safe_part(name)}"
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Staging:
+    """What publication reads from the night's staging, checked before anything is published."""
+
+    prefix: str
+    listing: frozenset[str]
+    order_key: str
+    order_bytes: bytes
+    rows: list[dict[str, Any]]
+    plan: dict[str, Any]
+    plan_bytes: bytes
+    gate_ran: bool
+    gate_summary: Any
+    sustainability_key: str | None
+    design_dirs: dict[str, tuple[int, str]]  # design_id -> (segment_id, staging folder)
+
+
+@dataclasses.dataclass(frozen=True)
+class _File:
+    key: str
+    path: Path
+    size: int
+    sha256: str
+
+
+def _read_staging(lake: Lake, ds: str) -> _Staging:
+    """Read and check the staged night; raises InputError naming the missing or inconsistent input."""
+    import pyarrow.parquet as pq
+
+    from packaging_pipeline.design.batch import staging_prefix
+
+    prefix = staging_prefix(ds)
+    listing = frozenset(o.key for o in lake.list(prefix))
+    plan_key = prefix + "plan.json"
+    if plan_key not in listing:  # the design stage writes plan.json last: without it staging is incomplete
+        raise InputError(
+            f"no complete design staging for ds={ds}: {lake.uri_of(plan_key)} is missing; "
+            f"run `packaging-pipeline designs --ds {ds}` first"
+        )
+    gated, plain = prefix + "order_designs_gated.parquet", prefix + "order_designs.parquet"
+    gate_key, sustainability_key = prefix + "gate.json", prefix + "sustainability.parquet"
+    # The gate writes gate.json last: with it the gate finished; without it, any other gate output is
+    # a run that died midway, and publishing the ungated assignments could ship rejected designs.
+    gate_ran = gate_key in listing
+    if gate_ran != (gated in listing) or (not gate_ran and sustainability_key in listing):
+        raise InputError(
+            f"the sustainability gate of ds={ds} did not finish: {lake.uri_of(staging_prefix(ds))} has "
+            f"{'gate.json' if gate_ran else 'no gate.json'} but "
+            f"{'no ' if gated not in listing else ''}order_designs_gated.parquet; rerun the gate, then publish"
+        )
+    order_key = gated if gate_ran else plain
+    if order_key not in listing:
+        raise InputError(f"no order assignments for ds={ds}: {lake.uri_of(order_key)} is missing; rerun the designs")
+    order_bytes = lake.read_bytes(order_key)
+    table = pq.read_table(io.BytesIO(order_bytes))
+    missing = [c for c in _ORDER_COLUMNS if c not in table.column_names]
+    if missing:
+        raise InputError(f"{lake.uri_of(order_key)} lacks columns {missing}; expected {list(_ORDER_COLUMNS)}")
+    columns = [*_ORDER_COLUMNS, *(["print_file"] if "print_file" in table.column_names else [])]
+    rows = table.select(columns).to_pylist()
+    spec_key = re.compile(rf"^{re.escape(prefix)}segment=(-?\d+)/([^/]+)/spec\.json$")
+    design_dirs: dict[str, tuple[int, str]] = {}
+    for key in sorted(listing):
+        m = spec_key.match(key)
+        if not m:
+            continue
+        if m.group(2) in design_dirs:
+            raise InputError(f"design {m.group(2)} is staged under two segments in {lake.uri_of(prefix)}")
+        design_dirs[m.group(2)] = (int(m.group(1)), key[: -len("spec.json")])
+    plan_bytes = lake.read_bytes(plan_key)
+    gate_summary = json.loads(lake.read_bytes(gate_key)) if gate_key in listing else None
+    return _Staging(
+        prefix, listing, order_key, order_bytes, rows, json.loads(plan_bytes), plan_bytes, gate_ran, gate_summary,
+        sustainability_key if sustainability_key in listing else None, design_dirs,
+    )  # fmt: skip
+
+
+def _dims(value: Any) -> str:
+    return f"{float(value):g}"
+
+
+def _print_name(row: dict[str, Any]) -> str:
+    from packaging_pipeline.design.batch import print_file_name
+
+    inner = (float(row["inner_length_mm"]), float(row["inner_width_mm"]), float(row["inner_height_mm"]))
+    return print_file_name(str(row["box_code"]), inner) + ".pdf"
+
+
+def _assignments(
+    lake: Lake, ds: str, staging: _Staging
+) -> tuple[dict[str, list[list[str]]], dict[str, set[str]], Counter[str]]:
+    """CSV rows per warehouse, the print files (names) each design needs, and orders per design."""
+    per_warehouse: dict[str, list[list[str]]] = defaultdict(list)
+    prints: dict[str, set[str]] = defaultdict(set)
+    orders: Counter[str] = Counter()
+    for row in sorted(staging.rows, key=lambda r: str(r["order_id"])):
+        order_id, warehouse, design_id = row["order_id"], row["warehouse_id"], row["design_id"]
+        if not order_id or not warehouse:
+            raise InputError(f"{lake.uri_of(staging.order_key)} has an order without order_id or warehouse_id: {row}")
+        print_key = ""
+        if design_id:
+            if design_id not in staging.design_dirs:
+                raise InputError(
+                    f"order {order_id} of ds={ds} is assigned design {design_id}, which has no staged files "
+                    f"under {lake.uri_of(staging.prefix)}; rerun the designs (and the gate) for ds={ds}"
+                )
+            name = _print_name(row)
+            staged = row.get("print_file")
+            if staged and staged.rsplit("/", 1)[-1] != name:
+                raise InputError(
+                    f"order {order_id}: print_file {staged} does not match its box {row['box_code']} "
+                    f"{_dims(row['inner_length_mm'])}x{_dims(row['inner_width_mm'])}x{_dims(row['inner_height_mm'])}"
+                )
+            source = staging.design_dirs[design_id][1] + name
+            if source not in staging.listing:
+                raise InputError(f"order {order_id} needs {lake.uri_of(source)}, which was not staged")
+            prints[design_id].add(name)
+            orders[design_id] += 1
+            print_key = design_file_key(ds, design_id, name)
+        per_warehouse[str(warehouse)].append([
+            str(order_id), str(row["box_code"]), str(row["style"]), _dims(row["inner_length_mm"]),
+            _dims(row["inner_width_mm"]), _dims(row["inner_height_mm"]), str(design_id or ""), print_key,
+        ])  # fmt: skip
+    return dict(per_warehouse), dict(prints), orders
+
+
+def _published_spec(raw: bytes, ds: str, design_id: str, names: set[str], orders: int) -> bytes:
+    """The staged spec with print-file keys moved to the published copies; boxes not published dropped."""
+    spec = json.loads(raw)
+    published = []
+    for pf in spec.get("print_files", []):
+        name = str(pf.get("pdf", "")).rsplit("/", 1)[-1]
+        if name in names:
+            svg = name[: -len(".pdf")] + ".svg"
+            published.append({**pf, "pdf": design_file_key(ds, design_id, name),
+                              "svg": design_file_key(ds, design_id, svg) if svg in names else None})  # fmt: skip
+    spec["print_files"] = published
+    spec["orders"] = orders
+    return dumps(spec, indent=2, sort_keys=True).encode("utf-8")
+
+
+def _csv_bytes(rows: list[list[str]]) -> bytes:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(ASSIGNMENT_COLUMNS)
+    writer.writerows(rows)
+    return buf.getvalue().encode("utf-8")
+
+
+def _build_batch(
+    lake: Lake, ds: str, staging: _Staging, workdir: Path, model_version: str | None, report_html: bytes | None
+) -> tuple[list[_File], dict[str, Any]]:
+    """Every file of the batch written under ``workdir`` and hashed, plus the manifest describing them."""
+    files: list[_File] = []
+
+    def put(key: str, data: bytes) -> str:
+        path = workdir / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        files.append(_File(key, path, len(data), sha256_hex(data)))
+        return key
+
+    per_warehouse, prints, orders = _assignments(lake, ds, staging)
+    designs = []
+    for design_id in sorted(prints):
+        segment_id, folder = staging.design_dirs[design_id]
+        svgs = {n[: -len(".pdf")] + ".svg" for n in prints[design_id]}
+        print_names = prints[design_id] | {n for n in svgs if folder + n in staging.listing}
+        design_keys = []
+        for name in DESIGN_COMPANIONS:
+            source = folder + name
+            if source not in staging.listing:
+                raise InputError(f"design {design_id} of ds={ds} lacks {lake.uri_of(source)}; rerun the designs")
+            data = lake.read_bytes(source)
+            if name == "spec.json":
+                data = _published_spec(data, ds, design_id, print_names, orders[design_id])
+            design_keys.append(put(design_file_key(ds, design_id, name), data))
+        for name in sorted(print_names):
+            design_keys.append(put(design_file_key(ds, design_id, name), lake.read_bytes(folder + name)))
+        designs.append({"design_id": design_id, "segment_id": segment_id, "orders": orders[design_id],
+                        "files": sorted(design_keys)})  # fmt: skip
+    warehouses = []
+    for warehouse in sorted(per_warehouse):
+        rows = per_warehouse[warehouse]
+        key = put(assignments_key(ds, warehouse), _csv_bytes(rows))
+        warehouses.append({"warehouse_id": warehouse, "assignments_key": key, "orders": len(rows),
+                           "print_files": sorted({r[-1] for r in rows if r[-1]})})  # fmt: skip
+    prefix = published_prefix(ds)
+    sustainability = None
+    if staging.sustainability_key:
+        sustainability = put(prefix + "sustainability.parquet", lake.read_bytes(staging.sustainability_key))
+    if report_html is not None:
+        report = {"key": put(prefix + "report.html", report_html), "note": "report given to the publish step"}
+    else:
+        report = {"key": None, "note": "no report was given to the publish step; none is published"}
+    files.sort(key=lambda f: f.key)
+    batch_id = sha256_hex("".join(f"{f.key}\t{f.size}\t{f.sha256}\n" for f in files).encode("utf-8"))
+    source = staging.plan.get("artwork_source") or {}
+    all_rows = [r for rows in per_warehouse.values() for r in rows]
+    manifest = {
+        "schema_version": SCHEMA_VERSION,
+        "ds": ds,
+        "prefix": prefix,
+        "batch_id": batch_id,
+        "model": {"version": model_version or source.get("model_version"), "artwork_source": source or None},
+        "inputs": {
+            "order_designs": staging.order_key,
+            "order_designs_sha256": sha256_hex(staging.order_bytes),
+            "plan": staging.prefix + "plan.json",
+            "plan_sha256": sha256_hex(staging.plan_bytes),
+        },
+        "gate": {"ran": staging.gate_ran, "summary": staging.gate_summary, "sustainability_key": sustainability},
+        "report": report,
+        "counts": {
+            "designs": len(designs),
+            "designs_staged": len(staging.design_dirs),
+            "print_files": sum(len(p) for p in prints.values()),
+            "files": len(files),
+            "bytes": sum(f.size for f in files),
+            "orders": len(all_rows),
+            "orders_without_design": sum(1 for r in all_rows if not r[-1]),
+            "orders_per_warehouse": {w["warehouse_id"]: w["orders"] for w in warehouses},
+        },
+        "designs": designs,
+        "warehouses": warehouses,
+        "files": [{"key": f.key, "size": f.size, "sha256": f.sha256} for f in files],
+    }
+    return files, manifest
+
+
+def _advance_latest(lake: Lake, ds: str) -> tuple[str | None, bool]:
+    """Point LATEST at ``ds`` unless it already names a newer night; returns (previous value, moved)."""
+    current = None
+    if lake.exists(LATEST_KEY):
+        text = lake.read_text(LATEST_KEY).strip()
+        try:
+            current = keys.parse_ds(text).isoformat()
+        except PipelineError:
+            log.warning("%s holds %r, not a date; replacing it with %s", lake.uri_of(LATEST_KEY), text, ds)
+    if current is not None and current > ds:
+        return current, False
+    lake.write_text(LATEST_KEY, ds + "\n")
+    return current, True
+
+
+def publish_batch(
+    lake: Lake, ds: str, model_version: str | None = None, report_html: bytes | str | None = None
+) -> dict[str, Any]:
+    """Publish the staged night ``ds`` of ``lake`` under ``published/ds=<ds>/`` (protocol in the module doc).
+
+    Args:
+        lake: the lake holding ``designs/staging/ds=<ds>/``; the batch is written to the same lake.
+        ds: the night, ``YYYY-MM-DD``.
+        model_version: recorded in the manifest; default: the version that painted the staged artwork.
+        report_html: the human report to publish as ``report.html``; without it none is published.
+
+    Returns:
+        Counts, the published prefix, the manifest's sha256 and whether LATEST moved.
+    """
+    keys.parse_ds(ds)
+    staging = _read_staging(lake, ds)
+    report = report_html.encode("utf-8") if isinstance(report_html, str) else report_html
+    prefix = published_prefix(ds)
+    with tempfile.TemporaryDirectory(prefix="publish-") as tmp:
+        files, manifest = _build_batch(lake, ds, staging, Path(tmp), model_version, report)
+        manifest_bytes = (dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8")
+        manifest_sha = sha256_hex(manifest_bytes)
+        # From here on the ds has no _SUCCESS until the new batch is whole.
+        lake.delete(success_key(ds))
+        removed = lake.delete_prefix(prefix)
+        uploaded = lake.upload_many((f.path, f.key) for f in files)
+        if uploaded != len(files):
+            raise PipelineError(f"published {uploaded} of {len(files)} files of ds={ds}; the batch stays incomplete")
+        lake.write_bytes(manifest_key(ds), manifest_bytes)
+        marker = {"ds": ds, "batch_id": manifest["batch_id"], "manifest_sha256": manifest_sha}
+        lake.write_bytes(success_key(ds), (json.dumps(marker, sort_keys=True) + "\n").encode("utf-8"))
+    previous, moved = _advance_latest(lake, ds)
+    counts = manifest["counts"]
+    log.info("published ds=%s: %d designs, %d print files, %d files", ds, counts["designs"],
+             counts["print_files"], counts["files"])  # fmt: skip
+    return {
+        "ds": ds,
+        "lake": lake.uri,
+        "prefix": prefix,
+        "published_uri": lake.uri_of(prefix),
+        "batch_id": manifest["batch_id"],
+        "manifest_sha256": manifest_sha,
+        "gate_ran": staging.gate_ran,
+        "report_published": report is not None,
+        "replaced_files": removed,
+        "latest": ds if moved else previous,
+        "latest_moved": moved,
+        **{k: counts[k] for k in ("designs", "print_files", "files", "bytes", "orders", "orders_per_warehouse")},
+    }
+
+
+def publish_night(
+    settings: Settings, ds: str, model_version: str | None = None, report_html: bytes | str | None = None
+) -> dict[str, Any]:
+    """The nightly publish stage (CLI ``publish`` and the DAG's ``publish_batch``) on the settings' lake."""
+    return publish_batch(open_lake(settings), ds, model_version=model_version, report_html=report_html)
