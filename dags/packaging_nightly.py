@@ -17,6 +17,9 @@ stages (pattern GAN, designs, sustainability gate, publication).
 - **Designs**: `generate_designs` paints with the `champion` (the procedural motifs until one is
   promoted) and writes `designs/staging/ds=<ds>/`: per segment and design the print files per box
   size, previews, mockup and spec.json, plus `order_designs.parquet` (each order's box and design).
+- **Gate and publication**: `evaluate_sustainability` applies `data/gate_policy.yaml`;
+  `publish_batch` writes `published/ds=<ds>/` (the warehouse contract, `docs/warehouse-contract.md`),
+  `_SUCCESS` last, then `published/LATEST`, and emits the `packaging_published_batch` Asset.
 - **Spark** tasks run `spark_jobs/*.py` through `spark-submit` on the `spark_default` connection
   (host `local[*]` for one machine, a cluster master when scaled out).
 - Every task reads and writes only its `ds` partition; reruns and backfills replace, never append.
@@ -30,11 +33,13 @@ import datetime as dt
 from pathlib import Path
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
-from airflow.sdk import CronDataIntervalTimetable, Param, PokeReturnValue, dag, task
+from airflow.sdk import Asset, CronDataIntervalTimetable, Param, PokeReturnValue, dag, task
 
 SPARK_JOBS = Path(__file__).resolve().parent.parent / "spark_jobs"
 NIGHT = "{{ ti.xcom_pull(task_ids='wait_for_raw_inputs') }}"
 LAKE = "{{ params.lake_uri or '' }}"
+# Emitted when a night's batch is complete (its _SUCCESS written); the event's extra names the ds and prefix.
+PUBLISHED_BATCH = Asset(name="packaging_published_batch")
 
 DEFAULT_ARGS = {
     "owner": "data-engineering",
@@ -169,6 +174,28 @@ def packaging_nightly() -> None:
             )  # fmt: skip
         return {k: plan[k] for k in ("designs", "print_files", "orders_with_design", "orders_unfit", "artwork_source")}
 
+    @task
+    def evaluate_sustainability(night: str, designs: dict, **context) -> dict:
+        """Score every design x box (board, CO2e, inks, ESR, grade); reject, optimise or fall back per policy."""
+        from packaging_pipeline.airflow_support import failing_fast_on_bad_input, task_settings
+        from packaging_pipeline.sustainability import gate_night
+
+        with failing_fast_on_bad_input():
+            gate = gate_night(task_settings(context["params"]), night)
+        return {"counts": gate["counts"], "policy": gate["policy"]}
+
+    @task(outlets=[PUBLISHED_BATCH])
+    def publish_batch(night: str, designs: dict, gate: dict, **context) -> dict:
+        """Publish the gated batch for warehouses: files, assignments, manifest, then _SUCCESS, then LATEST."""
+        from packaging_pipeline.airflow_support import failing_fast_on_bad_input, task_settings
+        from packaging_pipeline.publish import publish_night
+
+        with failing_fast_on_bad_input():
+            result = publish_night(task_settings(context["params"]), night,
+                                   model_version=designs["artwork_source"].get("model_version"))  # fmt: skip
+        context["outlet_events"][PUBLISHED_BATCH].extra = {"ds": night, "prefix": result["published_uri"]}
+        return {k: result[k] for k in ("published_uri", "designs", "print_files", "orders", "latest")}
+
     night = wait_for_raw_inputs()
     ingested = ingest_raw(night)
     profiles = ingested >> build_customer_features >> segment_customers >> log_segment_profiles(night)
@@ -176,6 +203,7 @@ def packaging_nightly() -> None:
     gate = evaluate_and_promote_model(night, train_pattern_gan(night))
     designs = generate_designs(night, gate)
     profiles >> designs
+    publish_batch(night, designs, evaluate_sustainability(night, designs))
 
 
 packaging_nightly()

@@ -47,6 +47,8 @@ def test_nightly_graph(dagbag):
         "train_pattern_gan",
         "evaluate_and_promote_model",
         "generate_designs",
+        "evaluate_sustainability",
+        "publish_batch",
     }
     downstream = {t.task_id: t.downstream_task_ids for t in dag.tasks}
     assert downstream["wait_for_raw_inputs"] == {
@@ -55,6 +57,8 @@ def test_nightly_graph(dagbag):
         "train_pattern_gan",
         "evaluate_and_promote_model",
         "generate_designs",
+        "evaluate_sustainability",
+        "publish_batch",
     }
     assert downstream["train_pattern_gan"] == {"evaluate_and_promote_model"}
     train = dag.get_task("train_pattern_gan")
@@ -64,6 +68,9 @@ def test_nightly_graph(dagbag):
     assert downstream["segment_customers"] == {"log_segment_profiles"}
     # Designs wait for both halves: the night's segments and the gate's decision on the model.
     assert downstream["log_segment_profiles"] == downstream["evaluate_and_promote_model"] == {"generate_designs"}
+    assert downstream["generate_designs"] == {"evaluate_sustainability", "publish_batch"}
+    assert downstream["evaluate_sustainability"] == {"publish_batch"}
+    assert [o.name for o in dag.get_task("publish_batch").outlets] == ["packaging_published_batch"]
     assert dag.get_task("ingest_raw").retry_exponential_backoff
     for task_id in ("build_customer_features", "segment_customers"):
         task = dag.get_task(task_id)

@@ -12,6 +12,7 @@ from packaging_pipeline.storage import LocalLake
 from tests.conftest import REPO, TEST_PSEUDONYM_KEY
 
 pytestmark = pytest.mark.slow
+DS = "2026-11-01"
 
 
 def _nightly_dag():
@@ -76,6 +77,15 @@ def test_nightly_dag_ingests_a_generated_night(airflow_db, tmp_path, monkeypatch
     orders = pq.read_table(lake.root / "designs/staging/ds=2026-11-01/order_designs.parquet").to_pandas()
     assert len(orders) == plan["orders_with_design"] > 0 and orders["design_id"].notna().all()
     assert all(lake.exists(key) for key in orders["print_file"])
+
+    # The gate ran and the batch was published whole: manifest, _SUCCESS, LATEST, the Asset event.
+    gate_counts = run.get_task_instance("evaluate_sustainability").xcom_pull(task_ids="evaluate_sustainability")
+    assert gate_counts["counts"]["designs"] == plan["designs"]
+    published = run.get_task_instance("publish_batch").xcom_pull(task_ids="publish_batch")
+    assert lake.exists("published/ds=2026-11-01/_SUCCESS") and lake.read_text("published/LATEST").strip() == DS
+    manifest = read_json(lake, "published/ds=2026-11-01/manifest.json")
+    assert manifest["ds"] == DS and published["designs"] == manifest["counts"]["designs"] > 0
+    assert all(lake.exists(f["key"]) for f in manifest["files"])
 
 
 def test_nightly_dag_fails_clearly_on_too_many_bad_rows(airflow_db, tmp_path, monkeypatch):
