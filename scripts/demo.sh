@@ -85,9 +85,17 @@ print(f"designs: {plan['designs']} designs for {plan['segments']} segments, {pla
       f"{plan['orders_with_design']} orders with a box and design ({plan['orders_unfit']} fit no box); "
       f"artwork from {src['kind']}{' v' + src['model_version'] if src['model_version'] else ''}; "
       f"{plan['seconds']['total']:.0f} s")
-first = plan["design_ids"][0]
-hits = [o.key for o in lake.list(sys.argv[2] + "/") if f"/{first}/" in o.key and o.key.endswith(("mockup.png", ".pdf"))]
-print("look at:", *(lake.uri_of(k) for k in sorted(hits)[:3]), sep="\n  ")
+first = next((d for d in plan["design_ids"] if "-sx-" not in d), plan["design_ids"][0])
+keys = sorted(o.key for o in lake.list(sys.argv[2] + "/") if f"/{first}/" in o.key)
+shown = [k for k in keys if k.endswith(("mockup.png", "preview.png"))] + [k for k in keys if k.endswith(".pdf")][:1]
+print("look at:", *(lake.uri_of(k) for k in shown), sep="\n  ")
+if lake.exists("published/LATEST"):
+    ds = lake.read_text("published/LATEST").strip()
+    manifest = json.loads(lake.read_bytes(f"published/ds={ds}/manifest.json"))
+    print(f"published: {lake.uri_of(f'published/ds={ds}/')} ({len(manifest['files'])} files in the manifest, "
+          f"_SUCCESS written); a warehouse pulls it with")
+    print(f"  packaging-pipeline pull --ds latest --warehouse <id> --dest /tmp/wh "
+          f"(warehouses: {', '.join(sorted(manifest['counts']['orders_per_warehouse']))})")
 PY
 
 cat <<EOF
@@ -102,7 +110,9 @@ Outputs
     segments/       assignments/ (customer_key, segment_id) and profiles.json per night
     models/         pattern GAN checkpoints per night; reports/model/ the promotion gate's report
     designs/staging/ per segment and design: print-ready PDF/SVG per box size, preview, mockup,
-                    spec.json; order_designs.parquet (each order's box and design); plan.json
+                    spec.json; order_designs.parquet (each order's box and design); plan.json;
+                    sustainability.parquet and gate.json (the gate); designs/rejected/ what failed it
+    published/      the warehouse batch: designs, assignments per warehouse, manifest, _SUCCESS; LATEST
   Airflow home:     $AIRFLOW_HOME (log of this run: $LOG)
   MLflow store:     $MLFLOW_TRACKING_URI (experiments customer-segments and pattern-gan; model
                     packaging-pattern-gan with aliases champion/challenger; sample grids per epoch)
