@@ -75,3 +75,20 @@ def segment_assignments_prefix(ds: str) -> str:
 
 def segment_profiles_key(ds: str) -> str:
     return segments_prefix(ds) + "profiles.json"
+
+
+PUBLISHED_LATEST_KEY = "published/LATEST"
+
+
+def published_prefix(ds: str) -> str:
+    """``published/ds=<ds>/``: one night's batch for warehouses (the contract in docs/warehouse-contract.md)."""
+    return partition("published", ds=ds)
+
+
+def published_success_key(ds: str) -> str:
+    """Written last: a batch without it is not complete, whatever else is there."""
+    return published_prefix(ds) + "_SUCCESS"
+
+
+def published_manifest_key(ds: str) -> str:
+    return published_prefix(ds) + "manifest.json"

@@ -59,7 +59,7 @@ from packaging_pipeline.storage import Lake, open_lake
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
-LATEST_KEY = "published/LATEST"
+LATEST_KEY = keys.PUBLISHED_LATEST_KEY
 SUCCESS_NAME = "_SUCCESS"
 MANIFEST_NAME = "manifest.json"
 ASSIGNMENT_COLUMNS = (
@@ -73,17 +73,9 @@ _ORDER_COLUMNS = (
 )  # fmt: skip
 
 
-def published_prefix(ds: str) -> str:
-    """``published/ds=<ds>/``: everything of one night's batch."""
-    return keys.partition("published", ds=ds)
-
-
-def success_key(ds: str) -> str:
-    return published_prefix(ds) + SUCCESS_NAME
-
-
-def manifest_key(ds: str) -> str:
-    return published_prefix(ds) + MANIFEST_NAME
+published_prefix = keys.published_prefix
+success_key = keys.published_success_key
+manifest_key = keys.published_manifest_key
 
 
 def assignments_key(ds: str, warehouse_id: str) -> str:

@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from packaging_pipeline.formats import PARQUET_COMPRESSION, dumps
-from packaging_pipeline.lake import GROUND_TRUTH_KEY, RAW_SOURCES, raw_prefix
+from packaging_pipeline.lake import GROUND_TRUTH_KEY, RAW_SOURCES, published_prefix, published_success_key, raw_prefix
 from packaging_pipeline.schemas import (
     ARROW_TYPES,
     CATALOG,
@@ -887,8 +887,8 @@ _ASSIGNMENTS = re.compile(r"^published/ds=[^/]+/assignments/warehouse=[^/]+/assi
 
 def _published_assignments(lake: Lake, ds: dt.date) -> dict[str, str]:
     """order_id -> design_id of one complete published batch (``_SUCCESS`` present), else empty."""
-    prefix = f"published/ds={ds.isoformat()}/"
-    if not lake.exists(prefix + "_SUCCESS"):
+    prefix = published_prefix(ds.isoformat())
+    if not lake.exists(published_success_key(ds.isoformat())):
         return {}
     out: dict[str, str] = {}
     for obj in lake.list(prefix + "assignments/"):

@@ -603,11 +603,6 @@ def rejected_prefix(ds: str) -> str:
     return keys.partition("designs", "rejected", ds=ds)
 
 
-def _published_prefix(ds: str) -> str:
-    """``published/ds=<ds>/``, the warehouse contract's batch of one night (ARCHITECTURE.md)."""
-    return keys.partition("published", ds=ds)
-
-
 @dataclasses.dataclass
 class _Decision:
     """What the gate did with one design, and the rows that record it."""
@@ -635,9 +630,9 @@ def last_published_design(
         ``{ds, design_id, segment_id, spec_key, artwork_key}``, or None when there is none.
     """
     night = keys.parse_ds(before_ds)
-    if not lake.exists("published/LATEST"):
+    if not lake.exists(keys.PUBLISHED_LATEST_KEY):
         return None
-    text = lake.read_text("published/LATEST").strip()
+    text = lake.read_text(keys.PUBLISHED_LATEST_KEY).strip()
     try:
         latest = keys.parse_ds(json.loads(text)["ds"] if text.startswith("{") else text)
     except (PipelineError, ValueError, KeyError, TypeError):
@@ -646,11 +641,11 @@ def last_published_design(
     start = min(latest, night - dt.timedelta(days=1))
     for back in range((start - (night - dt.timedelta(days=lookback_days))).days + 1):
         day = (start - dt.timedelta(days=back)).isoformat()
-        prefix = _published_prefix(day)
-        if not lake.exists(prefix + "_SUCCESS") or not lake.exists(prefix + "manifest.json"):
+        prefix = keys.published_prefix(day)
+        if not lake.exists(keys.published_success_key(day)) or not lake.exists(keys.published_manifest_key(day)):
             continue
         mine = []
-        for entry in read_json(lake, prefix + "manifest.json").get("designs") or []:
+        for entry in read_json(lake, keys.published_manifest_key(day)).get("designs") or []:
             try:
                 if int(entry.get("segment_id")) == int(segment_id) and not str(entry["design_id"]).endswith(
                     PLAIN_SUFFIX
