@@ -498,7 +498,7 @@ def test_a_message_fails_only_when_it_cannot_fit_at_the_smallest_size():
 # -- reruns and the pictures -----------------------------------------------------------------------
 def test_composing_the_same_design_twice_gives_the_same_bytes(mailer, rsc):
     def fresh(dieline: Dieline) -> dict[str, bytes]:
-        compose.logo_alpha.cache_clear()
+        compose._logo_alpha.cache_clear()
         tile = night_tiles(["waves"], per_motif=1, use_model=False)[0]["waves"][0]
         dieline = make_dieline(dieline.style, dieline.inner_mm, dieline.board)
         return compose_all(dieline, Design("w", tile, (YELLOW, NAVY), ("yellow", "navy"), MESSAGE))
@@ -532,3 +532,16 @@ def test_preview_and_mockup_are_rgb_pictures_of_the_box(which, request, waves):
     assert len(colours) > 200, "a shaded, patterned box, not a blank picture"
     background = (mock == (236, 238, 240)).all(-1).mean()
     assert 0.2 < background < 0.8
+
+
+def test_the_brand_logo_comes_from_configuration(tmp_path, monkeypatch):
+    from PIL import Image
+
+    mark = np.zeros((40, 120, 4), dtype=np.uint8)
+    mark[10:30, 10:110, 3] = 255  # a plain bar
+    Image.fromarray(mark).save(tmp_path / "brand.png")
+    monkeypatch.setenv("PACKAGING_BRAND_LOGO", str(tmp_path / "brand.png"))
+    assert compose.logo_alpha().shape == (20, 100)  # cropped to its ink
+    monkeypatch.setenv("PACKAGING_BRAND_LOGO", str(tmp_path / "missing.png"))
+    with pytest.raises(InputError, match="missing.png"):
+        compose.logo_alpha()

@@ -22,6 +22,7 @@ import dataclasses
 import functools
 import io
 import math
+import os
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -157,9 +158,16 @@ def _panel_frame(panel: Panel) -> tuple[tuple[float, float], float, float, float
     return centre, rotation, float(np.ptp(along_x)), float(np.ptp(along_y))
 
 
-@functools.lru_cache(maxsize=4)
 def logo_alpha(path: str | None = None) -> np.ndarray:
-    """The brand logo as an alpha mask [h, w] (0..255), cropped to its ink; PNG from configuration."""
+    """The brand logo as an alpha mask [h, w] (0..255), cropped to its ink.
+
+    ``path``, else ``$PACKAGING_BRAND_LOGO`` (a PNG with transparency), else the shipped logo.
+    """
+    return _logo_alpha(path or os.environ.get("PACKAGING_BRAND_LOGO") or None)
+
+
+@functools.lru_cache(maxsize=4)
+def _logo_alpha(path: str | None) -> np.ndarray:
     from PIL import Image
 
     try:
