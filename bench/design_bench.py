@@ -29,7 +29,7 @@ measures, in this order, with the 1-minute load average recorded around every ph
   encode; the floor is the wall time from the first encode start to the last encode end (no pickling or IPC
   inside it; with N = 1 everything runs in this process, as ``compose_designs`` does).
 * **per-step split**: a sample of designs composed in this process step by step, replicating
-  ``batch._compose_one`` (its output is checked byte for byte against phase b), so the share of each step is
+  ``batch.compose_design_files`` (its output is checked byte for byte against phase b), so the share of each step is
   known; font subsetting inside the PDF and the PNGs embedded in the SVG are timed as sub-steps.
 * **machine reference**: a numpy float32 1024x1024 matmul in GFLOP/s, in the same run.
 """
@@ -277,7 +277,7 @@ def time_pipelined(
 
 
 def _floor_arrays(plan: PlannedDesign, tile: np.ndarray, tile_mm: float) -> list[np.ndarray]:
-    """artwork, preview and mockup arrays of one design, exactly as ``_compose_one`` draws them."""
+    """artwork, preview and mockup arrays of one design, exactly as ``compose_design_files`` draws them."""
     design = Design(plan.design_id, tile, plan.inks, plan.ink_names, plan.message, tile_mm)
     code, style, inner, board = plan.boxes[0]
     dieline = make_dieline(style, inner, board)
@@ -375,7 +375,7 @@ def sub_step_probes(timer: StepTimer) -> Iterator[None]:
 
 
 def compose_steps(plan: PlannedDesign, tile: np.ndarray, source: dict[str, Any], tile_mm: float, t: StepTimer) -> Files:
-    """``batch._compose_one`` step by step, under timers; must give the same files in the same order."""
+    """``batch.compose_design_files`` step by step, under timers; must give the same files in the same order."""
     with t("design + colour tile"):
         design = Design(plan.design_id, tile, plan.inks, plan.ink_names, plan.message, tile_mm)
         prefix = design_prefix(DS, plan.segment_id, plan.design_id)

@@ -143,7 +143,7 @@ def parse_materials(text: str, source: str = "materials file") -> MaterialsLibra
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise InputError(f"{source} is not valid YAML: {exc}") from None
-    r = _Reader(source)
+    r = YamlReader(source)
     doc = r.mapping(doc, "the document")
     version = r.field(doc, "version", "", int)
     if version < 1:
@@ -161,7 +161,7 @@ def parse_materials(text: str, source: str = "materials file") -> MaterialsLibra
     return MaterialsLibrary(version=version, boards=boards, inks=inks, emission_factors=factors, source=source)
 
 
-def _board(r: _Reader, code: str, entry: Any) -> BoardGrade:
+def _board(r: YamlReader, code: str, entry: Any) -> BoardGrade:
     where = f"board_grades.{code}"
     entry = r.mapping(entry, where)
     board = BoardGrade(
@@ -194,7 +194,7 @@ def _board(r: _Reader, code: str, entry: Any) -> BoardGrade:
     return board
 
 
-def _ink(r: _Reader, code: str, entry: Any) -> Ink:
+def _ink(r: YamlReader, code: str, entry: Any) -> Ink:
     where = f"inks.{code}"
     entry = r.mapping(entry, where)
     return Ink(
@@ -208,7 +208,7 @@ def _ink(r: _Reader, code: str, entry: Any) -> Ink:
     )
 
 
-def _factor(r: _Reader, code: str, entry: Any) -> EmissionFactor:
+def _factor(r: YamlReader, code: str, entry: Any) -> EmissionFactor:
     where = f"emission_factors.{code}"
     entry = r.mapping(entry, where)
     factor = EmissionFactor(
@@ -228,7 +228,7 @@ def _factor(r: _Reader, code: str, entry: Any) -> EmissionFactor:
     return factor
 
 
-class _Reader:
+class YamlReader:
     """Typed field access whose errors name the file and the dotted field path."""
 
     def __init__(self, source: str):

@@ -54,16 +54,16 @@ from packaging_pipeline.config import Settings
 from packaging_pipeline.design.artwork import PRINT_TILE_PX, relative_luminance
 from packaging_pipeline.design.batch import (
     PlannedDesign,
-    _compose_one,
-    _order_choice,
+    compose_design_files,
     design_prefix,
+    order_choice,
     staging_prefix,
 )
 from packaging_pipeline.design.compose import DEFAULT_TILE_MM, PAPER_HEX, hex_rgb, logo_alpha
 from packaging_pipeline.design.dielines import make_dieline
 from packaging_pipeline.errors import InputError, PipelineError
 from packaging_pipeline.formats import dumps, read_json, read_parquet, write_json, write_parquet
-from packaging_pipeline.materials import BoardGrade, MaterialsLibrary, _Reader, load_materials
+from packaging_pipeline.materials import BoardGrade, MaterialsLibrary, YamlReader, load_materials
 from packaging_pipeline.storage import Lake, open_lake
 
 log = logging.getLogger(__name__)
@@ -157,7 +157,7 @@ def parse_policy(text: str, source: str = "gate policy", materials: MaterialsLib
     except yaml.YAMLError as exc:
         raise InputError(f"{source} is not valid YAML: {exc}") from None
     library = materials or load_materials()
-    r = _Reader(source)
+    r = YamlReader(source)
     doc = r.mapping(doc, "the document")
     _only(r, doc, {"version", "name", "updated", "limits", "grading", "inks", "mono_material", "optimisation",
                    "fallback"}, "")  # fmt: skip
@@ -220,7 +220,7 @@ def parse_policy(text: str, source: str = "gate policy", materials: MaterialsLib
     )  # fmt: skip
 
 
-def _only(r: _Reader, entry: Mapping[str, Any], known: set[str], where: str) -> None:
+def _only(r: YamlReader, entry: Mapping[str, Any], known: set[str], where: str) -> None:
     """Unknown keys are errors: a misspelt limit must not silently fall back to nothing."""
     unknown = sorted(set(entry) - known)
     if unknown:
@@ -228,7 +228,7 @@ def _only(r: _Reader, entry: Mapping[str, Any], known: set[str], where: str) -> 
         raise r.error(key, f"is not a known key; known: {sorted(known)}")
 
 
-def _grade_rule(r: _Reader, code: str, entry: Any) -> GradeRule:
+def _grade_rule(r: YamlReader, code: str, entry: Any) -> GradeRule:
     where = f"grading.rules.{code}"
     entry = r.mapping(entry, where)
     needs_above = code in ("more_inks", "high_coverage")
@@ -243,7 +243,7 @@ def _grade_rule(r: _Reader, code: str, entry: Any) -> GradeRule:
     return GradeRule(code, step, reason, above)
 
 
-def _ink_code(r: _Reader, library: MaterialsLibrary, code: Any, where: str) -> str:
+def _ink_code(r: YamlReader, library: MaterialsLibrary, code: Any, where: str) -> str:
     codes = [i.code for i in library.inks]
     if not isinstance(code, str) or code not in codes:
         raise r.error(where, f"names ink type {code!r}, which is not an ink of {library.source} ({', '.join(codes)})")
@@ -576,7 +576,7 @@ def compose_variant(
         int(spec.get("orders", 0)),
     )  # fmt: skip
     source = dict(spec.get("artwork_source") or {})
-    files = _compose_one(plan, tile, ds, source, float(spec.get("tile_mm", DEFAULT_TILE_MM)))
+    files = compose_design_files(plan, tile, ds, source, float(spec.get("tile_mm", DEFAULT_TILE_MM)))
     spec_bytes, spec_key = files[-1]
     new_spec = {**json.loads(spec_bytes), **notes}
     return files[:-1] + [(_spec_bytes(new_spec), spec_key)], new_spec
@@ -819,7 +819,7 @@ def _reassign(orders: pa.Table, decisions: Mapping[str, _Decision], fallbacks: M
         if original not in ok:
             choices = passing.get(int(segment_id))
             if choices:
-                design_id, kind = choices[_order_choice(order_id, len(choices))], "sibling"
+                design_id, kind = choices[order_choice(order_id, len(choices))], "sibling"
             else:
                 design_id, kind = fallbacks[int(segment_id)], "fallback"
         key = pdf.get((design_id, box_code))

@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from packaging_pipeline.config import Settings
-from packaging_pipeline.design.batch import PlannedDesign, _compose_one, design_prefix, generate_night_designs
+from packaging_pipeline.design.batch import PlannedDesign, compose_design_files, design_prefix, generate_night_designs
 from packaging_pipeline.design.compose import BLACK_HEX, PAPER_HEX, logo_alpha
 from packaging_pipeline.errors import InputError
 from packaging_pipeline.formats import read_parquet_prefix, write_json, write_parquet
@@ -278,7 +278,7 @@ def restage(lake: LocalLake, design_id: str, shares: tuple[int, int]) -> None:
         tuple((p["box_code"], p["style"], tuple(p["inner_mm"]), p["board"]) for p in spec["print_files"]),
         spec["orders"],
     )  # fmt: skip
-    lake.upload_many(_compose_one(plan, tile, DS, spec["artwork_source"], spec["tile_mm"]))
+    lake.upload_many(compose_design_files(plan, tile, DS, spec["artwork_source"], spec["tile_mm"]))
 
 
 def ink_separations(pdf: bytes) -> set[str]:

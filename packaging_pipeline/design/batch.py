@@ -105,7 +105,7 @@ def load_messages(path: str | None = None) -> dict[str, str]:
     return {str(k): str(v) for k, v in messages.items()}
 
 
-def _order_choice(order_id: str, n: int) -> int:
+def order_choice(order_id: str, n: int) -> int:
     """A stable pick among ``n`` designs: the same order always gets the same design."""
     return int.from_bytes(hashlib.sha256(order_id.encode("utf-8")).digest()[:8], "big") % n
 
@@ -176,14 +176,14 @@ def plan_designs(
                 design_id, sid, str(profile.get("label", sid)), motif, i // len(motifs), inks,
                 tuple(names[c] for c in inks), message, boxes, 0,
             ))  # fmt: skip
-        choice.update({o: ids[_order_choice(o, len(ids))] for o in mine["order_id"]})
+        choice.update({o: ids[order_choice(o, len(ids))] for o in mine["order_id"]})
     fitted["design_id"] = fitted["order_id"].map(choice)
     counts = Counter(fitted["design_id"])
     planned = [dataclasses.replace(p, orders=counts.get(p.design_id, 0)) for p in planned]
     return planned, fitted
 
 
-def _compose_one(
+def compose_design_files(
     plan: PlannedDesign, tile: np.ndarray, ds: str, source: dict[str, Any], tile_mm: float
 ) -> list[tuple[bytes, str]]:
     """All files of one design as (bytes, key) pairs; pure, so it runs in a worker process."""
@@ -230,13 +230,15 @@ def compose_designs(
     workers = workers if workers is not None else min(len(jobs), os.cpu_count() or 1)
     if workers <= 1 or len(jobs) <= 1:
         for job in jobs:
-            yield _compose_one(*job)
+            yield compose_design_files(*job)
         return
     # Spawned, not forked: the night's process may hold TensorFlow (the generator painted the tiles),
     # whose runtime does not survive a fork (a forked worker crawled through TF's clean-up for minutes).
     spawn = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(workers, mp_context=spawn) as pool:
-        yield from pool.map(_compose_one, *zip(*jobs, strict=True), chunksize=max(1, len(jobs) // (4 * workers)))
+        yield from pool.map(
+            compose_design_files, *zip(*jobs, strict=True), chunksize=max(1, len(jobs) // (4 * workers))
+        )
 
 
 def generate_night_designs(
