@@ -35,6 +35,8 @@ import numpy as np
 from packaging_pipeline.design.artwork import contrast_ratio
 from packaging_pipeline.design.dielines import Dieline, Panel, svg_cut_and_crease
 from packaging_pipeline.errors import InputError
+from packaging_pipeline.gan.render import PAPER_HEX
+from packaging_pipeline.vocabulary import COLOR_HEX
 
 BLEED_MM = 3.0
 SAFE_MM = 8.0  # text and logo keep this far from every fold and cut of the message panel
@@ -46,8 +48,7 @@ MAX_TEXT_PT = 36.0
 MIN_TEXT_PT = 9.0
 KNOCKOUT_PAD_MM = 3.0
 COVERAGE_FLOOR = 0.02  # colours covering less of the tile than this are specks, not background
-PAPER_HEX = "#f4f2ec"
-BLACK_HEX = "#1d1d1b"
+BLACK_HEX = COLOR_HEX["black"]
 PREVIEW_PX_PER_MM = 1.5
 MOCKUP_PX = 640
 CUT_RGB, CREASE_RGB = (236, 0, 140), (0, 166, 81)
@@ -434,8 +435,12 @@ def preview_rgb(
     for hole in dieline.cut_paths[1:]:
         draw_mask.polygon(to_px(hole), fill=0)
     canvas.paste(Image.fromarray(np.ascontiguousarray(art)), (0, 0), mask)
-    canvas.paste(_message_image(layout, design, logo, px_per_mm), _message_anchor(layout, px_per_mm, h_px),
-                 _message_image(layout, design, logo, px_per_mm, alpha=True))  # fmt: skip
+    message = _message_image(layout, design, logo, px_per_mm)
+    # Centred on the panel centre; the turned image's own size says where its corner goes.
+    cx = (layout.origin[0] + PAGE_MARGIN_MM) * px_per_mm
+    cy = h_px - (layout.origin[1] + PAGE_MARGIN_MM) * px_per_mm
+    corner = (round(cx - message.width / 2), round(cy - message.height / 2))
+    canvas.paste(message.convert("RGB"), corner, message.getchannel("A"))
     draw = ImageDraw.Draw(canvas)
     for path in dieline.crease_paths:
         draw.line(to_px(path), fill=CREASE_RGB, width=1)
@@ -444,8 +449,8 @@ def preview_rgb(
     return np.asarray(canvas)
 
 
-def _message_image(layout: Layout, design: Design, logo: np.ndarray, px_per_mm: float, alpha: bool = False) -> Any:
-    """The knock-out, logo and text drawn upright, then turned like the panel (PIL image)."""
+def _message_image(layout: Layout, design: Design, logo: np.ndarray, px_per_mm: float) -> Any:
+    """The knock-out, logo and text drawn upright, then turned like the panel (PIL RGBA image)."""
     from PIL import Image, ImageDraw, ImageFont
 
     from packaging_pipeline.design.pdf import DEFAULT_FONT
@@ -474,20 +479,7 @@ def _message_image(layout: Layout, design: Design, logo: np.ndarray, px_per_mm: 
         x = half_w * px_per_mm
         y = (half_h - layout.text_baseline) * px_per_mm
         draw.text((x, y), design.message, font=font, fill=(*colour, 255), anchor="ms")
-    img = img.rotate(layout.rotation_deg, expand=True, resample=Image.Resampling.BICUBIC)
-    return img.getchannel("A") if alpha else img.convert("RGB")
-
-
-def _message_anchor(layout: Layout, px_per_mm: float, h_px: int) -> tuple[int, int]:
-    """Top-left pixel where the turned message image goes so its centre sits on the panel centre."""
-    half_w = max(layout.safe_width, (layout.knockout or (0, 0, 0, 0))[2]) / 2 + KNOCKOUT_PAD_MM
-    half_h = layout.safe_height / 2 + KNOCKOUT_PAD_MM
-    a = math.radians(layout.rotation_deg)
-    w = abs(2 * half_w * math.cos(a)) + abs(2 * half_h * math.sin(a))
-    h = abs(2 * half_w * math.sin(a)) + abs(2 * half_h * math.cos(a))
-    cx = (layout.origin[0] + PAGE_MARGIN_MM) * px_per_mm
-    cy = h_px - (layout.origin[1] + PAGE_MARGIN_MM) * px_per_mm
-    return round(cx - w * px_per_mm / 2), round(cy - h * px_per_mm / 2)
+    return img.rotate(layout.rotation_deg, expand=True, resample=Image.Resampling.BICUBIC)
 
 
 def _panel_image(flat: np.ndarray, dieline: Dieline, panel: Panel, px_per_mm: float) -> Any:
