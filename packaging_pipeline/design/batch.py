@@ -72,6 +72,11 @@ def print_file_name(box_code: str, inner_mm: Sequence[float]) -> str:
     return f"dieline-{keys.safe_part(box_code)}-{'x'.join(f'{v:g}' for v in inner_mm)}"
 
 
+def print_file_key(ds: str, segment_id: int, design_id: str, box_code: str, inner_mm: Sequence[float]) -> str:
+    """The staged PDF of one design on one box (its SVG sits next to it)."""
+    return design_prefix(ds, segment_id, design_id) + print_file_name(box_code, inner_mm) + ".pdf"
+
+
 @dataclasses.dataclass(frozen=True)
 class PlannedDesign:
     """One design of one segment: its motif, tile, inks, message and the boxes it is printed on."""
@@ -161,9 +166,8 @@ def plan_designs(
         mine = fitted[fitted["segment_id"] == sid]
         codes = sorted(mine["box_code"].unique()) or ([fallback_box] if fallback_box else [])
         boxes = tuple(box_tuple(c) for c in codes)
-        palette = [c["hex"] for c in profile.get("palette") or DEFAULT_PALETTE]
         names = {c["hex"]: c["color"] for c in profile.get("palette") or DEFAULT_PALETTE}
-        inks = tuple(inks_for_slots(palette, PAPER_HEX))
+        inks = tuple(inks_for_slots(list(names), PAPER_HEX))
         top = (profile.get("top_categories") or [{}])[0].get("category")
         message = clean_message(messages.get(str(top), messages["default"]))
         n = 1 if sid == DEFAULT_SEGMENT else designs_per_segment
@@ -195,16 +199,17 @@ def compose_design_files(
     for i, (code, style, inner, board) in enumerate(plan.boxes):
         dieline = make_dieline(style, inner, board)
         layout = layout_for(dieline, design)
-        name = print_file_name(code, inner)
-        files.append((design_pdf(dieline, design, layout), prefix + name + ".pdf"))
-        files.append((design_svg(dieline, design, layout, ink_uris=ink_uris).encode("utf-8"), prefix + name + ".svg"))
+        pdf_key = print_file_key(ds, plan.segment_id, plan.design_id, code, inner)
+        svg_key = pdf_key.removesuffix(".pdf") + ".svg"
+        files.append((design_pdf(dieline, design, layout), pdf_key))
+        files.append((design_svg(dieline, design, layout, ink_uris=ink_uris).encode("utf-8"), svg_key))
         if i == 0:  # previews show the design on its first box; the print files cover every box
             flat = preview_rgb(dieline, design, layout)
             files.append((png_bytes(flat), prefix + "preview.png"))
             files.append((png_bytes(mockup_rgb(dieline, flat)), prefix + "mockup.png"))
         prints.append({
             "box_code": code, "style": style, "inner_mm": list(inner), "board": board,
-            "pdf": prefix + name + ".pdf", "svg": prefix + name + ".svg",
+            "pdf": pdf_key, "svg": svg_key,
             "blank_width_mm": round(dieline.blank_width_mm, 2), "blank_height_mm": round(dieline.blank_height_mm, 2),
             "blank_area_m2": round(dieline.blank_area_m2, 6), "layout": layout.as_dict(),
         })  # fmt: skip
@@ -257,8 +262,9 @@ def generate_night_designs(
     if not lake.exists(profiles_key):
         raise InputError(f"no segment profiles for ds={ds} ({lake.uri_of(profiles_key)}): run `segment --ds {ds}`")
     profiles = read_json(lake, profiles_key)["segments"]
-    per_order, sizing = right_size_night(settings, ds)
-    lines, _ = orders_shipping_next(lake, ds)
+    shipping = orders_shipping_next(lake, ds)  # read once: boxes and each order's customer segment
+    per_order, sizing = right_size_night(settings, ds, shipping=shipping)
+    lines = shipping[0]
     plans, order_designs = plan_designs(profiles, per_order, _segment_of_orders(lake, ds, lines),
                                         designs_per_segment, ds=ds)  # fmt: skip
     motifs = sorted({p.motif for p in plans})
@@ -270,8 +276,8 @@ def generate_night_designs(
     removed = lake.delete_prefix(prefix)  # a rerun replaces the night's staging as a whole
     composed = [f for files in compose_designs(plans, tiles, ds, source, tile_mm, workers) for f in files]
     written, size = lake.upload_many(composed), sum(len(b) for b, _ in composed)  # one transfer pool
-    print_key = {(p.design_id, code): design_prefix(ds, p.segment_id, p.design_id) + print_file_name(code, inner)
-                 + ".pdf" for p in plans for code, _, inner, _ in p.boxes}  # fmt: skip
+    print_key = {(p.design_id, code): print_file_key(ds, p.segment_id, p.design_id, code, inner)
+                 for p in plans for code, _, inner, _ in p.boxes}  # fmt: skip
     order_designs = order_designs.assign(
         print_file=[
             print_key.get((d, b)) for d, b in zip(order_designs["design_id"], order_designs["box_code"], strict=True)

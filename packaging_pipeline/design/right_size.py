@@ -707,8 +707,11 @@ def right_size_night(
     ds: str,
     boxes: BoxCatalog | None = None,
     lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+    shipping: tuple[pd.DataFrame, list[str]] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Right-size the orders shipping on ``ds + 1`` (see the module docstring for the rule).
+
+    ``shipping`` is ``orders_shipping_next``'s result when the caller has already read it.
 
     Raises:
         InputError: the night was not ingested, or no catalog snapshot exists at or before ``ds``.
@@ -726,7 +729,7 @@ def right_size_night(
     schema = CATALOG.accepted_schema
     catalog_table = read_parquet_prefix(lake, keys.accepted_prefix("catalog", snapshot), schema)
     catalog = (catalog_table if catalog_table is not None else schema.empty_table()).to_pandas()
-    lines, partitions = orders_shipping_next(lake, ds, lookback_days)
+    lines, partitions = shipping if shipping is not None else orders_shipping_next(lake, ds, lookback_days)
     per_order = right_size_orders(lines, catalog, boxes)
     summary = {
         "ds": ds,
