@@ -91,17 +91,18 @@ def night_tiles(
     if unknown:
         raise InputError(f"unknown motif(s) {unknown}; choose from {', '.join(MOTIFS)}")
     found = champion_generator() if use_model else None
-    tiles: dict[str, np.ndarray] = {}
     if found is None:
-        source = ArtworkSource("procedural")
         log.info("no champion model: artwork comes from the procedural motif corpus")
-        for motif in motifs:
-            soft = procedural_tiles(motif, per_motif, seed=seed)
-            tiles[motif] = np.stack([upscale_separation(s) for s in soft])
-        return tiles, source
-    generator, source = found
+        generator, source = None, ArtworkSource("procedural")
+    else:
+        generator, source = found
+    tiles: dict[str, np.ndarray] = {}
     for motif in motifs:
-        soft = generate_separations(generator, MOTIFS.index(motif), per_motif, seed=seed * 1000 + MOTIFS.index(motif))
+        label = MOTIFS.index(motif)
+        if generator is None:
+            soft = procedural_tiles(motif, per_motif, seed=seed)
+        else:
+            soft = generate_separations(generator, label, per_motif, seed=seed * 1000 + label)
         tiles[motif] = np.stack([upscale_separation(s) for s in soft])
     return tiles, source
 
