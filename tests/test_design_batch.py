@@ -25,13 +25,12 @@ PALETTES = (
 )
 
 
-@pytest.fixture(scope="module")
-def night(tmp_path_factory):
+def segmented_night(root) -> tuple[LocalLake, object]:
     """Two ingested nights and hand-made segments: customers split in two by their pseudonym."""
     from packaging_pipeline.config import Settings
     from tests.conftest import TEST_PSEUDONYM_KEY
 
-    lake = LocalLake(tmp_path_factory.mktemp("designs") / "lake")
+    lake = LocalLake(root)
     generate_sample_data(lake, start=dt.date(2026, 11, 1), days=3, customers=300, seed=5)
     settings = Settings(lake_uri=lake.uri, pseudonym_key=TEST_PSEUDONYM_KEY)
     ingest_range(settings, "2026-11-01", DS)
@@ -50,6 +49,11 @@ def night(tmp_path_factory):
     ]  # fmt: skip
     write_json(lake, segment_profiles_key(DS), {"ds": DS, "segments": profiles})
     return lake, settings
+
+
+@pytest.fixture(scope="module")
+def night(tmp_path_factory):
+    return segmented_night(tmp_path_factory.mktemp("designs") / "lake")
 
 
 def _hashes(lake: LocalLake) -> dict[str, str]:

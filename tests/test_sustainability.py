@@ -3,7 +3,6 @@ gated end to end on a small lake (optimisation, rejection, order reassignment, f
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import io
 import json
@@ -12,7 +11,6 @@ import shutil
 from importlib import resources
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image
@@ -21,10 +19,6 @@ from packaging_pipeline.config import Settings
 from packaging_pipeline.design.batch import PlannedDesign, compose_design_files, design_prefix, generate_night_designs
 from packaging_pipeline.design.compose import BLACK_HEX, PAPER_HEX, logo_alpha
 from packaging_pipeline.errors import InputError
-from packaging_pipeline.formats import read_parquet_prefix, write_json, write_parquet
-from packaging_pipeline.ingest import ingest_range
-from packaging_pipeline.lake import accepted_prefix, segment_assignments_prefix, segment_profiles_key
-from packaging_pipeline.sample_data import generate_sample_data
 from packaging_pipeline.storage import LocalLake
 from packaging_pipeline.sustainability import (
     POLICY_FILE,
@@ -38,7 +32,7 @@ from packaging_pipeline.sustainability import (
     parse_policy,
 )
 from tests.conftest import TEST_PSEUDONYM_KEY
-from tests.test_design_batch import DS, PALETTES
+from tests.test_design_batch import DS, segmented_night
 from tests.test_dielines import PdfFile
 
 SHIPPED_POLICY = resources.files("packaging_pipeline").joinpath("data", POLICY_FILE).read_text(encoding="utf-8")
@@ -231,24 +225,7 @@ def test_a_missing_policy_file_is_a_clear_error(tmp_path):
 @pytest.fixture(scope="module")
 def staged(tmp_path_factory):
     """A lake with the night's designs staged (as in tests/test_design_batch.py): 2 segments + default."""
-    lake = LocalLake(tmp_path_factory.mktemp("sustainability") / "lake")
-    generate_sample_data(lake, start=dt.date(2026, 11, 1), days=3, customers=300, seed=5)
-    settings = Settings(lake_uri=lake.uri, pseudonym_key=TEST_PSEUDONYM_KEY)
-    ingest_range(settings, "2026-11-01", DS)
-    keys = set()
-    for day in ("2026-11-01", DS):
-        orders = read_parquet_prefix(lake, accepted_prefix("orders", day))
-        keys |= {k for k in orders.column("customer_key").to_pylist() if k}
-    keys = sorted(keys)[:-5]  # a few customers stay unsegmented: their orders take the default design
-    segment = [int(k, 16) % 2 for k in keys]
-    write_parquet(lake, segment_assignments_prefix(DS) + "part-00000.parquet",
-                  pa.table({"customer_key": keys, "segment_id": pa.array(segment, pa.int32())}))  # fmt: skip
-    profiles = [
-        {"segment_id": s, "label": f"segment {s}", "palette": PALETTES[s], "size": segment.count(s),
-         "top_categories": [{"category": ("home", "toys")[s], "share": 0.5}]}
-        for s in (0, 1)
-    ]  # fmt: skip
-    write_json(lake, segment_profiles_key(DS), {"ds": DS, "segments": profiles})
+    lake, settings = segmented_night(tmp_path_factory.mktemp("sustainability") / "lake")
     plan = generate_night_designs(settings, DS, designs_per_segment=2, use_model=False, workers=1)
     assert plan["design_ids"] == ["d20261102-sx-00", "d20261102-s0-00", "d20261102-s0-01", "d20261102-s1-00",
                                   "d20261102-s1-01"]  # fmt: skip
