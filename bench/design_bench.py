@@ -40,10 +40,8 @@ import argparse
 import contextlib
 import datetime as dt
 import hashlib
-import json
 import multiprocessing as mp
 import os
-import platform
 import resource
 import signal
 import socket
@@ -61,6 +59,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import load, machine_base, matmul_reference, write_result
 from packaging_pipeline.config import S3Options
 from packaging_pipeline.design import compose as compose_mod
 from packaging_pipeline.design import pdf as pdf_mod
@@ -101,12 +100,8 @@ TARGET_FLOOR_RATIO = 2.0
 Files = list[tuple[bytes, str]]
 
 
-def load() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
-
-
 def load1() -> float:
-    return round(os.getloadavg()[0], 2)
+    return load()[0]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -492,21 +487,6 @@ def font_subset_variants(codes: set[int], repeat: int = 5) -> dict[str, Any]:
     return out
 
 
-def matmul_reference(n: int = 1024, repeat: int = 20) -> dict[str, Any]:
-    """float32 n x n matmul with numpy's BLAS: what this machine's cores give to dense arithmetic right now."""
-    rng = np.random.default_rng(0)
-    a, b = rng.standard_normal((n, n), dtype=np.float32), rng.standard_normal((n, n), dtype=np.float32)
-    a @ b
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        a @ b
-        times.append(time.perf_counter() - t)
-    flops = 2 * n**3
-    return {"n": n, "repeat": repeat, "gflops_per_s_median": round(flops / float(np.median(times)) / 1e9, 2),
-            "gflops_per_s_best": round(flops / min(times) / 1e9, 2), "load_after": load1()}  # fmt: skip
-
-
 # --------------------------------------------------------------------------------------------------
 # Orchestration
 
@@ -518,27 +498,12 @@ def machine() -> dict[str, Any]:
     import moto
     import PIL
 
-    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
-    mem = next((ln.split()[1] for ln in open("/proc/meminfo") if ln.startswith("MemTotal")), "0")
-
-    def git(*cmd: str) -> str:
-        return subprocess.run(["git", "-C", str(REPO), *cmd], capture_output=True, text=True).stdout.strip()
-
     lib = {f: hashlib.sha256((REPO / "packaging_pipeline" / f).read_bytes()).hexdigest()[:12]
            for f in ("design/batch.py", "design/compose.py", "design/pdf.py", "design/artwork.py",
                      "design/dielines.py", "storage.py")}  # fmt: skip
     return {
-        "git_head": git("rev-parse", "--short", "HEAD"),
-        "library_uncommitted": [
-            ln.split(maxsplit=1)[-1] for ln in git("status", "--porcelain", "--", "packaging_pipeline").splitlines()
-        ],
+        **machine_base(),
         "library_sha256": lib,
-        "nproc": os.cpu_count(),
-        "cpu": cpu,
-        "mem_gib": round(int(mem) / 2**20, 1),
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
         "pillow": PIL.__version__,
         "fonttools": fontTools.version,
         "boto3": boto3.__version__,
@@ -643,7 +608,7 @@ def table(r: dict[str, Any]) -> str:
     mb = s["bytes_written"] / 1e6
     lines = [
         f"machine: {m['nproc']} CPUs ({m['cpu']}), Python {m['python']}, numpy {m['numpy']}, Pillow {m['pillow']}, "
-        f"fontTools {m['fonttools']}; git {m['git_head']} + uncommitted {m['library_uncommitted'] or 'none'}",
+        f"fontTools {m['fonttools']}; git {m['git_head']} + uncommitted {m['uncommitted'] or 'none'}",
         f"night: {n['segments']} segments x {n['designs_per_segment']} designs = {n['designs']} designs, each on "
         f"{len(n['boxes'])} boxes ({', '.join(b['code'] for b in n['boxes'])}) = {n['print_files']} print files; "
         f"tiles procedural ({seq['tiles']['tiles']} tiles); {w} workers; S3 = moto_server on 127.0.0.1",
@@ -708,7 +673,7 @@ def table(r: dict[str, Any]) -> str:
         f"projection, font subset cached per code set: compose {pr['compose_s']:.1f} s, end to end "
         f"{pr['end_to_end_s']:.1f} s, {pr['ratio_over_floor']:.1f}x floor",
         f"machine reference: numpy float32 {mm['n']}x{mm['n']} matmul {mm['gflops_per_s_median']:.1f} GFLOP/s "
-        f"(best {mm['gflops_per_s_best']:.1f}); load after {mm['load_after']}",
+        f"(best {mm['gflops_per_s_best']:.1f}); load after {mm['load_after'][0]}",
     ]
     return "\n".join(lines)
 
@@ -731,9 +696,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.boxes > 20:
         parser.error("--boxes: the packaged catalog has 20 sizes")
     result = run(args)
-    out = Path(args.out or HERE / "results" / f"design_{dt.datetime.now():%Y%m%dT%H%M%S}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1, default=str) + "\n")
+    out = write_result(result, "design", args.out)
     print()
     print(table(result))
     print(f"\nresults: {out}")

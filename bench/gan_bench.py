@@ -28,8 +28,6 @@ import dataclasses
 import datetime as dt
 import json
 import os
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -43,6 +41,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is impor
 import keras
 from keras import layers, ops
 
+from bench.common import load, machine_base, matmul_reference, write_result
 from packaging_pipeline.gan.corpus import procedural_corpus
 from packaging_pipeline.gan.model import ModelShape, model_flops_per_image
 from packaging_pipeline.gan.render import PREVIEW_PALETTES, colourise, generate_separations
@@ -51,10 +50,6 @@ from packaging_pipeline.gan.training import PROFILES, TrainingProfile, build_gan
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 BASELINE_LATENT_DIM = 128  # as in the keras.io example
-
-
-def load() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -288,27 +283,6 @@ def time_generation(generator: keras.Model, n_classes: int, tiles: int, seed: in
     }
 
 
-def matmul_reference(n: int = 1024, repeat: int = 20) -> dict:
-    """float32 n x n matmul with numpy's BLAS: what this machine's cores give to plain dense arithmetic now."""
-    rng = np.random.default_rng(0)
-    a, b = rng.standard_normal((n, n), dtype=np.float32), rng.standard_normal((n, n), dtype=np.float32)
-    a @ b  # warm-up: thread pool start, page faults
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        a @ b
-        times.append(time.perf_counter() - t)
-    flops = 2 * n**3
-    return {
-        "n": n,
-        "repeat": repeat,
-        "s_median": round(float(np.median(times)), 5),
-        "gflops_per_s_median": round(flops / float(np.median(times)) / 1e9, 2),
-        "gflops_per_s_best": round(flops / min(times) / 1e9, 2),
-        "load_after": load(),
-    }
-
-
 # --------------------------------------------------------------------------------------------------
 # Orchestration
 
@@ -316,25 +290,10 @@ def matmul_reference(n: int = 1024, repeat: int = 20) -> dict:
 def machine() -> dict:
     import tensorflow as tf
 
-    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
-    mem = next((ln.split()[1] for ln in open("/proc/meminfo") if ln.startswith("MemTotal")), "0")
-
-    def git(*cmd: str) -> str:
-        return subprocess.run(["git", "-C", str(REPO), *cmd], capture_output=True, text=True).stdout.strip()
-
     return {
-        "git_head": git("rev-parse", "--short", "HEAD"),
-        "gan_uncommitted": [
-            ln.split()[-1] for ln in git("status", "--porcelain", "--", "packaging_pipeline/gan").splitlines()
-        ],
-        "nproc": os.cpu_count(),
-        "cpu": cpu,
-        "mem_gib": round(int(mem) / 2**20, 1),
-        "kernel": platform.release(),
-        "python": platform.python_version(),
+        **machine_base("packaging_pipeline/gan"),
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
-        "numpy": np.__version__,
         "tf_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
         "tf_inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
     }
@@ -457,9 +416,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.warmup < 1 or args.steps < 1:
         parser.error("--warmup and --steps must be >= 1 (the first step traces the training function)")
     result = run(args)
-    out = Path(args.out or HERE / "results" / f"gan_{args.profile}_{dt.datetime.now():%Y%m%dT%H%M%S}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1) + "\n")
+    out = write_result(result, f"gan_{args.profile}", args.out)
     print()
     print(table(result))
     print(f"\nresults: {out}")
