@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYSPARK_VERSION := $(shell sed -n 's/^pyspark==\([^ ]*\).*/\1/p' constraints.txt)
 
-.PHONY: install demo test lint lock clean-demo
+.PHONY: install browser demo test lint lock clean-demo
 
 install: $(STAMP)
 
@@ -20,6 +20,10 @@ $(STAMP): setup.py constraints.txt
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps --reinstall pyspark==$(PYSPARK_VERSION)
 	$(BIN)/python scripts/check_install.py $(PYSPARK_VERSION)
 	touch $(STAMP)
+
+# Debian's Chromium for the report test (CI runs this before `make test`).
+browser:
+	scripts/install_browser.sh
 
 demo: $(STAMP)
 	scripts/demo.sh

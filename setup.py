@@ -23,7 +23,7 @@ EXTRAS = {
         "apache-airflow-providers-celery",
         "apache-airflow-providers-postgres",
     ],
-    "dev": ["moto[server]", "pypdfium2", "pytest", "pytest-timeout", "ruff"],
+    "dev": ["moto[server]", "playwright", "pypdfium2", "pytest", "pytest-timeout", "ruff"],
     "bench": ["duckdb"],
 }
 EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs})

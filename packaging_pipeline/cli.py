@@ -261,14 +261,7 @@ def _non_negative(text: str) -> float:
 def _cmd_publish(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     from packaging_pipeline.publish import publish_night
 
-    report = None
-    if args.report:
-        try:
-            with open(args.report, "rb") as fh:
-                report = fh.read()
-        except OSError as exc:
-            raise PipelineError(f"cannot read the report {args.report}: {exc}") from None
-    return publish_night(settings, args.ds.isoformat(), model_version=args.model_version, report_html=report)
+    return publish_night(settings, args.ds.isoformat(), model_version=args.model_version)
 
 
 def _print_publish(result: dict[str, Any]) -> None:
@@ -277,10 +270,8 @@ def _print_publish(result: dict[str, Any]) -> None:
         f"published ds={result['ds']} to {result['published_uri']}: {result['designs']} designs, "
         f"{result['print_files']} print files, {result['files']} files ({result['bytes']} bytes); orders {per_wh}"
     )
-    print(
-        f"  gate: {'ran' if result['gate_ran'] else 'not run'}; report: "
-        f"{'published' if result['report_published'] else 'none given'}; LATEST: {result['latest']}"
-    )
+    print(f"  gate: {'ran' if result['gate_ran'] else 'not run'}; LATEST: {result['latest']}")
+    print(f"  report: {result['report_uri']}")
 
 
 def _cmd_pull(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
@@ -304,7 +295,6 @@ def _add_publication_commands(add: Callable[[str, str], argparse.ArgumentParser]
     p = add("publish", "Publish the night's (gated) designs and assignments to published/ds=<ds>/, _SUCCESS last.")
     p.add_argument("--ds", type=_date, required=True, help="the night, YYYY-MM-DD")
     p.add_argument("--model-version", help="model version for the manifest (default: the one that painted it)")
-    p.add_argument("--report", help="HTML report to publish as report.html (default: none is published)")
     p.set_defaults(handler=_cmd_publish, printer=_print_publish)
 
     p = add("pull", "Download one warehouse's assignments and print files of a complete batch, verified by sha256.")

@@ -6,7 +6,7 @@ What a night publishes (keys relative to the lake root; the contract readers rel
     published/ds=<ds>/designs/<design_id>/spec.json, artwork.png, preview.png, mockup.png
     published/ds=<ds>/assignments/warehouse=<id>/assignments.csv          one row per order, no customer data
     published/ds=<ds>/sustainability.parquet   the gate's scores, when the gate ran
-    published/ds=<ds>/report.html              when a report was given
+    published/ds=<ds>/report.html              contact sheet per segment for people (see report.py)
     published/ds=<ds>/manifest.json            every file above with its size and sha256
     published/ds=<ds>/_SUCCESS                 written last: the batch is complete
     published/LATEST                           the newest complete ds
@@ -54,6 +54,7 @@ from packaging_pipeline import lake as keys
 from packaging_pipeline.config import Settings
 from packaging_pipeline.errors import InputError, PipelineError
 from packaging_pipeline.formats import dumps
+from packaging_pipeline.report import REPORT_NAME, BatchReport, ReportDesign, render_batch_report
 from packaging_pipeline.storage import Lake, open_lake
 
 log = logging.getLogger(__name__)
@@ -240,8 +241,44 @@ def _csv_bytes(rows: list[list[str]]) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
+def _batch_report(
+    lake: Lake, ds: str, staging: _Staging, model: dict[str, Any],
+    cards: list[tuple[str, int, int, dict[str, bytes]]], rows: list[list[str]], print_files: int,
+) -> BatchReport:  # fmt: skip
+    """What ``report.html`` shows: the published designs, the ones the gate rejected, their scores."""
+    import pyarrow.parquet as pq
+
+    gate = staging.gate_summary if isinstance(staging.gate_summary, dict) else None
+    decided = {str(d.get("design_id")): d for d in (gate or {}).get("designs") or [] if isinstance(d, dict)}
+    designs = [
+        ReportDesign(design_id, segment_id, json.loads(files["spec.json"]), n_orders, files["preview.png"],
+                     files["mockup.png"], str(decided.get(design_id, {}).get("status", "published")),
+                     folder=f"designs/{keys.safe_part(design_id)}/")
+        for design_id, segment_id, n_orders, files in cards
+    ]  # fmt: skip
+    for design_id, entry in sorted(decided.items()):
+        folder = entry.get("rejected")
+        if entry.get("status") != "rejected" or not isinstance(folder, str) or not lake.exists(folder + "spec.json"):
+            continue  # the gate moved it there; without its spec there is no card to show
+        spec = json.loads(lake.read_bytes(folder + "spec.json"))
+        reasons = [f"{f.get('rule')}: measured {f.get('measured')}, limit {f.get('limit')}"
+                   for f in entry.get("failed_rules") or [] if isinstance(f, dict)]  # fmt: skip
+        images = {n: lake.read_bytes(folder + n) if lake.exists(folder + n) else None
+                  for n in ("preview.png", "mockup.png")}  # fmt: skip
+        designs.append(ReportDesign(design_id, int(entry.get("segment_id", spec.get("segment_id", -1))), spec,
+                                    0, images["preview.png"], images["mockup.png"], "rejected", reasons))  # fmt: skip
+    pairs = pq.read_table(io.BytesIO(lake.read_bytes(staging.sustainability_key))).to_pylist() \
+        if staging.sustainability_key else []  # fmt: skip
+    profiles_key = keys.segment_profiles_key(ds)
+    profiles = json.loads(lake.read_bytes(profiles_key)).get("segments", []) if lake.exists(profiles_key) else []
+    counts = {"designs": len(cards), "designs_staged": len(staging.design_dirs), "print_files": print_files,
+              "orders_without_design": sum(1 for r in rows if not r[-1])}  # fmt: skip
+    return BatchReport(ds, model, gate, counts, designs, pairs,
+                       [(r[6], r[1]) for r in rows if r[6]], profiles)  # fmt: skip
+
+
 def _build_batch(
-    lake: Lake, ds: str, staging: _Staging, workdir: Path, model_version: str | None, report_html: bytes | None
+    lake: Lake, ds: str, staging: _Staging, workdir: Path, model_version: str | None
 ) -> tuple[list[_File], dict[str, Any]]:
     """Every file of the batch written under ``workdir`` and hashed, plus the manifest describing them."""
     files: list[_File] = []
@@ -254,12 +291,12 @@ def _build_batch(
         return key
 
     per_warehouse, prints, orders = _assignments(lake, ds, staging)
-    designs = []
+    designs, cards = [], []
     for design_id in sorted(prints):
         segment_id, folder = staging.design_dirs[design_id]
         svgs = {n[: -len(".pdf")] + ".svg" for n in prints[design_id]}
         print_names = prints[design_id] | {n for n in svgs if folder + n in staging.listing}
-        design_keys = []
+        design_keys, companions = [], {}
         for name in DESIGN_COMPANIONS:
             source = folder + name
             if source not in staging.listing:
@@ -267,7 +304,9 @@ def _build_batch(
             data = lake.read_bytes(source)
             if name == "spec.json":
                 data = _published_spec(data, ds, design_id, print_names, orders[design_id])
+            companions[name] = data
             design_keys.append(put(design_file_key(ds, design_id, name), data))
+        cards.append((design_id, segment_id, orders[design_id], companions))
         for name in sorted(print_names):
             design_keys.append(put(design_file_key(ds, design_id, name), lake.read_bytes(folder + name)))
         designs.append({"design_id": design_id, "segment_id": segment_id, "orders": orders[design_id],
@@ -282,20 +321,19 @@ def _build_batch(
     sustainability = None
     if staging.sustainability_key:
         sustainability = put(prefix + "sustainability.parquet", lake.read_bytes(staging.sustainability_key))
-    if report_html is not None:
-        report = {"key": put(prefix + "report.html", report_html), "note": "report given to the publish step"}
-    else:
-        report = {"key": None, "note": "no report was given to the publish step; none is published"}
+    source = staging.plan.get("artwork_source") or {}
+    model = {"version": model_version or source.get("model_version"), "artwork_source": source or None}
+    all_rows = [r for rows in per_warehouse.values() for r in rows]
+    report = _batch_report(lake, ds, staging, model, cards, all_rows, sum(len(p) for p in prints.values()))
+    report_key = put(prefix + REPORT_NAME, render_batch_report(report))
     files.sort(key=lambda f: f.key)
     batch_id = sha256_hex("".join(f"{f.key}\t{f.size}\t{f.sha256}\n" for f in files).encode("utf-8"))
-    source = staging.plan.get("artwork_source") or {}
-    all_rows = [r for rows in per_warehouse.values() for r in rows]
     manifest = {
         "schema_version": SCHEMA_VERSION,
         "ds": ds,
         "prefix": prefix,
         "batch_id": batch_id,
-        "model": {"version": model_version or source.get("model_version"), "artwork_source": source or None},
+        "model": model,
         "inputs": {
             "order_designs": staging.order_key,
             "order_designs_sha256": sha256_hex(staging.order_bytes),
@@ -303,7 +341,7 @@ def _build_batch(
             "plan_sha256": sha256_hex(staging.plan_bytes),
         },
         "gate": {"ran": staging.gate_ran, "summary": staging.gate_summary, "sustainability_key": sustainability},
-        "report": report,
+        "report": {"key": report_key},
         "counts": {
             "designs": len(designs),
             "designs_staged": len(staging.design_dirs),
@@ -336,26 +374,22 @@ def _advance_latest(lake: Lake, ds: str) -> tuple[str | None, bool]:
     return current, True
 
 
-def publish_batch(
-    lake: Lake, ds: str, model_version: str | None = None, report_html: bytes | str | None = None
-) -> dict[str, Any]:
+def publish_batch(lake: Lake, ds: str, model_version: str | None = None) -> dict[str, Any]:
     """Publish the staged night ``ds`` of ``lake`` under ``published/ds=<ds>/`` (protocol in the module doc).
 
     Args:
         lake: the lake holding ``designs/staging/ds=<ds>/``; the batch is written to the same lake.
         ds: the night, ``YYYY-MM-DD``.
         model_version: recorded in the manifest; default: the version that painted the staged artwork.
-        report_html: the human report to publish as ``report.html``; without it none is published.
 
     Returns:
         Counts, the published prefix, the manifest's sha256 and whether LATEST moved.
     """
     keys.parse_ds(ds)
     staging = _read_staging(lake, ds)
-    report = report_html.encode("utf-8") if isinstance(report_html, str) else report_html
     prefix = published_prefix(ds)
     with tempfile.TemporaryDirectory(prefix="publish-") as tmp:
-        files, manifest = _build_batch(lake, ds, staging, Path(tmp), model_version, report)
+        files, manifest = _build_batch(lake, ds, staging, Path(tmp), model_version)
         manifest_bytes = (dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8")
         manifest_sha = sha256_hex(manifest_bytes)
         # From here on the ds has no _SUCCESS until the new batch is whole.
@@ -379,7 +413,7 @@ def publish_batch(
         "batch_id": manifest["batch_id"],
         "manifest_sha256": manifest_sha,
         "gate_ran": staging.gate_ran,
-        "report_published": report is not None,
+        "report_uri": lake.uri_of(manifest["report"]["key"]),
         "replaced_files": removed,
         "latest": ds if moved else previous,
         "latest_moved": moved,
@@ -387,8 +421,6 @@ def publish_batch(
     }
 
 
-def publish_night(
-    settings: Settings, ds: str, model_version: str | None = None, report_html: bytes | str | None = None
-) -> dict[str, Any]:
+def publish_night(settings: Settings, ds: str, model_version: str | None = None) -> dict[str, Any]:
     """The nightly publish stage (CLI ``publish`` and the DAG's ``publish_batch``) on the settings' lake."""
-    return publish_batch(open_lake(settings), ds, model_version=model_version, report_html=report_html)
+    return publish_batch(open_lake(settings), ds, model_version=model_version)

@@ -93,7 +93,9 @@ if lake.exists("published/LATEST"):
     ds = lake.read_text("published/LATEST").strip()
     manifest = json.loads(lake.read_bytes(f"published/ds={ds}/manifest.json"))
     print(f"published: {lake.uri_of(f'published/ds={ds}/')} ({len(manifest['files'])} files in the manifest, "
-          f"_SUCCESS written); a warehouse pulls it with")
+          f"_SUCCESS written)")
+    print(f"report:    {lake.uri_of(manifest['report']['key'])} (open it in a browser)")
+    print("a warehouse pulls the batch with")
     print(f"  packaging-pipeline pull --ds latest --warehouse <id> --dest /tmp/wh "
           f"(warehouses: {', '.join(sorted(manifest['counts']['orders_per_warehouse']))})")
 PY
@@ -112,7 +114,8 @@ Outputs
     designs/staging/ per segment and design: print-ready PDF/SVG per box size, preview, mockup,
                     spec.json; order_designs.parquet (each order's box and design); plan.json;
                     sustainability.parquet and gate.json (the gate); designs/rejected/ what failed it
-    published/      the warehouse batch: designs, assignments per warehouse, manifest, _SUCCESS; LATEST
+    published/      the warehouse batch: designs, assignments per warehouse, report.html, manifest,
+                    _SUCCESS; LATEST names the newest complete night
   Airflow home:     $AIRFLOW_HOME (log of this run: $LOG)
   MLflow store:     $MLFLOW_TRACKING_URI (experiments customer-segments and pattern-gan; model
                     packaging-pattern-gan with aliases champion/challenger; sample grids per epoch)

@@ -86,6 +86,8 @@ def test_nightly_dag_ingests_a_generated_night(airflow_db, tmp_path, monkeypatch
     manifest = read_json(lake, "published/ds=2026-11-01/manifest.json")
     assert manifest["ds"] == DS and published["designs"] == manifest["counts"]["designs"] > 0
     assert all(lake.exists(f["key"]) for f in manifest["files"])
+    report = lake.read_text(manifest["report"]["key"])  # a card per published design (tests/test_report.py renders it)
+    assert all(f'data-design-id="{d["design_id"]}"' in report for d in manifest["designs"])
 
 
 def test_nightly_dag_fails_clearly_on_too_many_bad_rows(airflow_db, tmp_path, monkeypatch):

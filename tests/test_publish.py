@@ -176,7 +176,7 @@ def test_published_batch_matches_the_contract(night_lake):
 
     assert manifest["schema_version"] == 1 and manifest["ds"] == DS and manifest["model"]["version"] == "7"
     assert manifest["gate"] == {"ran": False, "summary": None, "sustainability_key": None}
-    assert manifest["report"]["key"] is None and "no report" in manifest["report"]["note"]
+    assert manifest["report"] == {"key": PREFIX + "report.html"}
     assert "generated_at" not in manifest  # no wall clock: a rerun of the same staging is byte-identical
     counts = manifest["counts"]
     assert counts["designs"] == len(manifest["designs"]) == result["designs"] > 0
@@ -253,7 +253,7 @@ def test_a_rerun_replaces_the_batch_as_a_whole(night_lake, staged):
     assert any(f"/designs/{rejected}/" in k for k in batch_keys(night_lake))
 
     recorder = RecordingLake(night_lake)
-    second = publish_batch(recorder, DS, report_html="<html><body>night report</body></html>")
+    second = publish_batch(recorder, DS)
     assert recorder.events[:2] == [("delete", success_key(DS)), ("delete_prefix", PREFIX)]
     assert second["replaced_files"] == first["files"] + 1  # the old files and manifest; _SUCCESS went first
     keys = batch_keys(night_lake)
@@ -266,13 +266,13 @@ def test_a_rerun_replaces_the_batch_as_a_whole(night_lake, staged):
     assert manifest["inputs"]["order_designs"] == STAGING + "order_designs_gated.parquet"
     sustainability = manifest["gate"]["sustainability_key"]
     assert night_lake.read_bytes(sustainability) == night_lake.read_bytes(STAGING + "sustainability.parquet")
-    assert night_lake.read_text(manifest["report"]["key"]) == "<html><body>night report</body></html>"
+    assert f'data-design-id="{rejected}"' not in night_lake.read_text(manifest["report"]["key"])
     for wh in manifest["warehouses"]:
         assert rejected.encode() not in night_lake.read_bytes(wh["assignments_key"])
 
     # Republishing the same staging changes nothing a reader could see.
     manifest_bytes = night_lake.read_bytes(manifest_key(DS))
-    third = publish_batch(night_lake, DS, report_html="<html><body>night report</body></html>")
+    third = publish_batch(night_lake, DS)
     assert night_lake.read_bytes(manifest_key(DS)) == manifest_bytes and third["batch_id"] == second["batch_id"]
 
 
@@ -359,11 +359,11 @@ class RerunDuringPull(RecordingLake):
 def test_a_rerun_during_the_pull_restarts_it_once(night_lake, tmp_path):
     publish_batch(night_lake, DS)
     wh = manifest_of(night_lake)["warehouses"][0]["warehouse_id"]
-    reader = RerunDuringPull(night_lake, lambda: publish_batch(twin(night_lake), DS, report_html="<p>run 2</p>"))
+    reader = RerunDuringPull(night_lake, lambda: publish_batch(twin(night_lake), DS, model_version="run 2"))
     result = pull_batch(reader, DS, wh, tmp_path / "dest", wait_seconds=60, poll_seconds=0.1)
     assert reader.reruns == 1 and result["attempts"] == 2
     local = json.loads((tmp_path / "dest" / manifest_key(DS)).read_bytes())
-    assert local == manifest_of(night_lake) and local["report"]["key"] is not None
+    assert local == manifest_of(night_lake) and local["model"]["version"] == "run 2"
 
 
 def test_pull_waits_for_success_or_gives_up(night_lake, staged, tmp_path):
