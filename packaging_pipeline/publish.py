@@ -65,8 +65,9 @@ SUCCESS_NAME = "_SUCCESS"
 MANIFEST_NAME = "manifest.json"
 ASSIGNMENT_COLUMNS = (
     "order_id", "box_code", "style", "inner_length_mm", "inner_width_mm", "inner_height_mm", "design_id",
-    "print_file_key",
+    "print_file_key", "note",
 )  # fmt: skip
+_BOX, _DESIGN, _PRINT_KEY = (ASSIGNMENT_COLUMNS.index(c) for c in ("box_code", "design_id", "print_file_key"))
 DESIGN_COMPANIONS = ("spec.json", "artwork.png", "preview.png", "mockup.png")
 _ORDER_COLUMNS = (
     "order_id", "warehouse_id", "design_id", "box_code", "style", "inner_length_mm", "inner_width_mm",
@@ -213,8 +214,17 @@ def _assignments(
             print_key = design_file_key(ds, design_id, name)
         per_warehouse[str(warehouse)].append([
             str(order_id), str(row["box_code"]), str(row["style"]), _dims(row["inner_length_mm"]),
-            _dims(row["inner_width_mm"]), _dims(row["inner_height_mm"]), str(design_id or ""), print_key,
+            _dims(row["inner_width_mm"]), _dims(row["inner_height_mm"]), str(design_id or ""), print_key, "",
         ])  # fmt: skip
+    # Orders that no standard box takes (or whose products are unknown) still reach their warehouse,
+    # with no box or design and the reason, so a warehouse's list covers every order shipping next.
+    boxed = {str(r["order_id"]) for r in staging.rows}
+    for order in (staging.plan.get("right_sizing") or {}).get("unboxed_orders") or []:
+        if str(order["order_id"]) not in boxed:
+            note = f"no standard box: {order.get('reason') or order.get('status')}"
+            per_warehouse[str(order["warehouse_id"])].append([str(order["order_id"]), *[""] * 7, note])
+    for rows in per_warehouse.values():
+        rows.sort(key=lambda r: r[0])
     return dict(per_warehouse), dict(prints), orders
 
 
@@ -272,9 +282,9 @@ def _batch_report(
     profiles_key = keys.segment_profiles_key(ds)
     profiles = json.loads(lake.read_bytes(profiles_key)).get("segments", []) if lake.exists(profiles_key) else []
     counts = {"designs": len(cards), "designs_staged": len(staging.design_dirs), "print_files": print_files,
-              "orders_without_design": sum(1 for r in rows if not r[-1])}  # fmt: skip
+              "orders_without_design": sum(1 for r in rows if not r[_PRINT_KEY])}  # fmt: skip
     return BatchReport(ds, model, gate, counts, designs, pairs,
-                       [(r[6], r[1]) for r in rows if r[6]], profiles)  # fmt: skip
+                       [(r[_DESIGN], r[_BOX]) for r in rows if r[_DESIGN]], profiles)  # fmt: skip
 
 
 def _build_batch(
@@ -316,7 +326,7 @@ def _build_batch(
         rows = per_warehouse[warehouse]
         key = put(assignments_key(ds, warehouse), _csv_bytes(rows))
         warehouses.append({"warehouse_id": warehouse, "assignments_key": key, "orders": len(rows),
-                           "print_files": sorted({r[-1] for r in rows if r[-1]})})  # fmt: skip
+                           "print_files": sorted({r[_PRINT_KEY] for r in rows if r[_PRINT_KEY]})})  # fmt: skip
     prefix = published_prefix(ds)
     sustainability = None
     if staging.sustainability_key:
@@ -349,7 +359,7 @@ def _build_batch(
             "files": len(files),
             "bytes": sum(f.size for f in files),
             "orders": len(all_rows),
-            "orders_without_design": sum(1 for r in all_rows if not r[-1]),
+            "orders_without_design": sum(1 for r in all_rows if not r[_PRINT_KEY]),
             "orders_per_warehouse": {w["warehouse_id"]: w["orders"] for w in warehouses},
         },
         "designs": designs,

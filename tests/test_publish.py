@@ -202,6 +202,8 @@ def test_assignments_carry_no_customer_data_and_name_published_print_files(night
     manifest = manifest_of(night_lake)
     listed = {f["key"] for f in manifest["files"]}
     orders = staged_orders(objects)
+    unboxed = {o["order_id"]: o for o in json.loads(objects[STAGING + "plan.json"])["right_sizing"]["unboxed_orders"]}
+    assert unboxed  # the sample night has an order no standard box takes
     seen: dict[str, str] = {}
     for wh in manifest["warehouses"]:
         data = night_lake.read_bytes(wh["assignments_key"])
@@ -209,6 +211,12 @@ def test_assignments_carry_no_customer_data_and_name_published_print_files(night
         assert tuple(rows[0]) == ASSIGNMENT_COLUMNS and len(rows) == wh["orders"]
         assert b"customer" not in data and not any(c.encode() in data for c in customers)
         for row in rows:
+            if row["order_id"] in unboxed:  # listed for its warehouse, with why it has no box
+                assert unboxed[row["order_id"]]["warehouse_id"] == wh["warehouse_id"]
+                assert row["note"] == "no standard box: " + unboxed[row["order_id"]]["reason"]
+                assert not (row["box_code"] or row["design_id"] or row["print_file_key"])
+                seen[row["order_id"]] = wh["warehouse_id"]
+                continue
             order = orders[row["order_id"]]
             assert order["warehouse_id"] == wh["warehouse_id"] and row["design_id"] == order["design_id"]
             assert row["box_code"] == order["box_code"] and float(row["inner_height_mm"]) == order["inner_height_mm"]
@@ -216,7 +224,7 @@ def test_assignments_carry_no_customer_data_and_name_published_print_files(night
             assert key.startswith(f"{PREFIX}designs/{row['design_id']}/dieline-{row['box_code']}-") and key in listed
             assert night_lake.exists(key) and key in wh["print_files"]
             seen[row["order_id"]] = wh["warehouse_id"]
-    assert set(seen) == set(orders)
+    assert set(seen) == set(orders) | set(unboxed)
     assert manifest["counts"]["orders_per_warehouse"] == {w: list(seen.values()).count(w) for w in set(seen.values())}
     for key in listed:  # no pseudonymous customer key anywhere in the batch's text files
         if key.endswith((".csv", ".json", ".svg")):
@@ -310,7 +318,7 @@ def test_pull_fetches_only_the_warehouse_share_and_verifies_it(night_lake, tmp_p
     result = pull_batch(reader, "latest", wh["warehouse_id"], dest)
     pulled = {p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file()}
     assert pulled == {wh["assignments_key"], manifest_key(DS), *wh["print_files"]}
-    referenced = {r["print_file_key"] for r in read_csv((dest / wh["assignments_key"]).read_bytes())}
+    referenced = {r["print_file_key"] for r in read_csv((dest / wh["assignments_key"]).read_bytes())} - {""}
     assert referenced == set(wh["print_files"]) and len(referenced) < manifest["counts"]["print_files"]
     for key in pulled - {manifest_key(DS)}:
         data = (dest / key).read_bytes()

@@ -298,7 +298,8 @@ def generate_night_designs(
         "orders_unfit": int((per_order["status"] == "unfit").sum()), "replaced_files": removed,
         "seconds": {"plan": round(t_tiles - started, 3), "tiles": round(t_compose - t_tiles, 3),
                     "compose_and_write": round(time.perf_counter() - t_compose, 3), "total": round(elapsed, 3)},
-        "right_sizing": {k: sizing[k] for k in ("orders", "fitted", "unfit", "mean_esr", "p95_esr") if k in sizing},
+        "right_sizing": {k: sizing[k] for k in ("orders", "fitted", "unfit", "mean_esr", "p95_esr", "unboxed_orders")
+                         if k in sizing},  # unboxed orders still go to their warehouse, with the reason
         "design_ids": [p.design_id for p in plans],
     }  # fmt: skip
     lake.write_bytes(prefix + "plan.json", json.dumps(plan, indent=2, sort_keys=True, default=str).encode("utf-8"))

@@ -1,0 +1,98 @@
+"""One night from generated data to the warehouse contract: sample data, ingest, segments, designs,
+a strict sustainability gate (one design optimised, two rejected, a segment left with nothing that
+passes), publication; then a rerun of the gate under the shipped policy and a republish."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+
+import pyarrow.parquet as pq
+
+from packaging_pipeline.design.right_size import orders_shipping_next
+from packaging_pipeline.formats import read_json
+from packaging_pipeline.publish import LATEST_KEY, manifest_key, publish_batch, published_prefix, success_key
+from packaging_pipeline.sustainability import gate_night, rejected_prefix
+from tests.test_design_batch import DS
+from tests.test_publish import RecordingLake
+from tests.test_sustainability import STAGING, gated, staged  # noqa: F401 - the gated night, reused
+
+PREFIX = published_prefix(DS)
+
+
+def batch(lake) -> tuple[dict, set[str], list[dict]]:
+    """The manifest, every key under the batch prefix, and every assignment row of every warehouse."""
+    manifest = json.loads(lake.read_bytes(manifest_key(DS)))
+    rows = [row for wh in manifest["warehouses"]
+            for row in csv.DictReader(io.StringIO(lake.read_text(wh["assignments_key"])))]  # fmt: skip
+    return manifest, {o.key for o in lake.list(PREFIX)}, rows
+
+
+def test_a_gated_night_is_published_whole_and_a_rerun_replaces_it(gated):  # noqa: F811
+    lake, settings, _, gate, _ = gated
+    recorder = RecordingLake(lake)
+    publish_batch(recorder, DS)
+    manifest, keys, rows = batch(lake)
+
+    # Complete and verifiable: the manifest lists every file of the batch with its size and sha256.
+    listed = {f["key"]: f for f in manifest["files"]}
+    assert set(listed) == keys - {manifest_key(DS), success_key(DS)}
+    for key, entry in listed.items():
+        data = lake.read_bytes(key)
+        assert (len(data), hashlib.sha256(data).hexdigest()) == (entry["size"], entry["sha256"]), key
+    puts = [key for op, key in recorder.events if op == "put"]
+    assert puts[-3:] == [manifest_key(DS), success_key(DS), LATEST_KEY]  # _SUCCESS after every batch file
+
+    # Every order shipping tomorrow is listed exactly once: with a published print file of its box, or
+    # (the one multi-item order no standard box takes) with no box and the reason.
+    lines, _ = orders_shipping_next(lake, DS)
+    shipping = set(lines.loc[lines["quantity"] > 0, "order_id"])  # an order of returns only ships nothing
+    assert sorted(r["order_id"] for r in rows) == sorted(shipping)
+    unboxed = [r for r in rows if not r["box_code"]]
+    assert manifest["counts"]["orders_without_design"] == len(unboxed) == 1
+    assert not unboxed[0]["design_id"] and unboxed[0]["note"].startswith("no standard box: 4 units")
+    for r in rows:
+        if r["box_code"]:
+            assert r["print_file_key"] in listed and f"-{r['box_code']}-" in r["print_file_key"], r
+            assert not r["note"]
+
+    # Rejected designs are kept aside with their reasons and reach no warehouse.
+    rejected = [d["design_id"] for d in gate["designs"] if d["status"] == "rejected"]
+    assert len(rejected) == 2
+    for design_id in rejected:
+        reasons = read_json(lake, f"{rejected_prefix(DS)}{design_id}/reasons.json")
+        assert {f["rule"] for f in reasons["failed_rules"]} == {"max_total_ink_coverage"}
+        assert any("total ink coverage" in r for r in reasons["reasons"])
+        assert not any(f"/{design_id}/" in k for k in keys) and design_id not in {r["design_id"] for r in rows}
+
+    # The segment nothing passed for still ships: every one of its orders gets the published fallback.
+    (segment,) = [s for s in gate["segments"] if s["fallback"]]
+    plain = segment["fallback"]["design_id"]
+    gated_orders = pq.read_table(lake.root / STAGING / "order_designs_gated.parquet").to_pandas()
+    its_orders = set(gated_orders.loc[gated_orders["segment_id"] == segment["segment_id"], "order_id"])
+    assert its_orders and {r["design_id"] for r in rows if r["order_id"] in its_orders} == {plain}
+    assert any(d["design_id"] == plain for d in manifest["designs"])
+
+    # No personal data: no raw customer id of the generated data in any published byte.
+    raw_ids = set()
+    for obj in lake.list("raw/orders/"):
+        raw_ids |= set(pq.read_table(io.BytesIO(lake.read_bytes(obj.key))).column("customer_id").to_pylist())
+    raw_ids.discard(None)
+    assert raw_ids
+    for key in keys:
+        data = lake.read_bytes(key)
+        assert not any(c.encode() in data for c in raw_ids), key
+
+    # Rerun: the shipped (looser) policy passes what the strict one rejected; republishing replaces the
+    # batch as a whole, so the fallback's files are gone and the rejected designs are back.
+    regate = gate_night(settings, DS, log_to_mlflow=False)
+    assert regate["counts"]["rejected"] == 0 and regate["counts"]["fallbacks"] == 0
+    publish_batch(lake, DS)
+    manifest2, keys2, rows2 = batch(lake)
+    assert manifest2["batch_id"] != manifest["batch_id"]
+    assert set(listed2 := {f["key"] for f in manifest2["files"]}) == keys2 - {manifest_key(DS), success_key(DS)}
+    assert not any(f"/{plain}/" in k for k in keys2) and plain not in {r["design_id"] for r in rows2}
+    assert sorted(r["order_id"] for r in rows2) == sorted(r["order_id"] for r in rows)
+    assert all(r["print_file_key"] in listed2 for r in rows2 if r["box_code"])
