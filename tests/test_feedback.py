@@ -21,6 +21,7 @@ from packaging_pipeline.feedback import (
     load_policy,
     motif_class_weights,
     posteriors_by_segment,
+    published_designs,
 )
 from packaging_pipeline.formats import read_json, read_parquet_prefix, write_json
 from packaging_pipeline.publish import assignments_key, design_file_key
@@ -206,3 +207,44 @@ def test_bad_policy_is_named(tmp_path):
                    "half_life_days: 14\nlookback_days: 60\nallocation: {exploration_floor: 0.1}\n")  # fmt: skip
     with pytest.raises(InputError, match=r"p\.yaml.*lacks shared.*unboxed=2\.0 is outside"):
         load_policy(str(bad))
+
+
+def test_design_stage_plans_from_the_newest_stats_through_a_real_published_batch(tmp_path):
+    """generate -> publish -> feedback on the published batch -> stats -> the stage's rerun follows them."""
+    import mlflow
+
+    from packaging_pipeline.cli import main
+    from packaging_pipeline.design.batch import generate_night_designs, staging_prefix
+    from packaging_pipeline.publish import publish_night
+    from tests.test_design_batch import DS, segmented_night
+
+    lake, settings = segmented_night(tmp_path / "lake")
+    first = generate_night_designs(settings, DS, designs_per_segment=2, use_model=False, workers=1)
+    assert first["feedback"]["stats_ds"] is None
+    assert {d["method"] for seg in first["feedback"]["allocation"].values() for d in seg} == {"rotation"}
+    publish_night(settings, DS)
+
+    orders, designs = published_designs(lake, DS, 1)
+    motif = designs.set_index("design_id")["motif"]
+    seg0 = designs[designs["segment_id"] == 0]
+    loved = sorted(seg0["motif"])[0]
+    rows = []  # the night is small (a dozen orders): each segment-0 order reacts many times
+    for r in orders.merge(designs[["design_id", "segment_id"]], on="design_id").itertuples():
+        liked = motif[r.design_id] == loved
+        rows += [{"feedback_id": f"F{len(rows) + i:06d}", "event_time": f"{DS}T20:00:00Z", "order_id": r.order_id,
+                  "design_id": r.design_id, "event": "shared" if liked else "complaint", "rating": 5 if liked else 1}
+                 for i in range(20 if r.segment_id == 0 else 0)]  # fmt: skip
+    _write_raw(lake, DS, rows)
+    assert main(["feedback-ingest", "--lake", lake.uri, "--ds", DS]) == 0
+    assert read_json(lake, keys.feedback_report_key(DS))["joined"] == len(rows) > 0
+    assert main(["feedback-stats", "--lake", lake.uri, "--ds", DS]) == 0
+
+    second = generate_night_designs(settings, DS, designs_per_segment=2, use_model=False, workers=1)
+    assert second["feedback"]["stats_ds"] == DS
+    seg0_plan = second["feedback"]["allocation"]["0"]
+    assert {d["method"] for d in seg0_plan} <= {"thompson", "explore"}
+    assert [d["arm"] for d in seg0_plan].count(loved) >= 1
+    spec_key = next(o.key for o in lake.list(staging_prefix(DS) + "segment=0/") if o.key.endswith("spec.json"))
+    assert read_json(lake, spec_key)["allocation"]["method"] in ("thompson", "explore")
+    run = mlflow.get_run(second["feedback"]["mlflow_run_id"])
+    assert run.data.params["stats_ds"] == DS and run.data.tags["kind"] == "allocation"
