@@ -248,3 +248,24 @@ def test_design_stage_plans_from_the_newest_stats_through_a_real_published_batch
     assert read_json(lake, spec_key)["allocation"]["method"] in ("thompson", "explore")
     run = mlflow.get_run(second["feedback"]["mlflow_run_id"])
     assert run.data.params["stats_ds"] == DS and run.data.tags["kind"] == "allocation"
+
+
+def test_palette_posteriors_choose_each_designs_ink_set():
+    """A three-colour palette offers three ink pairs; feedback for one of them makes it the usual choice."""
+    palette = [{"color": "navy", "hex": "#1f2a44"}, {"color": "yellow", "hex": "#f2c230"},
+               {"color": "red", "hex": "#c0392b"}]  # fmt: skip
+    profiles = [{**PROFILES[0], "palette": palette}]
+    per_order, _ = _orders(NIGHT2, 200)
+    segment = pd.Series(0, index=per_order["order_id"])
+    plain, _ = plan_designs(profiles, per_order, segment, 4, ds=NIGHT2)
+    assert {p.ink_names for p in plain} == {("yellow", "navy")}  # no feedback: the palette's default pair
+    assert all(p.allocation["palette"]["method"] == "default" for p in plain)
+
+    liked = "red+navy"
+    evidence = {0: {liked: (40.0, 2.0), "yellow+navy": (2.0, 40.0), "yellow+red": (2.0, 40.0)}}
+    plans, _ = plan_designs(profiles, per_order, segment, 4, ds=NIGHT2, palette_posteriors=evidence)
+    chosen = ["+".join(p.ink_names) for p in plans]
+    assert chosen.count(liked) >= 3
+    assert [p.motif for p in plans] == [p.motif for p in plain]  # no motif evidence: motifs still rotate
+    pick = next(p.allocation["palette"] for p in plans if "+".join(p.ink_names) == liked)
+    assert (pick["arm"], pick["alpha"], pick["beta"]) == (liked, 40.0, 2.0)

@@ -31,7 +31,7 @@ import pandas as pd
 import pyarrow as pa
 
 from packaging_pipeline import lake as keys
-from packaging_pipeline.design.artwork import ArtworkSource, inks_for_slots, night_tiles
+from packaging_pipeline.design.artwork import ArtworkSource, night_tiles, palette_variants
 from packaging_pipeline.design.compose import (
     DEFAULT_TILE_MM,
     PAPER_HEX,
@@ -124,7 +124,7 @@ def plan_designs(
     profiles: Sequence[dict[str, Any]], per_order: pd.DataFrame, order_segment: pd.Series,
     designs_per_segment: int = DEFAULT_DESIGNS_PER_SEGMENT, messages: dict[str, str] | None = None, ds: str = "",
     motifs: Sequence[str] | None = None, posteriors: Posteriors | None = None, policy: FeedbackPolicy | None = None,
-    seed: int = 0,
+    seed: int = 0, palette_posteriors: Posteriors | None = None,
 ) -> tuple[list[PlannedDesign], pd.DataFrame]:  # fmt: skip
     """The designs of the night and each fitted order's design.
 
@@ -133,7 +133,8 @@ def plan_designs(
     feedback for a segment its designs rotate over the motifs (by segment, so neighbouring segments
     look different) and orders spread evenly; with ``posteriors`` (segment -> motif -> Beta) the
     motifs are Thompson-sampled, seeded by ``ds`` and ``seed``, and orders follow the posterior means
-    (both with the policy's exploration floor).
+    (both with the policy's exploration floor). ``palette_posteriors`` (segment -> ink set -> Beta)
+    likewise choose each design's ink set among the segment palette's variants.
     """
     from packaging_pipeline.feedback import design_weights, load_policy, thompson_allocation, weighted_order_choice
     from packaging_pipeline.gan.corpus import MOTIFS
@@ -164,30 +165,36 @@ def plan_designs(
         codes = sorted(mine["box_code"].unique()) or ([fallback_box] if fallback_box else [])
         boxes = tuple(box_tuple(c) for c in codes)
         names = {c["hex"]: c["color"] for c in profile.get("palette") or DEFAULT_PALETTE}
-        inks = tuple(inks_for_slots(list(names), PAPER_HEX))
+        ink_sets = {"+".join(names[c] for c in v): tuple(v) for v in palette_variants(list(names), PAPER_HEX)}
         top = (profile.get("top_categories") or [{}])[0].get("category")
         message = clean_message(messages.get(str(top), messages["default"]))
         n = 1 if sid == DEFAULT_SEGMENT else designs_per_segment
         evidence = posteriors.get(sid) if posteriors and sid != DEFAULT_SEGMENT else None
+        palette_evidence = palette_posteriors.get(sid) if palette_posteriors and sid != DEFAULT_SEGMENT else None
         weights = None
+        policy = policy or (load_policy() if evidence or palette_evidence else None)
+        rng = np.random.default_rng([seed, int(stamp or 0), sid + 1])
         if evidence is None:
             allocation = [{"arm": motifs[(i + max(sid, 0)) % len(motifs)], "method": "rotation"} for i in range(n)]
         else:
-            policy = policy or load_policy()
-            rng = np.random.default_rng([seed, int(stamp or 0), sid + 1])
             allocation = thompson_allocation(motifs, evidence, n, rng, policy.exploration_floor, policy.prior)
             weights = design_weights(allocation, policy.exploration_floor)
             for pick, share in zip(allocation, weights, strict=True):
                 pick.update(order_share=share, policy_version=policy.version)
+        if palette_evidence is None or len(ink_sets) == 1:
+            palettes = [{"arm": next(iter(ink_sets)), "method": "default"} for _ in range(n)]
+        else:
+            palettes = thompson_allocation(list(ink_sets), palette_evidence, n, rng, policy.exploration_floor,
+                                           policy.prior)  # fmt: skip
         ids = []
         variants: Counter[str] = Counter()
-        for i, pick in enumerate(allocation):
-            motif = pick["arm"]
+        for i, (pick, palette) in enumerate(zip(allocation, palettes, strict=True)):
+            motif, inks = pick["arm"], ink_sets[palette["arm"]]
             design_id = f"d{stamp}-s{sid if sid >= 0 else 'x'}-{i:02d}"
             ids.append(design_id)
             planned.append(PlannedDesign(
                 design_id, sid, str(profile.get("label", sid)), motif, variants[motif], inks,
-                tuple(names[c] for c in inks), message, boxes, 0, pick,
+                tuple(names[c] for c in inks), message, boxes, 0, {**pick, "palette": palette},
             ))  # fmt: skip
             variants[motif] += 1
         for o in mine["order_id"]:
@@ -285,10 +292,11 @@ def generate_night_designs(
     lines = shipping[0]
     policy = load_policy()
     stats = latest_stats(lake, ds, policy.lookback_days)  # the newest feedback posteriors; none: uniform
-    posteriors = posteriors_by_segment(pd.DataFrame(stats["motif"])) if stats and stats["motif"] else None
+    posteriors, palettes = (posteriors_by_segment(pd.DataFrame(stats[kind])) if stats and stats[kind] else None
+                            for kind in ("motif", "palette"))  # fmt: skip
     plans, order_designs = plan_designs(profiles, per_order, _segment_of_orders(lake, ds, lines),
                                         designs_per_segment, ds=ds, posteriors=posteriors, policy=policy,
-                                        seed=seed)  # fmt: skip
+                                        seed=seed, palette_posteriors=palettes)  # fmt: skip
     motifs = sorted({p.motif for p in plans})
     per_motif = 1 + max(p.variant for p in plans)
     t_tiles = time.perf_counter()
@@ -325,7 +333,7 @@ def generate_night_designs(
         "feedback": {"stats_ds": stats["ds"] if stats else None, "policy_version": policy.version,
                      "allocation": allocation_summary(plans)},
     }  # fmt: skip
-    if posteriors:  # analysts see in MLflow which arms the feedback bought each segment
+    if posteriors or palettes:  # analysts see in MLflow which arms the feedback bought each segment
         plan["feedback"]["mlflow_run_id"] = log_allocation(ds, stats["ds"], plan["feedback"]["allocation"])
     lake.write_bytes(prefix + "plan.json", json.dumps(plan, indent=2, sort_keys=True, default=str).encode("utf-8"))
     log.info("ds=%s: %d designs, %d print files in %.1f s", ds, plan["designs"], plan["print_files"], elapsed)
