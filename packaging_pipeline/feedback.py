@@ -179,7 +179,12 @@ def join_feedback(
 def ingest_feedback(
     settings: Settings, ds: str, lake: Lake | None = None, policy: FeedbackPolicy | None = None
 ) -> dict[str, Any]:
-    """Validate and join one night of feedback; reruns replace its outputs. Returns the report."""
+    """Validate and join one night of feedback; reruns replace its outputs. Returns the report.
+
+    Raises:
+        InputError: a feedback file is unreadable, or more than ``settings.max_bad_row_share`` of the
+            rows were rejected (checked after the outputs and the report are written, for inspection).
+    """
     from packaging_pipeline.ingest import ingest_source
 
     keys.parse_ds(ds)
@@ -221,6 +226,16 @@ def ingest_feedback(
     write_json(lake, keys.feedback_report_key(ds), report)
     log.info("feedback ds=%s read=%d joined=%d quarantined=%d unmatched=%d", ds, report["read"], report["joined"],
              report["quarantined"], report["unmatched"])  # fmt: skip
+    rejected = report["quarantined"] + report["unmatched"]
+    if report["read"] and rejected / report["read"] > settings.max_bad_row_share:
+        top = ", ".join(f"{k} ({v})" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])[:3])
+        raise InputError(
+            f"feedback partition {lake.uri_of(keys.raw_prefix('feedback', ds))}: {rejected} of {report['read']} rows "
+            f"rejected (limit {settings.max_bad_row_share:.1%}), top reasons {top}. Rejected rows are in "
+            f"{lake.uri_of(keys.quarantine_prefix('feedback', ds))} and "
+            f"{lake.uri_of(keys.feedback_unmatched_prefix(ds))}; fix the producer (or publish the batches it "
+            f"refers to) and rerun, or raise PACKAGING_MAX_BAD_ROW_SHARE."
+        )
     return report
 
 
@@ -373,6 +388,14 @@ def weighted_order_choice(order_id: str, weights: Sequence[float]) -> int:
     u = int.from_bytes(hashlib.sha256(order_id.encode("utf-8")).digest()[:8], "big") / 2**64
     cum = np.cumsum(weights) / float(np.sum(weights))
     return min(int(np.searchsorted(cum, u, side="right")), len(weights) - 1)
+
+
+def night_class_weights(settings: Settings, ds: str, motifs: Sequence[str]) -> dict[str, float] | None:
+    """The GAN fine-tune's motif-class weights for night ``ds`` from the newest stats, or None (off / no stats)."""
+    policy = load_policy()
+    if not policy.gan_feedback_weighting:
+        return None
+    return motif_class_weights(latest_stats(open_lake(settings), ds, policy.lookback_days), motifs, policy)
 
 
 def motif_class_weights(

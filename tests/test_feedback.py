@@ -94,6 +94,10 @@ def test_ingest_quarantines_with_reasons_and_counts_reconcile(night1):
         "{not json",
     ]
     _write_raw(lake, NIGHT2, rows)
+    with pytest.raises(InputError, match=r"partition .*: 7 of 9 rows rejected \(limit 5\.0%\).*feedback_unmatched"):
+        ingest_feedback(settings, NIGHT2)  # outputs and report are written before the limit fails the run
+    assert read_json(lake, keys.feedback_report_key(NIGHT2))["unmatched"] == 3
+    settings = settings.replace(max_bad_row_share=1.0)
     report = ingest_feedback(settings, NIGHT2)
     assert report["read"] == 9 == report["joined"] + report["quarantined"] + report["unmatched"]
     assert (report["joined"], report["quarantined"], report["unmatched"]) == (2, 4, 3)
