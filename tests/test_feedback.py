@@ -273,3 +273,37 @@ def test_palette_posteriors_choose_each_designs_ink_set():
     assert [p.motif for p in plans] == [p.motif for p in plain]  # no motif evidence: motifs still rotate
     pick = next(p.allocation["palette"] for p in plans if "+".join(p.ink_names) == liked)
     assert (pick["arm"], pick["alpha"], pick["beta"]) == (liked, 40.0, 2.0)
+
+
+def test_feedback_dag_runs_the_night_before_its_schedule(airflow_db, night1, monkeypatch):
+    """dag.test() of `packaging_feedback`: the 02:30 run on 2026-11-07 ingests and scores ds=2026-11-06."""
+    import datetime as dt
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.conftest import REPO
+
+    lake, settings, plans, fitted = night1
+    first = fitted.head(5).itertuples()
+    _write_raw(lake, NIGHT2, [_event(n, r.order_id, r.design_id, "shared", 5) for n, r in enumerate(first)])
+    monkeypatch.setenv("PACKAGING_LAKE_URI", lake.uri)
+    bag = DagBag(dag_folder=str(REPO / "dags" / "packaging_feedback.py"))
+    assert bag.import_errors == {}
+    dag = bag.get_dag("packaging_feedback")
+    for task in dag.tasks:
+        task.retries = 0
+    run = dag.test(logical_date=dt.datetime(2026, 11, 7, 2, 30, tzinfo=dt.UTC))
+    assert run.state == "success", [(ti.task_id, ti.state) for ti in run.get_task_instances()]
+    assert read_json(lake, keys.feedback_report_key(NIGHT2))["joined"] == 5
+    assert read_json(lake, keys.feedback_stats_prefix(NIGHT2) + "stats.json")["events"] == 5
+
+
+def test_an_asset_triggered_run_takes_the_ds_its_event_names():
+    from types import SimpleNamespace
+
+    from packaging_pipeline.airflow_support import triggered_ds
+
+    events = {"packaging_feedback_landed": [SimpleNamespace(extra={"ds": "2026-11-05"}, timestamp=None),
+                                            SimpleNamespace(extra={"ds": "2026-11-06"}, timestamp=None)]}  # fmt: skip
+    assert triggered_ds({"triggering_asset_events": events, "params": {}}) == "2026-11-06"
+    assert triggered_ds({"params": {"ds": "2026-11-04"}}) == "2026-11-04"
