@@ -23,7 +23,7 @@ import io
 import json
 import logging
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -119,16 +119,19 @@ def _days_back(ds: str, days: int) -> list[str]:
     return [(last - dt.timedelta(days=i)).isoformat() for i in range(days + 1)]
 
 
-def published_designs(lake: Lake, ds: str, lookback_days: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def published_designs(
+    lake: Lake, ds: str, lookback_days: int, wanted: Collection[str] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Orders and designs of the complete published batches from ``ds - lookback_days`` to ``ds``.
 
     Returns (orders: order_id, design_id, published_ds, warehouse_id, box_code) and
-    (designs: design_id, published_ds, segment_id, motif, palette); a newer batch wins.
+    (designs: design_id, published_ds, segment_id, motif, palette); a newer batch wins. Only the
+    ``wanted`` designs' spec.json are read (all when None): a night's feedback names a few of them.
     """
     from packaging_pipeline.publish import design_file_key
 
     orders: dict[str, tuple[str, str, str, str]] = {}
-    designs: dict[str, tuple[str, int, str, str]] = {}
+    design_day: dict[str, str] = {}
     for day in reversed(_days_back(ds, lookback_days)):  # oldest first, so newer batches overwrite
         if not lake.exists(keys.published_success_key(day)):
             continue
@@ -140,10 +143,15 @@ def published_designs(lake: Lake, ds: str, lookback_days: int) -> tuple[pd.DataF
             for row in csv.DictReader(io.StringIO(lake.read_text(obj.key))):
                 if row.get("order_id") and row.get("design_id"):
                     orders[row["order_id"]] = (row["design_id"], day, warehouse, row.get("box_code") or "")
-        for design_id in {v[0] for v in orders.values() if v[1] == day}:
+                    design_day[row["design_id"]] = day
+    designs: dict[str, tuple[str, int | None, str | None, str | None]] = {}
+    for design_id, day in design_day.items():
+        if wanted is None or design_id in wanted:
             spec = read_json(lake, design_file_key(day, design_id, "spec.json"))
             palette = "+".join(str(i.get("name")) for i in spec.get("inks", []))
             designs[design_id] = (day, int(spec["segment_id"]), str(spec["motif"]), palette)
+        else:
+            designs[design_id] = (day, None, None, None)
     order_frame = pd.DataFrame(
         [(o, *v) for o, v in orders.items()],
         columns=["order_id", "design_id", "published_ds", "warehouse_id", "box_code"],
@@ -193,7 +201,7 @@ def ingest_feedback(
     checked = ingest_source(lake, settings, "feedback", ds)
     accepted = read_parquet_prefix(lake, keys.accepted_prefix("feedback", ds))
     events = accepted.to_pandas() if accepted is not None else pd.DataFrame(columns=list(EVENT_COLUMNS[:6]))
-    orders, designs = published_designs(lake, ds, policy.lookback_days)
+    orders, designs = published_designs(lake, ds, policy.lookback_days, set(events["design_id"]))
     joined, unmatched = join_feedback(events, orders, designs)
 
     for prefix in (keys.feedback_events_prefix(ds), keys.feedback_unmatched_prefix(ds)):
