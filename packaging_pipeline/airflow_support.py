@@ -87,3 +87,23 @@ def failing_fast_on_bad_input() -> Iterator[None]:
         from airflow.sdk.exceptions import AirflowFailException
 
         raise AirflowFailException(str(exc)) from exc
+
+
+def triggered_ds(context: Mapping[str, Any]) -> str:
+    """The night an asset-triggered run processes: the newest ``ds`` in its triggering events' extras.
+
+    Falls back to :func:`run_ds` (a scheduled or manual run), then to the newest event's date.
+    """
+    from packaging_pipeline.lake import parse_ds
+
+    events = [e for evs in (context.get("triggering_asset_events") or {}).values() for e in evs]
+    named = [str(e.extra["ds"]) for e in events if isinstance(getattr(e, "extra", None), dict) and e.extra.get("ds")]
+    if named:
+        return max(parse_ds(d) for d in named).isoformat()
+    try:
+        return run_ds(context)
+    except ConfigError:
+        stamps = [e.timestamp for e in events if getattr(e, "timestamp", None) is not None]
+        if not stamps:
+            raise
+        return max(stamps).date().isoformat()

@@ -345,6 +345,50 @@ def _add_gate_command(add: Callable[[str, str], argparse.ArgumentParser]) -> Non
     p.set_defaults(handler=_cmd_gate, printer=_print_gate)
 
 
+def _cmd_feedback_ingest(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from packaging_pipeline.feedback import ingest_feedback, load_policy
+
+    return ingest_feedback(settings, args.ds.isoformat(), policy=load_policy(args.policy))
+
+
+def _cmd_feedback_stats(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from packaging_pipeline.feedback import compute_design_stats, load_policy
+
+    return compute_design_stats(settings, args.ds.isoformat(), policy=load_policy(args.policy),
+                                log_mlflow=not args.no_mlflow)  # fmt: skip
+
+
+def _print_feedback_ingest(result: dict[str, Any]) -> None:
+    print(
+        f"feedback ds={result['ds']}: read {result['read']}, joined {result['joined']}, quarantined "
+        f"{result['quarantined']}, unmatched {result['unmatched']} (against {result['published_orders_known']} "
+        f"published orders); reasons {result['reasons'] or 'none'}"
+    )
+
+
+def _print_feedback_stats(result: dict[str, Any]) -> None:
+    print(f"feedback stats ds={result['ds']}: {result['events']} events (policy v{result['policy']['version']})")
+    for r in sorted(result["motif"], key=lambda r: (r["segment_id"], -r["mean"])):
+        print(f"  segment {r['segment_id']:>3} {r['arm']:<10} mean {r['mean']:.3f} over {r['weight']:.1f} events")
+    if result.get("mlflow_run_id"):
+        print(f"  MLflow run {result['mlflow_run_id']}")
+
+
+def _add_feedback_commands(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    """``feedback-ingest`` (validate and join a night's feedback) and ``feedback-stats`` (posteriors)."""
+    help_policy = "feedback policy YAML (default: packaging_pipeline/data/feedback_policy.yaml)"
+    p = add("feedback-ingest", "Validate a night's feedback and join it to the published design each order got.")
+    p.add_argument("--ds", type=_date, required=True, help="the night the feedback arrived, YYYY-MM-DD")
+    p.add_argument("--policy", help=help_policy)
+    p.set_defaults(handler=_cmd_feedback_ingest, printer=_print_feedback_ingest)
+
+    p = add("feedback-stats", "Decayed Beta posteriors per segment x motif class and palette; logged to MLflow.")
+    p.add_argument("--ds", type=_date, required=True, help="the night, YYYY-MM-DD (uses feedback up to it)")
+    p.add_argument("--policy", help=help_policy)
+    p.add_argument("--no-mlflow", action="store_true", help="do not log the statistics to MLflow")
+    p.set_defaults(handler=_cmd_feedback_stats, printer=_print_feedback_stats)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="packaging-pipeline", description=__doc__.split("\n")[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
@@ -441,6 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_cmd_right_size, printer=_print_right_size)
     _add_gate_command(add)
     _add_publication_commands(add)
+    _add_feedback_commands(add)
     return parser
 
 

@@ -35,6 +35,27 @@ def dumps(obj: Any, **kwargs: Any) -> str:
     return json.dumps(obj, default=_json_default, **kwargs)
 
 
+def load_yaml(packaged: str, path: str | None = None) -> Any:
+    """A YAML document: the user's file at ``path``, else ``packaging_pipeline/data/<packaged>``.
+
+    Raises:
+        InputError: naming the file that cannot be read or parsed.
+    """
+    from importlib import resources
+
+    import yaml
+
+    from packaging_pipeline.errors import InputError
+
+    try:
+        if path is None:
+            return yaml.safe_load(resources.files("packaging_pipeline").joinpath("data", packaged).read_text("utf-8"))
+        with open(path, encoding="utf-8") as fh:
+            return yaml.safe_load(fh)
+    except (OSError, yaml.YAMLError) as exc:
+        raise InputError(f"cannot read {path or 'packaging_pipeline/data/' + packaged}: {exc}") from exc
+
+
 def write_json(lake: Lake, key: str, obj: Any) -> None:
     lake.write_text(key, dumps(obj, indent=2, sort_keys=True) + "\n")
 

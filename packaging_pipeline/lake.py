@@ -92,3 +92,22 @@ def published_success_key(ds: str) -> str:
 
 def published_manifest_key(ds: str) -> str:
     return published_prefix(ds) + "manifest.json"
+
+
+def feedback_events_prefix(ds: str) -> str:
+    """Accepted feedback of night ``ds`` joined to the published design (segment, motif, box) each order got."""
+    return partition("feedback", "events", ds=ds)
+
+
+def feedback_unmatched_prefix(ds: str) -> str:
+    """Contract-valid feedback naming an order or design no published batch knows, with reasons."""
+    return quarantine_prefix("feedback_unmatched", ds)
+
+
+def feedback_report_key(ds: str) -> str:
+    return partition("reports", "feedback", ds=ds) + "feedback.json"
+
+
+def feedback_stats_prefix(ds: str) -> str:
+    """Decayed Beta posteriors per (segment, motif class) and (segment, palette) as of ``ds``."""
+    return partition("feedback", "stats", ds=ds)

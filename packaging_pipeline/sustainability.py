@@ -573,7 +573,7 @@ def compose_variant(
         str(spec.get("motif", "plain")), int(spec.get("variant", 0)), tuple(str(i["hex"]) for i in inks),
         tuple(str(i["name"]) for i in inks), str(spec.get("message", "")),
         tuple((str(c), str(s), tuple(float(v) for v in inner), str(b)) for c, s, inner, b in boxes),
-        int(spec.get("orders", 0)),
+        int(spec.get("orders", 0)), dict(spec.get("allocation") or {}),  # the feedback choice stays recorded
     )  # fmt: skip
     source = dict(spec.get("artwork_source") or {})
     files = compose_design_files(plan, tile, ds, source, float(spec.get("tile_mm", DEFAULT_TILE_MM)))

@@ -22,7 +22,7 @@ def dagbag(airflow_db):
 
 def test_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert "packaging_nightly" in dagbag.dag_ids
+    assert {"packaging_nightly", "packaging_feedback"} <= set(dagbag.dag_ids)
 
 
 def test_every_dag_follows_policy(dagbag):
@@ -76,6 +76,22 @@ def test_nightly_graph(dagbag):
         task = dag.get_task(task_id)
         assert task.task_type == "SparkSubmitOperator" and task._conn_id == "spark_default"
         assert (REPO / "spark_jobs" / Path(task.application).name).exists()
+
+
+def test_feedback_graph_and_schedule(dagbag):
+    """Daily, and also whenever feedback lands (the producer's Asset event): either starts a run."""
+    from airflow.sdk import AssetOrTimeSchedule
+
+    dag = dagbag.get_dag("packaging_feedback")
+    assert dag.max_active_runs == 1
+    assert {t.task_id: t.downstream_task_ids for t in dag.tasks} == {
+        "ingest_feedback": {"compute_design_stats"},
+        "compute_design_stats": set(),
+    }
+    assert isinstance(dag.timetable, AssetOrTimeSchedule)
+    assert dag.timetable.timetable.expression == "30 2 * * *"
+    assert dag.timetable.asset_condition.name == "packaging_feedback_landed"
+    assert dag.get_task("ingest_feedback").retry_exponential_backoff
 
 
 def test_dag_files_parse_without_heavy_imports():

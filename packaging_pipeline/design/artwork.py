@@ -137,3 +137,20 @@ def inks_for_slots(palette_hex: Sequence[str], paper_hex: str, k_slots: int = K_
     while len(chosen) < k_slots - 1:  # a one-colour palette prints every ink slot in that colour
         chosen.append(chosen[-1])
     return chosen
+
+
+def palette_variants(palette_hex: Sequence[str], paper_hex: str, most: int = 4) -> list[list[str]]:
+    """Ink sets a segment's palette offers (the feedback loop's palette arms); the first is the default.
+
+    The first is :func:`inks_for_slots` of the whole palette (what every design prints without
+    feedback); the others take other pairs of its printable colours, in palette order.
+    """
+    import itertools
+
+    variants = [inks_for_slots(palette_hex, paper_hex)]
+    usable = [c for c in dict.fromkeys(palette_hex) if contrast_ratio(c, paper_hex) >= 1.3]
+    for combo in itertools.combinations(usable, K_SLOTS - 1):
+        inks = inks_for_slots(combo, paper_hex)
+        if inks not in variants and len(variants) < most:
+            variants.append(inks)
+    return variants

@@ -24,16 +24,14 @@ import os
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from importlib import resources
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import yaml
 
 from packaging_pipeline import lake as keys
-from packaging_pipeline.design.artwork import ArtworkSource, inks_for_slots, night_tiles
+from packaging_pipeline.design.artwork import ArtworkSource, night_tiles, palette_variants
 from packaging_pipeline.design.compose import (
     DEFAULT_TILE_MM,
     PAPER_HEX,
@@ -50,7 +48,8 @@ from packaging_pipeline.design.compose import (
 )
 from packaging_pipeline.design.dielines import make_dieline
 from packaging_pipeline.errors import InputError
-from packaging_pipeline.formats import dumps, read_json, read_parquet_prefix, write_parquet
+from packaging_pipeline.feedback import FeedbackPolicy, Posteriors
+from packaging_pipeline.formats import dumps, load_yaml, read_json, read_parquet_prefix, write_parquet
 from packaging_pipeline.storage import Lake
 
 log = logging.getLogger(__name__)
@@ -91,19 +90,12 @@ class PlannedDesign:
     message: str
     boxes: tuple[tuple[str, str, tuple[float, float, float], str], ...]  # (box_code, style, inner, board)
     orders: int
+    allocation: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False)  # arm, why, posterior
 
 
 def load_messages(path: str | None = None) -> dict[str, str]:
     """Segment messages by top category (``default`` for the rest), from packaged YAML or a user file."""
-    try:
-        if path is None:
-            text = resources.files("packaging_pipeline").joinpath("data/messages.yaml").read_text("utf-8")
-        else:
-            with open(path, encoding="utf-8") as fh:
-                text = fh.read()
-        doc = yaml.safe_load(text)
-    except (OSError, yaml.YAMLError) as exc:
-        raise InputError(f"cannot read segment messages {path or 'data/messages.yaml'}: {exc}") from exc
+    doc = load_yaml("messages.yaml", path)
     messages = doc.get("messages") if isinstance(doc, dict) else None
     if not isinstance(messages, dict) or not isinstance(messages.get("default"), str):
         raise InputError(f"segment messages {path or 'data/messages.yaml'} need a `messages:` map with a default")
@@ -131,14 +123,20 @@ def _segment_of_orders(lake: Lake, ds: str, lines: pd.DataFrame) -> pd.Series:
 def plan_designs(
     profiles: Sequence[dict[str, Any]], per_order: pd.DataFrame, order_segment: pd.Series,
     designs_per_segment: int = DEFAULT_DESIGNS_PER_SEGMENT, messages: dict[str, str] | None = None, ds: str = "",
-    motifs: Sequence[str] | None = None,
+    motifs: Sequence[str] | None = None, posteriors: Posteriors | None = None, policy: FeedbackPolicy | None = None,
+    seed: int = 0, palette_posteriors: Posteriors | None = None,
 ) -> tuple[list[PlannedDesign], pd.DataFrame]:  # fmt: skip
     """The designs of the night and each fitted order's design.
 
-    Each segment gets ``designs_per_segment`` designs over different motifs (rotated by segment, so
-    neighbouring segments look different), in the segment's palette, printed on every box size its
-    orders need (the most used box of the night if it ships nothing tomorrow).
+    Each segment gets ``designs_per_segment`` designs, in the segment's palette, printed on every box
+    size its orders need (the most used box of the night if it ships nothing tomorrow). Without
+    feedback for a segment its designs rotate over the motifs (by segment, so neighbouring segments
+    look different) and orders spread evenly; with ``posteriors`` (segment -> motif -> Beta) the
+    motifs are Thompson-sampled, seeded by ``ds`` and ``seed``, and orders follow the posterior means
+    (both with the policy's exploration floor). ``palette_posteriors`` (segment -> ink set -> Beta)
+    likewise choose each design's ink set among the segment palette's variants.
     """
+    from packaging_pipeline.feedback import design_weights, load_policy, thompson_allocation, weighted_order_choice
     from packaging_pipeline.gan.corpus import MOTIFS
 
     motifs = tuple(motifs or MOTIFS)
@@ -167,20 +165,40 @@ def plan_designs(
         codes = sorted(mine["box_code"].unique()) or ([fallback_box] if fallback_box else [])
         boxes = tuple(box_tuple(c) for c in codes)
         names = {c["hex"]: c["color"] for c in profile.get("palette") or DEFAULT_PALETTE}
-        inks = tuple(inks_for_slots(list(names), PAPER_HEX))
+        ink_sets = {"+".join(names[c] for c in v): tuple(v) for v in palette_variants(list(names), PAPER_HEX)}
         top = (profile.get("top_categories") or [{}])[0].get("category")
         message = clean_message(messages.get(str(top), messages["default"]))
         n = 1 if sid == DEFAULT_SEGMENT else designs_per_segment
+        evidence = posteriors.get(sid) if posteriors and sid != DEFAULT_SEGMENT else None
+        palette_evidence = palette_posteriors.get(sid) if palette_posteriors and sid != DEFAULT_SEGMENT else None
+        weights = None
+        policy = policy or (load_policy() if evidence or palette_evidence else None)
+        rng = np.random.default_rng([seed, int(stamp or 0), sid + 1])
+        if evidence is None:
+            allocation = [{"arm": motifs[(i + max(sid, 0)) % len(motifs)], "method": "rotation"} for i in range(n)]
+        else:
+            allocation = thompson_allocation(motifs, evidence, n, rng, policy.exploration_floor, policy.prior)
+            weights = design_weights(allocation, policy.exploration_floor)
+            for pick, share in zip(allocation, weights, strict=True):
+                pick.update(order_share=share, policy_version=policy.version)
+        if palette_evidence is None or len(ink_sets) == 1:
+            palettes = [{"arm": next(iter(ink_sets)), "method": "default"} for _ in range(n)]
+        else:
+            palettes = thompson_allocation(list(ink_sets), palette_evidence, n, rng, policy.exploration_floor,
+                                           policy.prior)  # fmt: skip
         ids = []
-        for i in range(n):
-            motif = motifs[(i + max(sid, 0)) % len(motifs)]
+        variants: Counter[str] = Counter()
+        for i, (pick, palette) in enumerate(zip(allocation, palettes, strict=True)):
+            motif, inks = pick["arm"], ink_sets[palette["arm"]]
             design_id = f"d{stamp}-s{sid if sid >= 0 else 'x'}-{i:02d}"
             ids.append(design_id)
             planned.append(PlannedDesign(
-                design_id, sid, str(profile.get("label", sid)), motif, i // len(motifs), inks,
-                tuple(names[c] for c in inks), message, boxes, 0,
+                design_id, sid, str(profile.get("label", sid)), motif, variants[motif], inks,
+                tuple(names[c] for c in inks), message, boxes, 0, {**pick, "palette": palette},
             ))  # fmt: skip
-        choice.update({o: ids[order_choice(o, len(ids))] for o in mine["order_id"]})
+            variants[motif] += 1
+        for o in mine["order_id"]:
+            choice[o] = ids[order_choice(o, len(ids)) if weights is None else weighted_order_choice(o, weights)]
     fitted["design_id"] = fitted["order_id"].map(choice)
     counts = Counter(fitted["design_id"])
     planned = [dataclasses.replace(p, orders=counts.get(p.design_id, 0)) for p in planned]
@@ -220,7 +238,7 @@ def compose_design_files(
         "inks": [{"name": n, "hex": c, "coverage": round(design.coverage()[k], 4)}
                  for k, (c, n) in enumerate(zip(plan.inks, plan.ink_names, strict=True), start=1)],
         "paper_coverage": round(design.coverage()[0], 4), "message": plan.message, "orders": plan.orders,
-        "print_files": prints,
+        "print_files": prints, "allocation": dict(plan.allocation),
     }  # fmt: skip
     files.append((dumps(spec, indent=2, sort_keys=True).encode("utf-8"), prefix + "spec.json"))
     return files
@@ -252,6 +270,13 @@ def generate_night_designs(
 ) -> dict[str, Any]:  # fmt: skip
     """The nightly design stage (CLI ``designs`` and the DAG's ``generate_designs``)."""
     from packaging_pipeline.design.right_size import orders_shipping_next, right_size_night
+    from packaging_pipeline.feedback import (
+        allocation_summary,
+        latest_stats,
+        load_policy,
+        log_allocation,
+        posteriors_by_segment,
+    )
     from packaging_pipeline.storage import open_lake
 
     if designs_per_segment < 1:
@@ -265,8 +290,13 @@ def generate_night_designs(
     shipping = orders_shipping_next(lake, ds)  # read once: boxes and each order's customer segment
     per_order, sizing = right_size_night(settings, ds, shipping=shipping)
     lines = shipping[0]
+    policy = load_policy()
+    stats = latest_stats(lake, ds, policy.lookback_days)  # the newest feedback posteriors; none: uniform
+    posteriors, palettes = (posteriors_by_segment(pd.DataFrame(stats[kind])) if stats and stats[kind] else None
+                            for kind in ("motif", "palette"))  # fmt: skip
     plans, order_designs = plan_designs(profiles, per_order, _segment_of_orders(lake, ds, lines),
-                                        designs_per_segment, ds=ds)  # fmt: skip
+                                        designs_per_segment, ds=ds, posteriors=posteriors, policy=policy,
+                                        seed=seed, palette_posteriors=palettes)  # fmt: skip
     motifs = sorted({p.motif for p in plans})
     per_motif = 1 + max(p.variant for p in plans)
     t_tiles = time.perf_counter()
@@ -301,7 +331,11 @@ def generate_night_designs(
         "right_sizing": {k: sizing[k] for k in ("orders", "fitted", "unfit", "mean_esr", "p95_esr", "unboxed_orders")
                          if k in sizing},  # unboxed orders still go to their warehouse, with the reason
         "design_ids": [p.design_id for p in plans],
+        "feedback": {"stats_ds": stats["ds"] if stats else None, "policy_version": policy.version,
+                     "allocation": allocation_summary(plans)},
     }  # fmt: skip
+    if posteriors or palettes:  # analysts see in MLflow which arms the feedback bought each segment
+        plan["feedback"]["mlflow_run_id"] = log_allocation(ds, stats["ds"], plan["feedback"]["allocation"])
     lake.write_bytes(prefix + "plan.json", json.dumps(plan, indent=2, sort_keys=True, default=str).encode("utf-8"))
     log.info("ds=%s: %d designs, %d print files in %.1f s", ds, plan["designs"], plan["print_files"], elapsed)
     return plan
