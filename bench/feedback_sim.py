@@ -108,8 +108,12 @@ def simulate(
         favourite_share.append(float((k == mu.argmax(axis=1)[s]).mean()))
         arrived.append((night + delay, _feedback(k, s, mu, day + dt.timedelta(days=delay), rng, respond)))
     return {
-        "mode": mode, "reward": reward, "regret": regret, "cum_regret": np.cumsum(regret).round(3).tolist(),
-        "cum_reward": np.cumsum(reward).round(3).tolist(), "favourite_share": favourite_share,
+        "mode": mode,
+        "reward": reward,
+        "regret": regret,
+        "cum_regret": np.cumsum(regret).round(3).tolist(),
+        "cum_reward": np.cumsum(reward).round(3).tolist(),
+        "favourite_share": favourite_share,
         "orders_per_night": segments * orders,
     }
 
