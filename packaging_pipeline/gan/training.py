@@ -51,14 +51,17 @@ class TrainingProfile:
     g_learning_rate: float = 2e-4
     beta_1: float = 0.5
     label_smoothing: float = 0.1
+    pretrain_epochs: int = 0  # the discriminator learns the motifs (training split) before a from-scratch training
     fine_tune_epochs: int | None = None  # epochs when warm-starting from the champion
 
 
 PROFILES = {
-    "cpu": TrainingProfile("cpu", size=32, filters=16, latent_dim=32, batch_size=64, epochs=25,
-                           tiles_per_class=256, mixed_precision=False, xla=False, fine_tune_epochs=8),
+    "cpu": TrainingProfile("cpu", size=32, filters=16, latent_dim=32, batch_size=32, epochs=25,
+                           tiles_per_class=256, mixed_precision=False, xla=False, fine_tune_epochs=8,
+                           pretrain_epochs=40),
     "gpu": TrainingProfile("gpu", size=64, filters=64, latent_dim=128, batch_size=256, epochs=60,
-                           tiles_per_class=2048, mixed_precision=True, xla=True, fine_tune_epochs=15),
+                           tiles_per_class=2048, mixed_precision=True, xla=True, fine_tune_epochs=15,
+                           pretrain_epochs=20),
 }  # fmt: skip
 
 
@@ -273,6 +276,12 @@ def train_pattern_gan(
         throughput: list[float] = []
         callback = EpochLogger(lake, ds, gan, corpus, steps_per_epoch * profile.batch_size, throughput,
                                 warm_from, sample_grid)  # fmt: skip
+        if start_epoch == 0 and warm_from is None and profile.pretrain_epochs:
+            # From scratch only: a warm start's discriminator already knows the motifs, and a resumed night
+            # restored its pretrained weights from the checkpoint.
+            train_accuracy = gan.pretrain_motif_head(corpus.one_hot(), corpus.labels, profile.pretrain_epochs,
+                                                     profile.batch_size, seed)  # fmt: skip
+            mlflow.log_metric("pretrain_motif_accuracy", train_accuracy)
         history = None
         if start_epoch < total_epochs:
             history = gan.fit(dataset, epochs=total_epochs, initial_epoch=start_epoch, callbacks=[callback], verbose=0)

@@ -1,0 +1,110 @@
+"""Diagnostic: train the cpu profile in-process (no MLflow) and report per-class conditional accuracy.
+
+Usage::
+
+    TF_CPP_MIN_LOG_LEVEL=2 .venv/bin/python bench/gan_conditioning.py [--epochs N] [--pretrain N] [--seed S]
+
+Uses the demo's corpus and split (procedural, cpu profile, seed 0) and the evaluation's judge classifier
+(cached per profile and seed under $GAN_JUDGE_CACHE), so an experiment on the conditioning of the GAN takes
+minutes instead of a whole demo night. ``--grid PATH`` writes the sample grid to look at.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras
+
+from packaging_pipeline.gan.evaluation import build_classifier, evaluate_generator, train_classifier
+from packaging_pipeline.gan.model import ModelShape
+from packaging_pipeline.gan.render import generate_separations, sample_grid
+from packaging_pipeline.gan.training import HOLDOUT_SHARE, PROFILES, build_gan, load_corpus, make_dataset
+
+
+def judge(train, holdout, seed: int, profile: str):  # noqa: ANN001, ANN201
+    """The evaluation's classifier, trained once per (profile, seed) and kept under --judge-cache."""
+    cache = Path(os.environ.get("GAN_JUDGE_CACHE", "/tmp/gan-judge")) / f"{profile}-{seed}.weights.h5"
+    if not cache.exists():
+        classifier, features, accuracy = train_classifier(train, holdout, seed=seed)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        classifier.save_weights(cache)
+        return classifier, features, accuracy
+    classifier, features = build_classifier(train.slots.shape[1], train.k_slots, len(train.class_names))
+    classifier.load_weights(cache)
+    accuracy = float((np.asarray(classifier(holdout.one_hot(), training=False)).argmax(-1) == holdout.labels).mean())
+    return classifier, features, accuracy
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="cpu")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--pretrain", type=int, help="discriminator motif pretraining epochs (default: profile's)")
+    parser.add_argument("--batch", type=int)
+    parser.add_argument("--base", type=int, default=ModelShape.base)
+    parser.add_argument("--lr", type=float)
+    parser.add_argument("--grid", help="write a PNG sample grid (one row per motif, tiled 2x2) here")
+    args = parser.parse_args()
+    profile = PROFILES[args.profile]
+    chosen = (("epochs", args.epochs), ("pretrain_epochs", args.pretrain), ("batch_size", args.batch),
+              ("d_learning_rate", args.lr), ("g_learning_rate", args.lr))  # fmt: skip
+    overrides = {k: v for k, v in chosen if v is not None}
+    profile = dataclasses.replace(profile, **overrides)
+    corpus = load_corpus(None, profile, args.seed)
+    train, holdout = corpus.split(HOLDOUT_SHARE, args.seed)
+
+    t0 = time.perf_counter()
+    classifier, features, judge_accuracy = judge(train, holdout, args.seed, profile.name)
+    judge_s = time.perf_counter() - t0
+
+    keras.utils.set_random_seed(args.seed)
+    shape = ModelShape(size=profile.size, k_slots=corpus.k_slots, n_classes=len(corpus.class_names),
+                       latent_dim=profile.latent_dim, filters=profile.filters, base=args.base)  # fmt: skip
+    gan = build_gan(shape, profile, args.seed, jit=False)
+    t0 = time.perf_counter()
+    pre_acc = gan.pretrain_motif_head(train.one_hot(), train.labels, profile.pretrain_epochs, profile.batch_size,
+                                      args.seed)  # fmt: skip
+    pretrain_s = time.perf_counter() - t0
+    head = keras.Model(gan.discriminator.inputs[0], gan.discriminator.get_layer("motif_logits").output)
+    pre_holdout = float((np.asarray(head(holdout.one_hot(), training=False)).argmax(-1) == holdout.labels).mean())
+    t0 = time.perf_counter()
+    history = gan.fit(make_dataset(train, profile.batch_size, args.seed), epochs=profile.epochs, verbose=0)
+    train_s = time.perf_counter() - t0
+    d_holdout = float((np.asarray(head(holdout.one_hot(), training=False)).argmax(-1) == holdout.labels).mean())
+    images = (len(train.labels) // profile.batch_size) * profile.batch_size * profile.epochs
+
+    scores = evaluate_generator(gan.generator, classifier, features, holdout, seed=args.seed)
+    per_class = {}
+    for c, name in enumerate(corpus.class_names):
+        fake = generate_separations(gan.generator, c, 32, seed=args.seed + c)
+        predicted = np.asarray(classifier(fake, training=False)).argmax(-1)
+        d_says = np.asarray(gan.discriminator([fake, np.full((32, 1), c, "int32")], training=False)[1]).argmax(-1)
+        per_class[name] = {"accuracy": float((predicted == c).mean()), "d_head_on_fakes": float((d_says == c).mean()),
+                           "predicted_as": np.bincount(predicted, minlength=len(corpus.class_names)).tolist()}
+    if args.grid:
+        from PIL import Image
+
+        Image.fromarray(sample_grid(gan.generator, corpus.class_names, seed=args.seed)).save(args.grid)
+    print(json.dumps({
+        "profile": dataclasses.asdict(profile), "judge_accuracy": judge_accuracy, "judge_s": round(judge_s, 1),
+        "pretrain_s": round(pretrain_s, 1), "pretrain_train_accuracy": pre_acc, "d_head_holdout_after_pretrain":
+        pre_holdout, "d_head_holdout_after_gan": d_holdout, "train_s": round(train_s, 1),
+        "images_per_second": round(images / train_s, 1), "scores": scores, "per_class": per_class,
+        "final_losses": {k: float(v[-1]) for k, v in history.history.items()},
+    }, indent=1))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
