@@ -15,6 +15,7 @@ and one ``dieline-<box_code>-<LxWxH>.pdf`` / ``.svg`` per box size, plus ``order
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -23,7 +24,7 @@ import multiprocessing
 import os
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from importlib import resources
 from typing import Any
 
@@ -226,6 +227,26 @@ def compose_design_files(
     return files
 
 
+@contextlib.contextmanager
+def child_processes_allowed() -> Iterator[None]:
+    """Let this process start worker processes even when it descends from a daemonic one.
+
+    Celery's prefork pool marks its children daemonic and Airflow 3 forks each task from one, so
+    multiprocessing refuses to start a pool there ("daemonic processes are not allowed to have
+    children"). The task joins its pool before it returns, which is all the flag guards.
+    """
+    config = multiprocessing.current_process()._config  # no public setter for the running process
+    before = config.get("daemon")
+    config["daemon"] = False
+    try:
+        yield
+    finally:
+        if before is None:
+            config.pop("daemon", None)
+        else:
+            config["daemon"] = before
+
+
 def compose_designs(
     plans: Sequence[PlannedDesign], tiles: dict[str, np.ndarray], ds: str, source: ArtworkSource,
     tile_mm: float = DEFAULT_TILE_MM, workers: int | None = None,
@@ -240,7 +261,7 @@ def compose_designs(
     # Spawned, not forked: the night's process may hold TensorFlow (the generator painted the tiles),
     # whose runtime does not survive a fork (a forked worker crawled through TF's clean-up for minutes).
     spawn = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=spawn) as pool:
+    with child_processes_allowed(), concurrent.futures.ProcessPoolExecutor(workers, mp_context=spawn) as pool:
         yield from pool.map(
             compose_design_files, *zip(*jobs, strict=True), chunksize=max(1, len(jobs) // (4 * workers))
         )
