@@ -110,8 +110,12 @@ def _pool_in_a_daemonic_process(queue) -> None:  # noqa: ANN001 - a multiprocess
     import concurrent.futures
     import multiprocessing
 
+    from billiard.process import AuthenticationString
+
     from packaging_pipeline.design.batch import child_processes_allowed
 
+    # A Celery prefork child carries billiard's auth key, which multiprocessing's spawn refuses to pickle.
+    multiprocessing.current_process()._config["authkey"] = AuthenticationString(b"celery-pool-child")
     spawn = multiprocessing.get_context("spawn")
     try:
         with concurrent.futures.ProcessPoolExecutor(1, mp_context=spawn) as pool:

@@ -229,22 +229,23 @@ def compose_design_files(
 
 @contextlib.contextmanager
 def child_processes_allowed() -> Iterator[None]:
-    """Let this process start worker processes even when it descends from a daemonic one.
+    """Let this process start worker processes even when it descends from a Celery prefork child.
 
-    Celery's prefork pool marks its children daemonic and Airflow 3 forks each task from one, so
+    Celery's pool marks its children daemonic and Airflow 3 forks each task from one, so
     multiprocessing refuses to start a pool there ("daemonic processes are not allowed to have
-    children"). The task joins its pool before it returns, which is all the flag guards.
+    children"); the task joins its pool before it returns, which is all the flag guards. The pool
+    child's auth key is billiard's, which multiprocessing's spawn cannot pickle: use its bytes.
     """
-    config = multiprocessing.current_process()._config  # no public setter for the running process
-    before = config.get("daemon")
+    process = multiprocessing.current_process()
+    config = process._config  # no public setter for the running process's daemon flag
+    before = {key: config[key] for key in ("daemon", "authkey") if key in config}
     config["daemon"] = False
+    process.authkey = bytes(process.authkey)
     try:
         yield
     finally:
-        if before is None:
-            config.pop("daemon", None)
-        else:
-            config["daemon"] = before
+        config.pop("daemon", None)
+        config.update(before)
 
 
 def compose_designs(
