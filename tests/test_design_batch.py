@@ -110,12 +110,16 @@ def _pool_in_a_daemonic_process(queue) -> None:  # noqa: ANN001 - a multiprocess
     import concurrent.futures
     import multiprocessing
 
-    from billiard.process import AuthenticationString
+    from billiard import process as billiard_process
 
     from packaging_pipeline.design.batch import child_processes_allowed
 
-    # A Celery prefork child carries billiard's auth key, which multiprocessing's spawn refuses to pickle.
-    multiprocessing.current_process()._config["authkey"] = AuthenticationString(b"celery-pool-child")
+    # What a Celery prefork child is: billiard's daemonic Process object as multiprocessing's current
+    # process, with billiard's auth key (which multiprocessing's spawn refuses to pickle).
+    pool_child = billiard_process.Process()
+    pool_child._config["daemon"] = True
+    billiard_process._set_current_process(pool_child)
+    assert multiprocessing.current_process() is pool_child
     spawn = multiprocessing.get_context("spawn")
     try:
         with concurrent.futures.ProcessPoolExecutor(1, mp_context=spawn) as pool:

@@ -236,11 +236,11 @@ def child_processes_allowed() -> Iterator[None]:
     children"); the task joins its pool before it returns, which is all the flag guards. The pool
     child's auth key is billiard's, which multiprocessing's spawn cannot pickle: use its bytes.
     """
-    process = multiprocessing.current_process()
-    config = process._config  # no public setter for the running process's daemon flag
+    process = multiprocessing.current_process()  # in a Celery pool child: billiard's Process object
+    config = process._config  # its setters would keep billiard's types: set the config itself
     before = {key: config[key] for key in ("daemon", "authkey") if key in config}
     config["daemon"] = False
-    process.authkey = bytes(process.authkey)
+    config["authkey"] = multiprocessing.process.AuthenticationString(bytes(process.authkey))
     try:
         yield
     finally:
