@@ -22,6 +22,11 @@ EXTRAS = {
         "apache-airflow-providers-apache-spark",
         "apache-airflow-providers-celery",
         "apache-airflow-providers-postgres",
+        # Celery workers on Redis, metadata on PostgreSQL. providers-celery 3.26 imports
+        # celery.backends.database.retry, which celery 5.7 removed: the worker would die at start.
+        "celery[redis]<5.7",
+        "psycopg2-binary",
+        "redis",
     ],
     "dev": ["moto[server]", "playwright", "pypdfium2", "pytest", "pytest-timeout", "ruff"],
     "bench": ["duckdb"],

@@ -1,8 +1,10 @@
 """Spark's edge to the lake: building a session, reading lake prefixes, writing partitions.
 
 A ``file://`` lake is read and written in place. An ``s3://`` lake is read through s3a when the
-cluster has hadoop-aws (``PACKAGING_SPARK_S3A=1``); otherwise inputs are staged to a local scratch
-directory with boto3 and outputs uploaded through the lake, which is what a single-node run needs.
+cluster has hadoop-aws (``PACKAGING_SPARK_S3A=1``); otherwise inputs are staged to a scratch
+directory with boto3. Outputs are written by the executors into the scratch directory and uploaded
+through the lake by the driver: one host needs nothing more, a cluster of several hosts needs the
+scratch directory on a filesystem every Spark worker mounts at the same path (``PACKAGING_SPARK_SCRATCH``).
 """
 
 from __future__ import annotations
@@ -94,7 +96,14 @@ class SparkLake:
     def __init__(self, lake: Lake, spark: SparkSession, scratch: str | os.PathLike[str] | None = None):
         self.lake = lake
         self.spark = spark
-        self._scratch = Path(scratch) if scratch else Path(tempfile.mkdtemp(prefix="packaging-spark-"))
+        # Executors write outputs into the scratch directory: on a multi-host cluster it must be a shared
+        # filesystem mounted at the same path on the driver and every Spark worker (PACKAGING_SPARK_SCRATCH).
+        if scratch is None:
+            shared = os.environ.get("PACKAGING_SPARK_SCRATCH") or None
+            if shared:
+                Path(shared).mkdir(parents=True, exist_ok=True)
+            scratch = tempfile.mkdtemp(prefix="packaging-spark-", dir=shared)
+        self._scratch = Path(scratch)
         self._s3a = isinstance(lake, S3Lake) and os.environ.get("PACKAGING_SPARK_S3A") == "1"
 
     def close(self) -> None:

@@ -104,3 +104,41 @@ def test_a_night_without_segments_is_a_clear_error(night):
     _, settings = night
     with pytest.raises(InputError, match="no segment profiles for ds=2026-11-01"):
         generate_night_designs(settings, "2026-11-01", use_model=False)
+
+
+def _pool_in_a_daemonic_process(queue) -> None:  # noqa: ANN001 - a multiprocessing queue
+    import concurrent.futures
+    import multiprocessing
+
+    from billiard import process as billiard_process
+
+    from packaging_pipeline.design.batch import child_processes_allowed
+
+    # What a Celery prefork child is: billiard's daemonic Process object as multiprocessing's current
+    # process, with billiard's auth key (which multiprocessing's spawn refuses to pickle).
+    pool_child = billiard_process.Process()
+    pool_child._config["daemon"] = True
+    billiard_process._set_current_process(pool_child)
+    assert multiprocessing.current_process() is pool_child
+    spawn = multiprocessing.get_context("spawn")
+    try:
+        with concurrent.futures.ProcessPoolExecutor(1, mp_context=spawn) as pool:
+            pool.submit(abs, -1).result()
+        queue.put("started without the guard")
+    except AssertionError as exc:  # what a Celery prefork child sees without the guard
+        queue.put(f"refused: {exc}")
+    with child_processes_allowed(), concurrent.futures.ProcessPoolExecutor(1, mp_context=spawn) as pool:
+        queue.put(pool.submit(abs, -7).result())
+
+
+def test_design_workers_start_inside_a_daemonic_process_like_a_celery_task():
+    import multiprocessing
+
+    spawn = multiprocessing.get_context("spawn")
+    queue = spawn.Queue()
+    child = spawn.Process(target=_pool_in_a_daemonic_process, args=(queue,), daemon=True)
+    child.start()
+    child.join(timeout=120)
+    assert child.exitcode == 0
+    assert queue.get(timeout=5) == "refused: daemonic processes are not allowed to have children"
+    assert queue.get(timeout=5) == 7

@@ -15,6 +15,7 @@ and one ``dieline-<box_code>-<LxWxH>.pdf`` / ``.svg`` per box size, plus ``order
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -23,7 +24,7 @@ import multiprocessing
 import os
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -244,6 +245,27 @@ def compose_design_files(
     return files
 
 
+@contextlib.contextmanager
+def child_processes_allowed() -> Iterator[None]:
+    """Let this process start worker processes even when it descends from a Celery prefork child.
+
+    Celery's pool marks its children daemonic and Airflow 3 forks each task from one, so
+    multiprocessing refuses to start a pool there ("daemonic processes are not allowed to have
+    children"); the task joins its pool before it returns, which is all the flag guards. The pool
+    child's auth key is billiard's, which multiprocessing's spawn cannot pickle: use its bytes.
+    """
+    process = multiprocessing.current_process()  # in a Celery pool child: billiard's Process object
+    config = process._config  # its setters would keep billiard's types: set the config itself
+    before = {key: config[key] for key in ("daemon", "authkey") if key in config}
+    config["daemon"] = False
+    config["authkey"] = multiprocessing.process.AuthenticationString(bytes(process.authkey))
+    try:
+        yield
+    finally:
+        config.pop("daemon", None)
+        config.update(before)
+
+
 def compose_designs(
     plans: Sequence[PlannedDesign], tiles: dict[str, np.ndarray], ds: str, source: ArtworkSource,
     tile_mm: float = DEFAULT_TILE_MM, workers: int | None = None,
@@ -258,7 +280,7 @@ def compose_designs(
     # Spawned, not forked: the night's process may hold TensorFlow (the generator painted the tiles),
     # whose runtime does not survive a fork (a forked worker crawled through TF's clean-up for minutes).
     spawn = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=spawn) as pool:
+    with child_processes_allowed(), concurrent.futures.ProcessPoolExecutor(workers, mp_context=spawn) as pool:
         yield from pool.map(
             compose_design_files, *zip(*jobs, strict=True), chunksize=max(1, len(jobs) // (4 * workers))
         )
