@@ -2,11 +2,13 @@
 
 Usage::
 
-    TF_CPP_MIN_LOG_LEVEL=2 .venv/bin/python bench/gan_conditioning.py [--epochs N] [--pretrain N] [--seed S]
+    TF_CPP_MIN_LOG_LEVEL=2 .venv/bin/python bench/gan_conditioning.py [--epochs N] [--pretrain N] [--seed S] \
+        [--batch B] [--base 4|8] [--lr LR] [--grid samples.png]
 
 Uses the demo's corpus and split (procedural, cpu profile, seed 0) and the evaluation's judge classifier
 (cached per profile and seed under $GAN_JUDGE_CACHE), so an experiment on the conditioning of the GAN takes
-minutes instead of a whole demo night. ``--grid PATH`` writes the sample grid to look at.
+minutes instead of a whole demo night. ``--grid PATH`` writes the sample grid to look at. Not bit-identical
+to the nightly ``train`` (no op determinism, pretraining outside an MLflow run), so confirm a setting there.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from packaging_pipeline.gan.training import HOLDOUT_SHARE, PROFILES, build_gan, 
 
 
 def judge(train, holdout, seed: int, profile: str):  # noqa: ANN001, ANN201
-    """The evaluation's classifier, trained once per (profile, seed) and kept under --judge-cache."""
+    """The evaluation's classifier, trained once per (profile, seed) and kept under $GAN_JUDGE_CACHE."""
     cache = Path(os.environ.get("GAN_JUDGE_CACHE", "/tmp/gan-judge")) / f"{profile}-{seed}.weights.h5"
     if not cache.exists():
         classifier, features, accuracy = train_classifier(train, holdout, seed=seed)
