@@ -106,9 +106,10 @@ def test_a_night_without_segments_is_a_clear_error(night):
         generate_night_designs(settings, "2026-11-01", use_model=False)
 
 
-def _pool_in_a_daemonic_process(queue) -> None:  # noqa: ANN001 - a multiprocessing queue
+def _pool_in_a_daemonic_process(queue, script) -> None:  # noqa: ANN001 - a multiprocessing queue
     import concurrent.futures
     import multiprocessing
+    import sys
 
     from billiard import process as billiard_process
 
@@ -120,6 +121,9 @@ def _pool_in_a_daemonic_process(queue) -> None:  # noqa: ANN001 - a multiprocess
     pool_child._config["daemon"] = True
     billiard_process._set_current_process(pool_child)
     assert multiprocessing.current_process() is pool_child
+    # Launched by a script whose import fails in a task process (the airflow CLI without its database).
+    main = sys.modules["__main__"]
+    main.__spec__, main.__file__ = None, str(script)
     spawn = multiprocessing.get_context("spawn")
     try:
         with concurrent.futures.ProcessPoolExecutor(1, mp_context=spawn) as pool:
@@ -129,14 +133,17 @@ def _pool_in_a_daemonic_process(queue) -> None:  # noqa: ANN001 - a multiprocess
         queue.put(f"refused: {exc}")
     with child_processes_allowed(), concurrent.futures.ProcessPoolExecutor(1, mp_context=spawn) as pool:
         queue.put(pool.submit(abs, -7).result())
+    assert main.__file__ == str(script)
 
 
-def test_design_workers_start_inside_a_daemonic_process_like_a_celery_task():
+def test_design_workers_start_inside_a_daemonic_process_like_a_celery_task(tmp_path):
     import multiprocessing
 
+    script = tmp_path / "airflow"
+    script.write_text("raise SystemExit('re-ran the launching script in a worker')\n")
     spawn = multiprocessing.get_context("spawn")
     queue = spawn.Queue()
-    child = spawn.Process(target=_pool_in_a_daemonic_process, args=(queue,), daemon=True)
+    child = spawn.Process(target=_pool_in_a_daemonic_process, args=(queue, script), daemon=True)
     child.start()
     child.join(timeout=120)
     assert child.exitcode == 0

@@ -22,6 +22,7 @@ import json
 import logging
 import multiprocessing
 import os
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -247,23 +248,32 @@ def compose_design_files(
 
 @contextlib.contextmanager
 def child_processes_allowed() -> Iterator[None]:
-    """Let this process start worker processes even when it descends from a Celery prefork child.
+    """Let an Airflow task start spawned worker processes, also on a Celery worker.
 
-    Celery's pool marks its children daemonic and Airflow 3 forks each task from one, so
-    multiprocessing refuses to start a pool there ("daemonic processes are not allowed to have
-    children"); the task joins its pool before it returns, which is all the flag guards. The pool
-    child's auth key is billiard's, which multiprocessing's spawn cannot pickle: use its bytes.
+    Three things stand in the way in a real Airflow 3 task (not in ``dag.test()``):
+
+    * Celery's prefork pool marks its children daemonic and Airflow forks each task from one, so
+      multiprocessing refuses to start a pool ("daemonic processes are not allowed to have children");
+      the task joins its pool before it returns, which is all the flag guards;
+    * that pool child's current process is billiard's, whose auth key spawn cannot pickle;
+    * spawned children re-run the launching script as ``__mp_main__``: the ``airflow`` CLI, whose
+      import needs the metadata database that Airflow blocks in task processes. The workers need
+      nothing from ``__main__`` (they run ``compose_design_files``), so its path is hidden meanwhile.
     """
     process = multiprocessing.current_process()  # in a Celery pool child: billiard's Process object
     config = process._config  # its setters would keep billiard's types: set the config itself
     before = {key: config[key] for key in ("daemon", "authkey") if key in config}
     config["daemon"] = False
     config["authkey"] = multiprocessing.process.AuthenticationString(bytes(process.authkey))
+    main = sys.modules["__main__"]
+    script = main.__dict__.pop("__file__", None) if getattr(main, "__spec__", None) is None else None
     try:
         yield
     finally:
         config.pop("daemon", None)
         config.update(before)
+        if script is not None:
+            main.__file__ = script
 
 
 def compose_designs(
