@@ -72,6 +72,9 @@ DEFAULT_ARGS = {
         "min_segment_size": Param(25, type="integer", minimum=1, description="Smaller segments are merged"),
         "gan_profile": Param("cpu", enum=["cpu", "gpu"], description="Training profile (tile size, width, epochs)"),
         "gan_epochs": Param(None, type=["null", "integer"], minimum=1, description="Default: the profile's"),
+        "gan_pretrain_epochs": Param(None, type=["null", "integer"], minimum=0,
+                                     description="Discriminator motif pretraining (from scratch only); default: "
+                                                 "the profile's"),
         "gan_from_scratch": Param(False, type="boolean", description="Do not warm-start from the champion"),
         "corpus_uri": Param(None, type=["null", "string"], description="Image corpus; default: procedural motifs"),
         "designs_per_segment": Param(4, type="integer", minimum=1, description="Designs composed per segment"),
@@ -146,6 +149,7 @@ def packaging_nightly() -> None:
             result = train_for_night(
                 task_settings(params), night, params["corpus_uri"], params["gan_profile"],
                 epochs=params["gan_epochs"], from_scratch=params["gan_from_scratch"],
+                pretrain_epochs=params["gan_pretrain_epochs"],
             )  # fmt: skip
         return {k: result[k] for k in ("run_id", "model_version", "model_uri", "warm_started_from", "epochs_run")}
 

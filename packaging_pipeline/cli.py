@@ -109,7 +109,7 @@ def _cmd_train(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
 
     return train_for_night(
         settings, args.ds.isoformat(), args.corpus, args.profile, epochs=args.epochs, seed=args.seed,
-        from_scratch=args.from_scratch, restart=args.restart,
+        from_scratch=args.from_scratch, restart=args.restart, pretrain_epochs=args.pretrain_epochs,
     )  # fmt: skip
 
 
@@ -434,6 +434,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ds", type=_date, required=True, help="the night, YYYY-MM-DD")
     p.add_argument("--corpus", help="folder or s3:// prefix of images, one sub-folder per motif (default: procedural)")
     p.add_argument("--epochs", type=_positive_int, help="default: the profile's (fewer when warm-starting)")
+    p.add_argument("--pretrain-epochs", type=int, help="discriminator motif pretraining before a from-scratch "
+                   "training; default: the profile's, 0 skips it")  # fmt: skip
     p.add_argument("--profile", choices=("cpu", "gpu"), default="cpu")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--from-scratch", action="store_true", help="do not warm-start from the champion")

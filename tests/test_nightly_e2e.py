@@ -36,7 +36,7 @@ def test_nightly_dag_ingests_a_generated_night(airflow_db, tmp_path, monkeypatch
     # The run at 03:00 on 2026-11-02 covers the interval that starts 2026-11-01 03:00: ds = 2026-11-01.
     run = _nightly_dag().test(
         logical_date=dt.datetime(2026, 11, 2, 3, tzinfo=dt.UTC),
-        run_conf={"segment_k": 4, "min_segment_size": 10, "gan_epochs": 1},
+        run_conf={"segment_k": 4, "min_segment_size": 10, "gan_epochs": 1, "gan_pretrain_epochs": 1},
     )
     assert run.state == "success", [(ti.task_id, ti.state) for ti in run.get_task_instances()]
 
@@ -97,7 +97,8 @@ def test_nightly_dag_fails_clearly_on_too_many_bad_rows(airflow_db, tmp_path, mo
     monkeypatch.setenv("PACKAGING_PSEUDONYM_KEY", TEST_PSEUDONYM_KEY)
 
     run = _nightly_dag().test(
-        logical_date=dt.datetime(2026, 11, 2, 3, tzinfo=dt.UTC), run_conf={"max_bad_row_share": 0.01, "gan_epochs": 1}
+        logical_date=dt.datetime(2026, 11, 2, 3, tzinfo=dt.UTC),
+        run_conf={"max_bad_row_share": 0.01, "gan_epochs": 1, "gan_pretrain_epochs": 1},
     )
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert run.state == "failed" and states["ingest_raw"] == "failed", states

@@ -375,14 +375,21 @@ def load_corpus(
 
 def train_for_night(
     settings: Any, ds: str, corpus_uri: str | None = None, profile: str = "cpu", epochs: int | None = None,
-    seed: int = 0, from_scratch: bool = False, restart: bool = False,
+    seed: int = 0, from_scratch: bool = False, restart: bool = False, pretrain_epochs: int | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """The nightly training stage (CLI ``train`` and the DAG's ``train_pattern_gan``)."""
+    """The nightly training stage (CLI ``train`` and the DAG's ``train_pattern_gan``).
+
+    ``epochs`` and ``pretrain_epochs`` override the profile's (a smoke run sets both small).
+    """
     from packaging_pipeline.storage import open_lake
 
     if profile not in PROFILES:
         raise InputError(f"unknown training profile {profile!r}; choose one of {', '.join(PROFILES)}")
     chosen = PROFILES[profile]
+    if pretrain_epochs is not None:
+        if pretrain_epochs < 0:
+            raise InputError(f"pretrain epochs must be 0 or more, got {pretrain_epochs}")
+        chosen = dataclasses.replace(chosen, pretrain_epochs=pretrain_epochs)
     corpus = load_corpus(corpus_uri, chosen, seed, settings.s3)
     train, _ = corpus.split(HOLDOUT_SHARE, seed)
     result = train_pattern_gan(open_lake(settings), ds, train, chosen, epochs=epochs, seed=seed,
