@@ -295,3 +295,15 @@ def test_an_empty_class_folder_is_named(lake):
         lake.write_bytes("three/florals/", b"")  # the folder marker the S3 console creates
     with pytest.raises(InputError, match=r"'florals'.*no usable image"):
         load_image_corpus(lake, "three")
+
+
+def test_resampling_by_class_weights_shifts_the_class_shares_deterministically():
+    corpus = procedural_corpus(40, size=16, seed=3)
+    weights = {name: 1.0 for name in corpus.class_names} | {corpus.class_names[0]: 4.0}
+    first, again = corpus.resampled(weights, seed=1), corpus.resampled(weights, seed=1)
+    assert len(first.labels) == len(corpus.labels) and np.array_equal(first.labels, again.labels)
+    shares = np.bincount(first.labels, minlength=len(corpus.class_names)) / len(first.labels)
+    assert shares[0] > 2.5 / (len(corpus.class_names) + 3)  # expected 4/11 of the tiles, against 1/8 before
+    assert first.report["class_weights"][corpus.class_names[0]] == 4.0
+    with pytest.raises(ValueError, match="cannot resample"):
+        corpus.resampled(dict.fromkeys(corpus.class_names, 0.0), seed=1)

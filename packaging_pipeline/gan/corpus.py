@@ -13,7 +13,7 @@ import io
 import posixpath
 import zlib
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -77,6 +77,22 @@ class Corpus:
             hold_idx.append(np.sort(idx[:n_hold]))
             train_idx.append(np.sort(idx[n_hold:]))
         return self._subset(np.concatenate(train_idx), "train"), self._subset(np.concatenate(hold_idx), "holdout")
+
+    def resampled(self, class_weights: Mapping[str, float], seed: int) -> Corpus:
+        """The same number of tiles drawn with replacement, each class's share scaled by its weight.
+
+        How customer feedback steers a fine-tune (``feedback.night_class_weights``): liked motifs are
+        seen more often. A class missing from ``class_weights`` keeps weight 1; the same seed gives
+        the same draw.
+        """
+        weights = np.array([max(float(class_weights.get(name, 1.0)), 0.0) for name in self.class_names])
+        if not len(self.labels) or weights.sum() <= 0:
+            raise ValueError(f"cannot resample {len(self.labels)} tiles with class weights {dict(class_weights)}")
+        per_tile = weights[self.labels]
+        idx = np.random.default_rng([seed, 7]).choice(len(self.labels), len(self.labels), p=per_tile / per_tile.sum())
+        subset = self._subset(np.sort(idx), self.report.get("split", "all"))
+        subset.report["class_weights"] = {n: round(float(w), 6) for n, w in zip(self.class_names, weights, strict=True)}
+        return subset
 
     def _subset(self, idx: np.ndarray, part: str) -> Corpus:
         idx = idx.astype(np.int64)

@@ -271,6 +271,7 @@ def train_pattern_gan(
                 "d_optimizer": f"Adam(lr={profile.d_learning_rate}, beta_1={profile.beta_1})",
                 "g_optimizer": f"Adam(lr={profile.g_learning_rate}, beta_1={profile.beta_1})",
                 "flops_per_image_step": flops_per_image, "steps_per_epoch": steps_per_epoch,
+                "corpus.feedback_class_weights": corpus.report.get("class_weights") or "off",
             }
         )  # fmt: skip
         throughput: list[float] = []
@@ -392,9 +393,16 @@ def train_for_night(
         chosen = dataclasses.replace(chosen, pretrain_epochs=pretrain_epochs)
     corpus = load_corpus(corpus_uri, chosen, seed, settings.s3)
     train, _ = corpus.split(HOLDOUT_SHARE, seed)
+    from packaging_pipeline.feedback import night_class_weights
+
+    weights = night_class_weights(settings, ds, train.class_names)  # None unless the feedback policy opts in
+    if weights:
+        train = train.resampled(weights, seed)
+        log.info("ds=%s: corpus resampled by feedback class weights %s", ds, weights)
     result = train_pattern_gan(open_lake(settings), ds, train, chosen, epochs=epochs, seed=seed,
                                from_scratch=from_scratch, restart=restart)  # fmt: skip
-    return {"lake": settings.lake_uri, "corpus": corpus.report, **result.as_dict()}
+    return {"lake": settings.lake_uri, "corpus": corpus.report, "feedback_class_weights": weights,
+            **result.as_dict()}
 
 
 def load_generator(model_uri: str) -> keras.Model:
