@@ -78,6 +78,10 @@ class SegmentationConfig:
     max_match_distance: float = 2.5  # in today's standard deviations; farther means a new segment
     max_iter: int = 50
     n_init: int = 3  # KMeans restarts per k (seeds seed, seed+1, ...); the lowest cost wins
+    search_sample_size: int = 100_000
+    """k is chosen by silhouette on a seeded sample of at most this many customers, then only the chosen k
+    is fitted on everyone: the search costs (k values x restarts) fits, which at a million customers is
+    what makes the stage slow, while a silhouette ranking of k is stable on a sample this size."""
     previous_lookback_days: int = 7
 
     def __post_init__(self) -> None:
@@ -88,6 +92,8 @@ class SegmentationConfig:
             raise InputError(f"k_range={self.k_range}: give 2 <= low <= high")
         if self.min_segment_size < 1:
             raise InputError(f"min_segment_size={self.min_segment_size} must be at least 1")
+        if self.search_sample_size < 100:
+            raise InputError(f"search_sample_size={self.search_sample_size}: give at least 100 customers")
 
 
 def add_segmentation_arguments(parser: argparse.ArgumentParser) -> None:
@@ -98,11 +104,21 @@ def add_segmentation_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--k-max", type=int, default=default.k_range[1], help="largest k tried by silhouette")
     parser.add_argument("--min-segment-size", type=int, default=default.min_segment_size)
     parser.add_argument("--seed", type=int, default=default.seed)
+    parser.add_argument(
+        "--search-sample-size",
+        type=int,
+        default=default.search_sample_size,
+        help="customers sampled to choose k by silhouette (everyone is clustered with the chosen k)",
+    )
 
 
 def segmentation_config(args: argparse.Namespace) -> SegmentationConfig:
     return SegmentationConfig(
-        k=args.k or None, k_range=(args.k_min, args.k_max), seed=args.seed, min_segment_size=args.min_segment_size
+        k=args.k or None,
+        k_range=(args.k_min, args.k_max),
+        seed=args.seed,
+        min_segment_size=args.min_segment_size,
+        search_sample_size=args.search_sample_size,
     )
 
 
@@ -133,12 +149,11 @@ class Clustering:
     std: np.ndarray
     k: int
     silhouette_by_k: dict[int, float]
+    search_customers: int  # how many customers the silhouette search over k saw (0: k was configured)
 
 
 def fit_clusters(inputs: DataFrame, config: SegmentationConfig) -> Clustering:
     """Standardise, fit KMeans (choosing k by silhouette unless configured) and assign clusters."""
-    from pyspark.ml.clustering import KMeans
-    from pyspark.ml.evaluation import ClusteringEvaluator
     from pyspark.ml.feature import StandardScaler, VectorAssembler
 
     assembled = VectorAssembler(inputCols=list(MODEL_FEATURES), outputCol="raw_features").transform(inputs)
@@ -150,31 +165,29 @@ def fit_clusters(inputs: DataFrame, config: SegmentationConfig) -> Clustering:
             raise InputError(f"segmentation needs at least 2 customers with features, found {n}")
         candidates = [config.k] if config.k else list(range(config.k_range[0], config.k_range[1] + 1))
         candidates = [k for k in candidates if k <= n] or [min(n, 2)]
-        evaluator = ClusteringEvaluator(featuresCol="features", predictionCol="cluster")
-        best = None
         scores: dict[int, float] = {}
-        for k in candidates:
-            # KMeans finds local optima; restarts with derived seeds keep the result reproducible.
-            model = min(
-                (
-                    KMeans(
-                        k=k,
-                        seed=config.seed + i,
-                        maxIter=config.max_iter,
-                        featuresCol="features",
-                        predictionCol="cluster",
-                    ).fit(scaled)
-                    for i in range(config.n_init)
-                ),
-                key=lambda m: m.summary.trainingCost,
+        models = {}  # fitted on everyone, reusable as the final model
+        searched = 0
+        if len(candidates) > 1:
+            sampled = n > config.search_sample_size
+            sample = (
+                scaled.sample(fraction=config.search_sample_size / n, seed=config.seed).cache() if sampled else scaled
             )
-            predicted = model.transform(scaled)
-            if len(candidates) > 1:
-                scores[k] = float(evaluator.evaluate(predicted))
-                log.info("kmeans k=%d silhouette=%.4f", k, scores[k])
-            if best is None or (scores and scores[k] > scores[best[0]]):
-                best = (k, model)
-        k, model = best
+            try:
+                searched = sample.count() if sampled else n
+                for k in candidates:
+                    model = _fit_kmeans(sample, k, config)
+                    scores[k] = _silhouette(model, sample)
+                    log.info("kmeans k=%d silhouette=%.4f (%d customers)", k, scores[k], searched)
+                    if not sampled:
+                        models[k] = model
+            finally:
+                if sampled:
+                    sample.unpersist()
+            k = max(candidates, key=lambda c: (scores[c], -c))
+        else:
+            k = candidates[0]
+        model = models.get(k) or _fit_kmeans(scaled, k, config)
         assignments = model.transform(scaled).select("customer_key", "cluster")
         std = np.asarray(scaler.std.toArray(), dtype=float)
         return Clustering(
@@ -184,9 +197,30 @@ def fit_clusters(inputs: DataFrame, config: SegmentationConfig) -> Clustering:
             std=np.where(std > 0, std, 1.0),
             k=k,
             silhouette_by_k=scores,
+            search_customers=searched,
         )
     finally:
         scaled.unpersist()
+
+
+def _fit_kmeans(data: DataFrame, k: int, config: SegmentationConfig) -> Any:
+    """KMeans finds local optima; ``n_init`` restarts with derived seeds keep the best reproducible."""
+    from pyspark.ml.clustering import KMeans
+
+    fits = (
+        KMeans(k=k, seed=config.seed + i, maxIter=config.max_iter, featuresCol="features", predictionCol="cluster").fit(
+            data
+        )
+        for i in range(config.n_init)
+    )
+    return min(fits, key=lambda m: m.summary.trainingCost)
+
+
+def _silhouette(model: Any, data: DataFrame) -> float:
+    from pyspark.ml.evaluation import ClusteringEvaluator
+
+    evaluator = ClusteringEvaluator(featuresCol="features", predictionCol="cluster")
+    return float(evaluator.evaluate(model.transform(data)))
 
 
 def merge_small_clusters(sizes: Mapping[int, int], centers: np.ndarray, min_size: int) -> dict[int, int]:
@@ -390,6 +424,7 @@ def run_segmentation(
         "k_fitted": clustering.k,
         "k_final": len(profiles),
         "silhouette_by_k": {str(k): round(v, 6) for k, v in clustering.silhouette_by_k.items()},
+        "k_search_customers": clustering.search_customers,
         "config": {**dataclasses.asdict(config), "k_range": list(config.k_range)},
         "window_days": window,
         "model_features": list(MODEL_FEATURES),

@@ -88,6 +88,7 @@ def log_segments(profiles: Mapping[str, Any]) -> str:
                 "k_range": f"{config['k_range'][0]}-{config['k_range'][1]}",
                 "seed": config["seed"],
                 "n_init": config["n_init"],
+                "k_search_customers": profiles.get("k_search_customers"),
                 "min_segment_size": config["min_segment_size"],
                 "max_match_distance": config["max_match_distance"],
                 "model_features": len(profiles["model_features"]),

@@ -108,6 +108,30 @@ def test_minimum_size_merges_small_segments(segmented, spark):
     assert sum(len(s["clusters_merged"]) for s in result["segments"]) == 8 - result["k_final"]
 
 
+def test_k_is_searched_on_a_sample_and_the_chosen_k_fitted_on_everyone(segmented, spark):
+    """At a million customers the search over k runs on a sample; everyone is then clustered with its k."""
+    from dataclasses import replace
+
+    from packaging_pipeline.segments import fit_clusters, model_inputs
+
+    lake, results = segmented
+    with SparkLake(lake, spark) as io:
+        inputs = model_inputs(io.read_prefix(f"features/customer/ds={NIGHTS[1]}"))
+        n = inputs.count()
+        sampled = fit_clusters(inputs, replace(AUTO_K, search_sample_size=600))
+        clustered = sampled.assignments.toPandas()
+    assert results[NIGHTS[1]]["k_search_customers"] == n, "below the sample size the search sees everyone"
+    assert 400 < sampled.search_customers < 800, "a seeded sample of about 600 of the 1200 customers"
+    assert sorted(sampled.silhouette_by_k) == list(range(AUTO_K.k_range[0], AUTO_K.k_range[1] + 1))
+    assert len(clustered) == n and clustered.cluster.nunique() == sampled.k
+    truth = _assignments_with_truth(lake, NIGHTS[1])[["customer_key", "planted_segment"]]
+    joined = clustered.merge(truth, on="customer_key")
+    ari = adjusted_rand_index(joined.planted_segment, joined.cluster)
+    assert ari >= 0.9, f"adjusted Rand index {ari:.3f} with k={sampled.k} chosen on the sample"
+    with pytest.raises(InputError, match="search_sample_size"):
+        SegmentationConfig(search_sample_size=10)
+
+
 def test_merge_small_clusters_goes_to_the_nearest_neighbour():
     centers = np.array([[0.0, 0.0], [10.0, 0.0], [0.5, 0.0], [10.2, 0.0]])
     merged = merge_small_clusters({0: 100, 1: 80, 2: 3, 3: 2}, centers, min_size=10)
