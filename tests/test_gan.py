@@ -186,3 +186,33 @@ def test_model_flops_per_image_counts_dense_conv_and_transposed_conv_exactly():
     assert model_flops_per_image(inner) == 96 + 1440 + 2160 + 336
     outer = keras.Sequential([keras.Input((3,)), inner, layers.Dense(2)])  # nested models count: + 2*7*2
     assert model_flops_per_image(outer) == 4032 + 28
+
+
+def test_the_gpu_profile_really_compiles_with_xla_and_the_cpu_profile_is_deterministic():
+    """Keras drops XLA silently under op determinism, so each profile's settings are checked as compiled.
+
+    In a fresh process: op determinism is process-wide and cannot be switched off once on.
+    """
+    import json
+    import subprocess
+    import sys
+
+    from packaging_pipeline.errors import InputError
+
+    with pytest.raises(InputError, match="xla and deterministic"):
+        dataclasses.replace(PROFILES["gpu"], deterministic=True)
+    probe = (
+        "import json, sys\n"
+        "from tensorflow.python.framework.config import is_op_determinism_enabled\n"
+        "from packaging_pipeline.gan.model import ModelShape\n"
+        "from packaging_pipeline.gan.training import PROFILES, build_gan, configure_devices\n"
+        "profile = PROFILES[sys.argv[1]]\n"
+        "devices = configure_devices(profile)\n"
+        "gan = build_gan(ModelShape(size=16, filters=8, latent_dim=8), profile, 0, jit=devices['xla'])\n"
+        "print(json.dumps({'jit': bool(gan.jit_compile), 'deterministic': is_op_determinism_enabled()}))\n"
+    )
+    seen = {}
+    for name in ("gpu", "cpu"):
+        done = subprocess.run([sys.executable, "-c", probe, name], capture_output=True, text=True, check=True)
+        seen[name] = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen == {"gpu": {"jit": True, "deterministic": False}, "cpu": {"jit": False, "deterministic": True}}

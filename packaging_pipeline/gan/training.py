@@ -53,24 +53,32 @@ class TrainingProfile:
     label_smoothing: float = 0.1
     pretrain_epochs: int = 0  # the discriminator learns the motifs (training split) before a from-scratch training
     fine_tune_epochs: int | None = None  # epochs when warm-starting from the champion
+    deterministic: bool = True  # TensorFlow op determinism: the same seed trains the same model
+
+    def __post_init__(self) -> None:
+        if self.xla and self.deterministic:
+            # Keras silently compiles without XLA when op determinism is on; say so instead of logging xla=True.
+            raise InputError(
+                f"training profile {self.name!r}: xla and deterministic exclude each other "
+                "(Keras turns XLA off under op determinism); choose one"
+            )
 
 
 PROFILES = {
     "cpu": TrainingProfile("cpu", size=32, filters=16, latent_dim=32, batch_size=32, epochs=25,
-                           tiles_per_class=256, mixed_precision=False, xla=True, fine_tune_epochs=8,
+                           tiles_per_class=256, mixed_precision=False, xla=False, fine_tune_epochs=8,
                            pretrain_epochs=40),
     "gpu": TrainingProfile("gpu", size=64, filters=64, latent_dim=128, batch_size=256, epochs=60,
                            tiles_per_class=2048, mixed_precision=True, xla=True, fine_tune_epochs=15,
-                           pretrain_epochs=20),
+                           pretrain_epochs=20, deterministic=False),
 }  # fmt: skip
 
 
 def configure_devices(profile: TrainingProfile) -> dict[str, Any]:
     """Memory growth on every GPU (share the card, no 100% grab), mixed precision only where it pays.
 
-    XLA follows the profile on any device: it fuses the many small element-wise ops (wrap padding,
-    normalisation, activations, augmentation) around narrow convolutions, which pays on a CPU too
-    (cpu profile on 2 cores: 216 -> 306 images/s, bench/gan_bench.py).
+    Op determinism (reproducible runs, the cpu profile) and XLA (the gpu profile's speed) follow the
+    profile; they exclude each other because Keras compiles without XLA under op determinism.
     """
     import tensorflow as tf
 
@@ -83,7 +91,9 @@ def configure_devices(profile: TrainingProfile) -> dict[str, Any]:
     # float16 on a CPU is emulated and slower; mixed precision is a GPU setting.
     policy = "mixed_float16" if profile.mixed_precision and gpus else "float32"
     keras.mixed_precision.set_global_policy(policy)
-    return {"gpus": len(gpus), "precision_policy": policy, "xla": profile.xla}
+    if profile.deterministic:
+        tf.config.experimental.enable_op_determinism()  # process-wide; an Airflow task is its own process
+    return {"gpus": len(gpus), "precision_policy": policy, "xla": profile.xla, "deterministic": profile.deterministic}
 
 
 def make_dataset(corpus: Corpus, batch_size: int, seed: int):  # noqa: ANN201 - tf.data.Dataset
@@ -226,7 +236,6 @@ def train_pattern_gan(
 ) -> TrainingResult:
     """Train (or fine-tune) on ``corpus``, checkpoint each epoch to the lake, log and register in MLflow."""
     import mlflow
-    import tensorflow as tf
 
     from packaging_pipeline.tracking import run_tags, tracking_uri, use_experiment
 
@@ -242,7 +251,6 @@ def train_pattern_gan(
 
     devices = configure_devices(profile)
     keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
     shape = ModelShape(size=corpus.slots.shape[1], k_slots=corpus.k_slots, n_classes=len(corpus.class_names),
                        latent_dim=profile.latent_dim, filters=profile.filters)  # fmt: skip
     gan = build_gan(shape, profile, seed, jit=devices["xla"])
@@ -272,7 +280,7 @@ def train_pattern_gan(
                 "epochs": total_epochs, "seed": seed, "warm_started_from": warm_from, "from_scratch": from_scratch,
                 "resumed_from_epoch": start_epoch, "corpus.tiles": len(corpus.labels),
                 "corpus.classes": ",".join(corpus.class_names), "precision_policy": devices["precision_policy"],
-                "xla": devices["xla"], "gpus": devices["gpus"],
+                "xla": bool(gan.jit_compile), "op_determinism": devices["deterministic"], "gpus": devices["gpus"],
                 "d_optimizer": f"Adam(lr={profile.d_learning_rate}, beta_1={profile.beta_1})",
                 "g_optimizer": f"Adam(lr={profile.g_learning_rate}, beta_1={profile.beta_1})",
                 "flops_per_image_step": flops_per_image, "steps_per_epoch": steps_per_epoch,
