@@ -78,7 +78,9 @@ def configure_devices(profile: TrainingProfile) -> dict[str, Any]:
     """Memory growth on every GPU (share the card, no 100% grab), mixed precision only where it pays.
 
     Op determinism (reproducible runs, the cpu profile) and XLA (the gpu profile's speed) follow the
-    profile; they exclude each other because Keras compiles without XLA under op determinism.
+    profile; they exclude each other because Keras compiles without XLA under op determinism. XLA is
+    used only when a GPU is visible: on this project's 2-core CPU it made the gpu profile's step slower
+    (131.6 against 168.5 GFLOP/s) and the XLA-compiled baseline ran out of 24 GiB (docs/benchmarks.md).
     """
     import tensorflow as tf
 
@@ -93,7 +95,8 @@ def configure_devices(profile: TrainingProfile) -> dict[str, Any]:
     keras.mixed_precision.set_global_policy(policy)
     if profile.deterministic:
         tf.config.experimental.enable_op_determinism()  # process-wide; an Airflow task is its own process
-    return {"gpus": len(gpus), "precision_policy": policy, "xla": profile.xla, "deterministic": profile.deterministic}
+    xla = bool(profile.xla and gpus)
+    return {"gpus": len(gpus), "precision_policy": policy, "xla": xla, "deterministic": profile.deterministic}
 
 
 def make_dataset(corpus: Corpus, batch_size: int, seed: int):  # noqa: ANN201 - tf.data.Dataset
