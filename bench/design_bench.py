@@ -60,7 +60,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import load, machine_base, matmul_reference, write_result
-from packaging_pipeline.config import S3Options
+from packaging_pipeline.core.config import S3Options
+from packaging_pipeline.core.formats import dumps
+from packaging_pipeline.core.storage import S3Lake
+from packaging_pipeline.core.vocabulary import COLOR_HEX
 from packaging_pipeline.design import compose as compose_mod
 from packaging_pipeline.design import pdf as pdf_mod
 from packaging_pipeline.design.artwork import ArtworkSource, inks_for_slots, night_tiles
@@ -87,10 +90,7 @@ from packaging_pipeline.design.compose import (
 )
 from packaging_pipeline.design.dielines import make_dieline
 from packaging_pipeline.design.right_size import load_box_catalog
-from packaging_pipeline.formats import dumps
 from packaging_pipeline.gan.corpus import MOTIFS
-from packaging_pipeline.storage import S3Lake
-from packaging_pipeline.vocabulary import COLOR_HEX
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent

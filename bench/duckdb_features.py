@@ -1,6 +1,6 @@
 """The single-machine reference: the same customer features, by DuckDB, from the raw accepted files.
 
-Written from the feature definitions (see ``packaging_pipeline/features.py`` docstrings), not by
+Written from the feature definitions (see ``packaging_pipeline/customers/features.py`` docstrings), not by
 translating Spark plans: sessions are counted per (customer, event date, session) like the daily
 partials, money in integer cents, buckets ``lower(trim(x))`` with ``other`` for unknown values and
 null for null/empty (device: null counts as ``other``). It recomputes the whole window from the
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from packaging_pipeline.features import DEVICE_BUCKETS, EVENT_COUNTS
-from packaging_pipeline.vocabulary import CATEGORIES, COLOR_FAMILIES, COLOR_FAMILY, DEVICES, OTHER, PALETTE
+from packaging_pipeline.core.vocabulary import CATEGORIES, COLOR_FAMILIES, COLOR_FAMILY, DEVICES, OTHER, PALETTE
+from packaging_pipeline.customers.features import DEVICE_BUCKETS, EVENT_COUNTS
 
 DAY_US = 86_400_000_000
 

@@ -49,9 +49,9 @@ def spark_phase(args: argparse.Namespace) -> dict:
     t0 = time.perf_counter()
     import pyspark  # noqa: F401
 
-    from packaging_pipeline import features
-    from packaging_pipeline.spark_io import SparkLake, build_session
-    from packaging_pipeline.storage import LocalLake
+    from packaging_pipeline.core.storage import LocalLake
+    from packaging_pipeline.customers import features
+    from packaging_pipeline.customers.spark_io import SparkLake, build_session
 
     t_import = time.perf_counter() - t0
     event_dir = Path(args.event_log_dir) / args.phase
@@ -136,7 +136,7 @@ def merge_variants(io, args: argparse.Namespace) -> dict:  # noqa: ANN001
     """
     from pyspark.sql import functions as F
 
-    from packaging_pipeline import features as ft
+    from packaging_pipeline.customers import features as ft
 
     ds = dt.date.fromisoformat(args.ds)
     start, end = ft.window_bounds(ds, args.window_days)

@@ -24,9 +24,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from packaging_pipeline import lake as keys
-from packaging_pipeline.schemas import CLICKSTREAM, EVENT_TYPES, ORDERS
-from packaging_pipeline.vocabulary import CATEGORIES, DEVICES, PALETTE
+from packaging_pipeline.core import keys
+from packaging_pipeline.core.schemas import CLICKSTREAM, EVENT_TYPES, ORDERS
+from packaging_pipeline.core.vocabulary import CATEGORIES, DEVICES, PALETTE
 
 DAY_US = 86_400_000_000
 EPOCH = dt.date(1970, 1, 1)

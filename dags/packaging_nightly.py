@@ -86,7 +86,7 @@ def packaging_nightly() -> None:
     def wait_for_raw_inputs(**context) -> PokeReturnValue:
         """Wait until every required source has delivered the night's partition."""
         from packaging_pipeline.airflow_support import failing_fast_on_bad_input, run_ds, task_settings
-        from packaging_pipeline.checks import missing_required_inputs
+        from packaging_pipeline.ingest.checks import missing_required_inputs
 
         with failing_fast_on_bad_input():
             ds = run_ds(context)
@@ -99,7 +99,7 @@ def packaging_nightly() -> None:
     def ingest_raw(night: str, **context) -> dict:
         """Validate the night's raw partitions; returns the counts and keys (not data) for XCom."""
         from packaging_pipeline.airflow_support import failing_fast_on_bad_input, task_settings
-        from packaging_pipeline.ingest import ingest_partition
+        from packaging_pipeline.ingest.raw import ingest_partition
 
         with failing_fast_on_bad_input():
             report = ingest_partition(task_settings(context["params"]), night)
@@ -133,7 +133,7 @@ def packaging_nightly() -> None:
     def log_segment_profiles(night: str, **context) -> str:
         """Log the night's segment profiles to MLflow for analysts; returns the run id."""
         from packaging_pipeline.airflow_support import failing_fast_on_bad_input, task_settings
-        from packaging_pipeline.tracking import log_night_segments
+        from packaging_pipeline.core.tracking import log_night_segments
 
         with failing_fast_on_bad_input():
             return log_night_segments(task_settings(context["params"]), night)
@@ -182,7 +182,7 @@ def packaging_nightly() -> None:
     def evaluate_sustainability(night: str, designs: dict, **context) -> dict:
         """Score every design x box (board, CO2e, inks, ESR, grade); reject, optimise or fall back per policy."""
         from packaging_pipeline.airflow_support import failing_fast_on_bad_input, task_settings
-        from packaging_pipeline.sustainability import gate_night
+        from packaging_pipeline.gate.night import gate_night
 
         with failing_fast_on_bad_input():
             gate = gate_night(task_settings(context["params"]), night)
@@ -192,7 +192,7 @@ def packaging_nightly() -> None:
     def publish_batch(night: str, designs: dict, gate: dict, **context) -> dict:
         """Publish the gated batch for warehouses: files, assignments, manifest, then _SUCCESS, then LATEST."""
         from packaging_pipeline.airflow_support import failing_fast_on_bad_input, task_settings
-        from packaging_pipeline.publish import publish_night
+        from packaging_pipeline.publication.publish import publish_night
 
         with failing_fast_on_bad_input():
             result = publish_night(task_settings(context["params"]), night,

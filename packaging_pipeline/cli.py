@@ -13,10 +13,10 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from packaging_pipeline.config import Settings
-from packaging_pipeline.errors import PipelineError
-from packaging_pipeline.formats import dumps
-from packaging_pipeline.lake import parse_ds
+from packaging_pipeline.core.config import Settings
+from packaging_pipeline.core.errors import PipelineError
+from packaging_pipeline.core.formats import dumps
+from packaging_pipeline.core.keys import parse_ds
 
 
 def _date(text: str) -> dt.date:
@@ -47,8 +47,8 @@ def _share(text: str) -> float:
 
 
 def _cmd_sample_data(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    from packaging_pipeline.sample_data import generate_sample_data
-    from packaging_pipeline.storage import open_lake
+    from packaging_pipeline.core.storage import open_lake
+    from packaging_pipeline.sample_data.shop import generate_sample_data
 
     summary = generate_sample_data(
         open_lake(settings),
@@ -63,7 +63,7 @@ def _cmd_sample_data(args: argparse.Namespace, settings: Settings) -> dict[str, 
 
 
 def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    from packaging_pipeline.ingest import ingest_range
+    from packaging_pipeline.ingest.raw import ingest_range
 
     if args.ds and (args.start or args.end):
         raise PipelineError("give either --ds or --start/--end, not both")
@@ -78,8 +78,8 @@ def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
 
 
 def _cmd_features(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    from packaging_pipeline.features import run_customer_features
-    from packaging_pipeline.spark_io import run_spark_stage
+    from packaging_pipeline.customers.features import run_customer_features
+    from packaging_pipeline.customers.spark_io import run_spark_stage
 
     ds = args.ds.isoformat()
     result = run_spark_stage(
@@ -92,9 +92,9 @@ def _cmd_features(args: argparse.Namespace, settings: Settings) -> dict[str, Any
 
 
 def _cmd_segment(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    from packaging_pipeline.segments import run_segmentation, segmentation_config
-    from packaging_pipeline.spark_io import run_spark_stage
-    from packaging_pipeline.tracking import log_segments
+    from packaging_pipeline.core.tracking import log_segments
+    from packaging_pipeline.customers.segments import run_segmentation, segmentation_config
+    from packaging_pipeline.customers.spark_io import run_spark_stage
 
     ds, config = args.ds.isoformat(), segmentation_config(args)
     profiles = run_spark_stage(
@@ -128,7 +128,7 @@ def _cmd_sample_tiles(args: argparse.Namespace, settings: Settings) -> dict[str,
 
 def _cmd_dieline(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     from packaging_pipeline.design.dielines import make_dieline, write_dieline
-    from packaging_pipeline.materials import load_materials
+    from packaging_pipeline.design.materials import load_materials
 
     library = load_materials(args.materials) if args.materials else None
     dieline = make_dieline(args.style, args.inner, args.board, library)
@@ -172,7 +172,7 @@ def _print_segments(result: dict[str, Any]) -> None:
 
 
 def _cmd_status(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    from packaging_pipeline.status import night_status
+    from packaging_pipeline.ingest.status import night_status
 
     return night_status(settings, args.ds.isoformat())
 
@@ -259,7 +259,7 @@ def _non_negative(text: str) -> float:
 
 
 def _cmd_publish(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    from packaging_pipeline.publish import publish_night
+    from packaging_pipeline.publication.publish import publish_night
 
     return publish_night(settings, args.ds.isoformat(), model_version=args.model_version)
 
@@ -275,8 +275,8 @@ def _print_publish(result: dict[str, Any]) -> None:
 
 
 def _cmd_pull(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    from packaging_pipeline.pull import pull_batch
-    from packaging_pipeline.storage import open_lake
+    from packaging_pipeline.core.storage import open_lake
+    from packaging_pipeline.publication.pull import pull_batch
 
     return pull_batch(open_lake(settings), args.ds, args.warehouse, args.dest, wait_seconds=args.wait,
                       poll_seconds=args.poll)  # fmt: skip
@@ -307,7 +307,7 @@ def _add_publication_commands(add: Callable[[str, str], argparse.ArgumentParser]
 
 
 def _cmd_gate(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    from packaging_pipeline.sustainability import gate_night
+    from packaging_pipeline.gate.night import gate_night
 
     return gate_night(settings, args.ds.isoformat(), args.policy, log_to_mlflow=not args.no_mlflow)
 
@@ -346,13 +346,13 @@ def _add_gate_command(add: Callable[[str, str], argparse.ArgumentParser]) -> Non
 
 
 def _cmd_feedback_ingest(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    from packaging_pipeline.feedback import ingest_feedback, load_policy
+    from packaging_pipeline.feedback.loop import ingest_feedback, load_policy
 
     return ingest_feedback(settings, args.ds.isoformat(), policy=load_policy(args.policy))
 
 
 def _cmd_feedback_stats(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    from packaging_pipeline.feedback import compute_design_stats, load_policy
+    from packaging_pipeline.feedback.loop import compute_design_stats, load_policy
 
     return compute_design_stats(settings, args.ds.isoformat(), policy=load_policy(args.policy),
                                 log_mlflow=not args.no_mlflow)  # fmt: skip
@@ -425,7 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ds", type=_date, required=True, help="the night, YYYY-MM-DD")
     p.add_argument("--master", default="local[*]", help="Spark master (default local[*])")
     p.add_argument("--no-mlflow", action="store_true", help="do not log the run to MLflow")
-    from packaging_pipeline.segments import add_segmentation_arguments
+    from packaging_pipeline.customers.segments import add_segmentation_arguments
 
     add_segmentation_arguments(p)
     p.set_defaults(handler=_cmd_segment, printer=_print_segments)

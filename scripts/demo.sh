@@ -76,8 +76,8 @@ packaging-pipeline status --ds "$LAST"
 STAGING="designs/staging/ds=$LAST"
 "$BIN/python" - "$PACKAGING_LAKE_URI" "$STAGING" <<'PY'
 import json, sys
-from packaging_pipeline.config import Settings
-from packaging_pipeline.storage import open_lake
+from packaging_pipeline.core.config import Settings
+from packaging_pipeline.core.storage import open_lake
 lake = open_lake(Settings.from_env())
 plan = json.loads(lake.read_bytes(sys.argv[2] + "/plan.json"))
 src = plan["artwork_source"]

@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from packaging_pipeline.features import DEFAULT_WINDOW_DAYS, run_customer_features
-from packaging_pipeline.spark_io import spark_job_main
+from packaging_pipeline.customers.features import DEFAULT_WINDOW_DAYS, run_customer_features
+from packaging_pipeline.customers.spark_io import spark_job_main
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from packaging_pipeline.segments import add_segmentation_arguments, run_segmentation, segmentation_config
-from packaging_pipeline.spark_io import spark_job_main
+from packaging_pipeline.customers.segments import add_segmentation_arguments, run_segmentation, segmentation_config
+from packaging_pipeline.customers.spark_io import spark_job_main
 
 
 def main(argv: list[str] | None = None) -> int:

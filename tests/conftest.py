@@ -69,7 +69,7 @@ def s3_endpoint() -> str:
 
 @pytest.fixture
 def s3_options(s3_endpoint):
-    from packaging_pipeline.config import S3Options
+    from packaging_pipeline.core.config import S3Options
 
     return S3Options(endpoint_url=s3_endpoint, region_name="us-east-1")
 
@@ -85,14 +85,14 @@ def s3_bucket(s3_endpoint) -> str:
 
 @pytest.fixture
 def s3_lake(s3_bucket, s3_options):
-    from packaging_pipeline.storage import S3Lake
+    from packaging_pipeline.core.storage import S3Lake
 
     return S3Lake(s3_bucket, "lake", s3_options)
 
 
 @pytest.fixture
 def local_lake(tmp_path):
-    from packaging_pipeline.storage import LocalLake
+    from packaging_pipeline.core.storage import LocalLake
 
     return LocalLake(tmp_path / "lake")
 
@@ -105,7 +105,7 @@ def lake(request):
 
 @pytest.fixture
 def settings_for():
-    from packaging_pipeline.config import S3Options, Settings
+    from packaging_pipeline.core.config import S3Options, Settings
 
     def make(lake, **overrides):
         s3 = getattr(lake, "options", S3Options())
@@ -132,7 +132,7 @@ def airflow_db() -> Path:
 @pytest.fixture(scope="session")
 def spark():
     """One local Spark session for the whole run: start-up costs seconds, tests reuse it."""
-    from packaging_pipeline.spark_io import build_session
+    from packaging_pipeline.customers.spark_io import build_session
 
     session = build_session("packaging-tests", "local[2]", 2, {"spark.ui.enabled": "false"})
     yield session

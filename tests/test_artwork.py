@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from packaging_pipeline.core.errors import InputError
 from packaging_pipeline.design.artwork import (
     contrast_ratio,
     inks_for_slots,
@@ -11,7 +12,6 @@ from packaging_pipeline.design.artwork import (
     relative_luminance,
     upscale_separation,
 )
-from packaging_pipeline.errors import InputError
 
 
 def test_upscaled_tiles_stay_seamless_and_keep_their_inks():

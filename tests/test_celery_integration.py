@@ -301,8 +301,8 @@ def _start_stack(root: Path, procs: Processes, databases: dict[str, str], redis_
 
 
 def _s3_lake(stack: dict):
-    from packaging_pipeline.config import S3Options
-    from packaging_pipeline.storage import S3Lake
+    from packaging_pipeline.core.config import S3Options
+    from packaging_pipeline.core.storage import S3Lake
 
     return S3Lake(stack["bucket"], "lake", S3Options(endpoint_url=stack["s3_url"], region_name="us-east-1"))
 

@@ -11,6 +11,8 @@ import numpy as np
 import pypdfium2 as pdfium
 import pytest
 
+from packaging_pipeline.core.errors import InputError
+from packaging_pipeline.core.vocabulary import COLOR_HEX
 from packaging_pipeline.design import compose, pdf
 from packaging_pipeline.design.artwork import contrast_ratio, night_tiles
 from packaging_pipeline.design.compose import (
@@ -37,8 +39,6 @@ from packaging_pipeline.design.compose import (
     preview_rgb,
 )
 from packaging_pipeline.design.dielines import Dieline, make_dieline
-from packaging_pipeline.errors import InputError
-from packaging_pipeline.vocabulary import COLOR_HEX
 from tests.test_dielines import PdfFile, split_strings
 
 PT = 72 / 25.4  # points per mm

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from packaging_pipeline.errors import InputError
+from packaging_pipeline.core.errors import InputError
+from packaging_pipeline.core.storage import LocalLake
 from packaging_pipeline.gan.corpus import (
     MOTIFS,
     Corpus,
@@ -19,7 +20,6 @@ from packaging_pipeline.gan.corpus import (
     seam_score,
     tile_2x2,
 )
-from packaging_pipeline.storage import LocalLake
 
 # --- procedural corpus -------------------------------------------------------------------------------------------
 

@@ -10,13 +10,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from packaging_pipeline.core.errors import InputError
+from packaging_pipeline.core.formats import read_parquet_prefix, write_json, write_parquet
+from packaging_pipeline.core.keys import accepted_prefix, segment_assignments_prefix, segment_profiles_key
+from packaging_pipeline.core.storage import LocalLake
 from packaging_pipeline.design.batch import DEFAULT_SEGMENT, generate_night_designs, staging_prefix
-from packaging_pipeline.errors import InputError
-from packaging_pipeline.formats import read_parquet_prefix, write_json, write_parquet
-from packaging_pipeline.ingest import ingest_range
-from packaging_pipeline.lake import accepted_prefix, segment_assignments_prefix, segment_profiles_key
-from packaging_pipeline.sample_data import generate_sample_data
-from packaging_pipeline.storage import LocalLake
+from packaging_pipeline.ingest.raw import ingest_range
+from packaging_pipeline.sample_data.shop import generate_sample_data
 
 DS = "2026-11-02"
 PALETTES = (
@@ -27,7 +27,7 @@ PALETTES = (
 
 def segmented_night(root) -> tuple[LocalLake, object]:
     """Two ingested nights and hand-made segments: customers split in two by their pseudonym."""
-    from packaging_pipeline.config import Settings
+    from packaging_pipeline.core.config import Settings
     from tests.conftest import TEST_PSEUDONYM_KEY
 
     lake = LocalLake(root)

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from packaging_pipeline import cli
+from packaging_pipeline.core.errors import InputError
 from packaging_pipeline.design import pdf
 from packaging_pipeline.design.dielines import (
     ROLES,
@@ -25,8 +26,7 @@ from packaging_pipeline.design.dielines import (
     polygon_area,
     write_dieline,
 )
-from packaging_pipeline.errors import InputError
-from packaging_pipeline.materials import load_materials, parse_materials
+from packaging_pipeline.design.materials import load_materials, parse_materials
 
 MM = 72 / 25.4
 CALIPER = {"E": 1.5, "B": 3.0, "C": 4.0, "BC": 7.0}

@@ -10,15 +10,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from packaging_pipeline.errors import InputError
-from packaging_pipeline.features import run_customer_features
-from packaging_pipeline.formats import write_json, write_parquet
-from packaging_pipeline.ingest import ingest_range
-from packaging_pipeline.lake import accepted_prefix, ingest_report_key
-from packaging_pipeline.sample_data import generate_sample_data
-from packaging_pipeline.schemas import CLICKSTREAM, ORDERS
-from packaging_pipeline.spark_io import SparkLake
-from packaging_pipeline.storage import LocalLake
+from packaging_pipeline.core.errors import InputError
+from packaging_pipeline.core.formats import write_json, write_parquet
+from packaging_pipeline.core.keys import accepted_prefix, ingest_report_key
+from packaging_pipeline.core.schemas import CLICKSTREAM, ORDERS
+from packaging_pipeline.core.storage import LocalLake
+from packaging_pipeline.customers.features import run_customer_features
+from packaging_pipeline.customers.spark_io import SparkLake
+from packaging_pipeline.ingest.raw import ingest_range
+from packaging_pipeline.sample_data.shop import generate_sample_data
 
 UTC = dt.UTC
 
@@ -120,7 +120,7 @@ def test_incremental_nights_equal_the_rebuild_on_handmade_data(spark, handmade_l
 
 @pytest.fixture(scope="module")
 def sample_lake(tmp_path_factory):
-    from packaging_pipeline.config import Settings
+    from packaging_pipeline.core.config import Settings
 
     lake = LocalLake(tmp_path_factory.mktemp("features") / "lake")
     generate_sample_data(lake, start=dt.date(2026, 11, 1), days=5, customers=300, seed=21)

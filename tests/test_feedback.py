@@ -10,11 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from packaging_pipeline import lake as keys
-from packaging_pipeline.config import Settings
+from packaging_pipeline.core import keys
+from packaging_pipeline.core.config import Settings
+from packaging_pipeline.core.errors import InputError
+from packaging_pipeline.core.formats import read_json, read_parquet_prefix, write_json
+from packaging_pipeline.core.storage import LocalLake
 from packaging_pipeline.design.batch import compose_design_files, plan_designs
-from packaging_pipeline.errors import InputError
-from packaging_pipeline.feedback import (
+from packaging_pipeline.feedback.loop import (
     FEEDBACK_EXPERIMENT,
     compute_design_stats,
     ingest_feedback,
@@ -23,9 +25,7 @@ from packaging_pipeline.feedback import (
     posteriors_by_segment,
     published_designs,
 )
-from packaging_pipeline.formats import read_json, read_parquet_prefix, write_json
-from packaging_pipeline.publish import assignments_key, design_file_key
-from packaging_pipeline.storage import LocalLake
+from packaging_pipeline.publication.publish import assignments_key, design_file_key
 
 NIGHT1, NIGHT2 = "2026-11-02", "2026-11-06"
 PROFILES = [
@@ -176,7 +176,7 @@ def means_alpha(stats: dict, segment: int, arm: str) -> float:
 
 
 def test_decay_halves_old_evidence():
-    from packaging_pipeline.feedback import arm_posteriors
+    from packaging_pipeline.feedback.loop import arm_posteriors
 
     policy = load_policy()
     events = pd.DataFrame({
@@ -219,7 +219,7 @@ def test_design_stage_plans_from_the_newest_stats_through_a_real_published_batch
 
     from packaging_pipeline.cli import main
     from packaging_pipeline.design.batch import generate_night_designs, staging_prefix
-    from packaging_pipeline.publish import publish_night
+    from packaging_pipeline.publication.publish import publish_night
     from tests.test_design_batch import DS, segmented_night
 
     lake, settings = segmented_night(tmp_path / "lake")

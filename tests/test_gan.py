@@ -7,7 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from packaging_pipeline.errors import PipelineError
+from packaging_pipeline.core.errors import PipelineError
+from packaging_pipeline.core.storage import LocalLake
 from packaging_pipeline.gan.corpus import procedural_corpus, seam_score
 from packaging_pipeline.gan.evaluation import PromotionPolicy, evaluate_and_promote, promotion_decision
 from packaging_pipeline.gan.model import ModelShape, model_flops_per_image
@@ -20,7 +21,6 @@ from packaging_pipeline.gan.training import (
     checkpoint_prefix,
     train_pattern_gan,
 )
-from packaging_pipeline.storage import LocalLake
 
 pytestmark = pytest.mark.slow
 
@@ -198,7 +198,7 @@ def test_xla_survives_compilation_only_without_op_determinism():
     import subprocess
     import sys
 
-    from packaging_pipeline.errors import InputError
+    from packaging_pipeline.core.errors import InputError
 
     with pytest.raises(InputError, match="xla and deterministic"):
         dataclasses.replace(PROFILES["gpu"], deterministic=True)

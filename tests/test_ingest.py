@@ -11,10 +11,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from packaging_pipeline.errors import InputError
-from packaging_pipeline.formats import read_json, read_parquet
-from packaging_pipeline.ingest import ingest_partition
-from packaging_pipeline.privacy import pseudonym
+from packaging_pipeline.core.errors import InputError
+from packaging_pipeline.core.formats import read_json, read_parquet
+from packaging_pipeline.ingest.privacy import pseudonym
+from packaging_pipeline.ingest.raw import ingest_partition
 from tests.conftest import TEST_PSEUDONYM_KEY
 
 DS = "2026-11-01"
@@ -232,8 +232,8 @@ def test_wrong_column_type_in_parquet_is_quarantined_per_row(local_lake, setting
 
 
 def test_missing_pseudonym_key_is_a_config_error(local_lake):
-    from packaging_pipeline.config import Settings
-    from packaging_pipeline.errors import ConfigError
+    from packaging_pipeline.core.config import Settings
+    from packaging_pipeline.core.errors import ConfigError
 
     local_lake.write_bytes(f"raw/clickstream/ds={DS}/a.jsonl", _jsonl([_event("e1")]))
     local_lake.write_bytes(f"raw/orders/ds={DS}/a.jsonl", _jsonl([_order("o1", "P1")]))

@@ -11,10 +11,16 @@ import json
 
 import pyarrow.parquet as pq
 
+from packaging_pipeline.core.formats import read_json
 from packaging_pipeline.design.right_size import orders_shipping_next
-from packaging_pipeline.formats import read_json
-from packaging_pipeline.publish import LATEST_KEY, manifest_key, publish_batch, published_prefix, success_key
-from packaging_pipeline.sustainability import gate_night, rejected_prefix
+from packaging_pipeline.gate.night import gate_night, rejected_prefix
+from packaging_pipeline.publication.publish import (
+    LATEST_KEY,
+    manifest_key,
+    publish_batch,
+    published_prefix,
+    success_key,
+)
 from tests.test_design_batch import DS
 from tests.test_publish import RecordingLake
 from tests.test_sustainability import STAGING, gated, staged  # noqa: F401 - the gated night, reused

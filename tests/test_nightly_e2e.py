@@ -6,9 +6,9 @@ import datetime as dt
 
 import pytest
 
-from packaging_pipeline.formats import read_json
-from packaging_pipeline.sample_data import generate_sample_data
-from packaging_pipeline.storage import LocalLake
+from packaging_pipeline.core.formats import read_json
+from packaging_pipeline.core.storage import LocalLake
+from packaging_pipeline.sample_data.shop import generate_sample_data
 from tests.conftest import REPO, TEST_PSEUDONYM_KEY
 
 pytestmark = pytest.mark.slow

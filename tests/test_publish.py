@@ -17,11 +17,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from packaging_pipeline.core.errors import InputError
+from packaging_pipeline.core.formats import read_parquet_prefix
+from packaging_pipeline.core.keys import accepted_prefix
+from packaging_pipeline.core.storage import Lake, LocalLake, S3Lake
 from packaging_pipeline.design.batch import generate_night_designs, staging_prefix
-from packaging_pipeline.errors import InputError
-from packaging_pipeline.formats import read_parquet_prefix
-from packaging_pipeline.lake import accepted_prefix
-from packaging_pipeline.publish import (
+from packaging_pipeline.publication.publish import (
     ASSIGNMENT_COLUMNS,
     LATEST_KEY,
     manifest_key,
@@ -29,8 +30,7 @@ from packaging_pipeline.publish import (
     published_prefix,
     success_key,
 )
-from packaging_pipeline.pull import PullError, pull_batch
-from packaging_pipeline.storage import Lake, LocalLake, S3Lake
+from packaging_pipeline.publication.pull import PullError, pull_batch
 from tests.test_cli import run_cli
 from tests.test_design_batch import DS, night  # noqa: F401 - the staged-night fixture, reused
 

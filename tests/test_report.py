@@ -13,8 +13,8 @@ import shutil
 import pyarrow.parquet as pq
 import pytest
 
-from packaging_pipeline.publish import manifest_key, publish_batch, published_prefix
-from packaging_pipeline.report import BatchReport, ReportDesign, render_batch_report
+from packaging_pipeline.publication.publish import manifest_key, publish_batch, published_prefix
+from packaging_pipeline.publication.report import BatchReport, ReportDesign, render_batch_report
 from tests.test_design_batch import DS
 from tests.test_sustainability import gated, staged  # noqa: F401 - the gated night (rejection, fallback), reused
 

@@ -14,7 +14,12 @@ import pyarrow as pa
 import pytest
 
 from packaging_pipeline.cli import main
-from packaging_pipeline.config import Settings
+from packaging_pipeline.core.config import Settings
+from packaging_pipeline.core.errors import InputError
+from packaging_pipeline.core.formats import write_json, write_parquet
+from packaging_pipeline.core.keys import accepted_prefix, ingest_report_key
+from packaging_pipeline.core.schemas import CATALOG, ORDERS
+from packaging_pipeline.core.storage import LocalLake
 from packaging_pipeline.design.dielines import make_dieline
 from packaging_pipeline.design.right_size import (
     Box,
@@ -30,13 +35,8 @@ from packaging_pipeline.design.right_size import (
     right_size_night,
     right_size_orders,
 )
-from packaging_pipeline.errors import InputError
-from packaging_pipeline.formats import write_json, write_parquet
-from packaging_pipeline.ingest import ingest_range
-from packaging_pipeline.lake import accepted_prefix, ingest_report_key
-from packaging_pipeline.sample_data import generate_sample_data
-from packaging_pipeline.schemas import CATALOG, ORDERS
-from packaging_pipeline.storage import LocalLake
+from packaging_pipeline.ingest.raw import ingest_range
+from packaging_pipeline.sample_data.shop import generate_sample_data
 from tests.conftest import TEST_PSEUDONYM_KEY, VENV_BIN
 
 CLI = str(VENV_BIN / "packaging-pipeline")

@@ -14,8 +14,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from packaging_pipeline.lake import GROUND_TRUTH_KEY, raw_prefix
-from packaging_pipeline.sample_data import (
+from packaging_pipeline.core.keys import GROUND_TRUTH_KEY, raw_prefix
+from packaging_pipeline.core.schemas import CATALOG, CLICKSTREAM, EVENT_TYPES, FEEDBACK, FEEDBACK_EVENTS, ORDERS
+from packaging_pipeline.core.storage import LocalLake
+from packaging_pipeline.sample_data.shop import (
     ARCHETYPES,
     CATEGORIES,
     DEVICES,
@@ -23,8 +25,6 @@ from packaging_pipeline.sample_data import (
     WAREHOUSES,
     generate_sample_data,
 )
-from packaging_pipeline.schemas import CATALOG, CLICKSTREAM, EVENT_TYPES, FEEDBACK, FEEDBACK_EVENTS, ORDERS
-from packaging_pipeline.storage import LocalLake
 
 START = dt.date(2026, 11, 1)
 

@@ -8,23 +8,23 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from packaging_pipeline.config import Settings
-from packaging_pipeline.errors import InputError
-from packaging_pipeline.features import run_customer_features
-from packaging_pipeline.formats import read_json
-from packaging_pipeline.ingest import ingest_range
-from packaging_pipeline.lake import GROUND_TRUTH_KEY
-from packaging_pipeline.privacy import pseudonym
-from packaging_pipeline.sample_data import ARCHETYPES, generate_sample_data
-from packaging_pipeline.segments import (
+from packaging_pipeline.core.config import Settings
+from packaging_pipeline.core.errors import InputError
+from packaging_pipeline.core.formats import read_json
+from packaging_pipeline.core.keys import GROUND_TRUTH_KEY
+from packaging_pipeline.core.storage import LocalLake
+from packaging_pipeline.customers.features import run_customer_features
+from packaging_pipeline.customers.segments import (
     SegmentationConfig,
     adjusted_rand_index,
     match_to_previous,
     merge_small_clusters,
     run_segmentation,
 )
-from packaging_pipeline.spark_io import SparkLake
-from packaging_pipeline.storage import LocalLake
+from packaging_pipeline.customers.spark_io import SparkLake
+from packaging_pipeline.ingest.privacy import pseudonym
+from packaging_pipeline.ingest.raw import ingest_range
+from packaging_pipeline.sample_data.shop import ARCHETYPES, generate_sample_data
 
 KEY = "segment-test-key"
 NIGHTS = ("2026-11-20", "2026-11-21")
@@ -112,7 +112,7 @@ def test_k_is_searched_on_a_sample_and_the_chosen_k_fitted_on_everyone(segmented
     """At a million customers the search over k runs on a sample; everyone is then clustered with its k."""
     from dataclasses import replace
 
-    from packaging_pipeline.segments import fit_clusters, model_inputs
+    from packaging_pipeline.customers.segments import fit_clusters, model_inputs
 
     lake, results = segmented
     with SparkLake(lake, spark) as io:
@@ -163,7 +163,7 @@ def test_segmenting_without_features_is_a_clear_error(spark, tmp_path):
 def test_segment_run_is_logged_to_mlflow(segmented):
     import mlflow
 
-    from packaging_pipeline.tracking import SEGMENTS_EXPERIMENT, log_segments
+    from packaging_pipeline.core.tracking import SEGMENTS_EXPERIMENT, log_segments
 
     _, results = segmented
     run_id = log_segments(results[NIGHTS[1]])

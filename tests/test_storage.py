@@ -7,7 +7,7 @@ import os
 import pyarrow as pa
 import pytest
 
-from packaging_pipeline.formats import (
+from packaging_pipeline.core.formats import (
     iter_lines,
     read_json,
     read_parquet,
@@ -16,7 +16,7 @@ from packaging_pipeline.formats import (
     write_jsonl,
     write_parquet,
 )
-from packaging_pipeline.storage import LocalLake, S3Lake, check_key, open_lake
+from packaging_pipeline.core.storage import LocalLake, S3Lake, check_key, open_lake
 
 
 def test_write_read_list_exists(lake):

@@ -15,12 +15,12 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from packaging_pipeline.config import Settings
+from packaging_pipeline.core.config import Settings
+from packaging_pipeline.core.errors import InputError
+from packaging_pipeline.core.storage import LocalLake
 from packaging_pipeline.design.batch import PlannedDesign, compose_design_files, design_prefix, generate_night_designs
 from packaging_pipeline.design.compose import BLACK_HEX, PAPER_HEX, logo_alpha
-from packaging_pipeline.errors import InputError
-from packaging_pipeline.storage import LocalLake
-from packaging_pipeline.sustainability import (
+from packaging_pipeline.gate.night import (
     POLICY_FILE,
     SUSTAINABILITY_EXPERIMENT,
     evaluate_pair,
@@ -66,7 +66,7 @@ def pair_spec(inks, *, message="", text=("Black", BLACK_HEX), knockout=None, com
 
 
 def evaluate(spec, esr=(), policy=None):
-    from packaging_pipeline.materials import load_materials
+    from packaging_pipeline.design.materials import load_materials
 
     return evaluate_pair(spec, spec["print_files"][0], list(esr), policy or load_policy(), load_materials())
 

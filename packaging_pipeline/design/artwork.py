@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from packaging_pipeline.errors import InputError
+from packaging_pipeline.core.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +69,8 @@ def champion_generator() -> tuple[Any, ArtworkSource] | None:
     """The promoted generator and its source, or None while no version carries ``champion``."""
     import mlflow
 
+    from packaging_pipeline.core.tracking import tracking_uri
     from packaging_pipeline.gan.training import CHAMPION, MODEL_NAME, champion_version, load_generator
-    from packaging_pipeline.tracking import tracking_uri
 
     mlflow.set_tracking_uri(tracking_uri())
     version = champion_version(mlflow.MlflowClient())

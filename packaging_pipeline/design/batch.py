@@ -32,7 +32,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from packaging_pipeline import lake as keys
+from packaging_pipeline.core import keys
+from packaging_pipeline.core.errors import InputError
+from packaging_pipeline.core.formats import dumps, load_yaml, read_json, read_parquet_prefix, write_parquet
+from packaging_pipeline.core.storage import Lake
 from packaging_pipeline.design.artwork import ArtworkSource, night_tiles, palette_variants
 from packaging_pipeline.design.compose import (
     DEFAULT_TILE_MM,
@@ -49,10 +52,7 @@ from packaging_pipeline.design.compose import (
     svg_ink_uris,
 )
 from packaging_pipeline.design.dielines import make_dieline
-from packaging_pipeline.errors import InputError
-from packaging_pipeline.feedback import FeedbackPolicy, Posteriors
-from packaging_pipeline.formats import dumps, load_yaml, read_json, read_parquet_prefix, write_parquet
-from packaging_pipeline.storage import Lake
+from packaging_pipeline.feedback.loop import FeedbackPolicy, Posteriors
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ def plan_designs(
     (both with the policy's exploration floor). ``palette_posteriors`` (segment -> ink set -> Beta)
     likewise choose each design's ink set among the segment palette's variants.
     """
-    from packaging_pipeline.feedback import design_weights, load_policy, thompson_allocation, weighted_order_choice
+    from packaging_pipeline.feedback.loop import design_weights, load_policy, thompson_allocation, weighted_order_choice
     from packaging_pipeline.gan.corpus import MOTIFS
 
     motifs = tuple(motifs or MOTIFS)
@@ -301,15 +301,15 @@ def generate_night_designs(
     use_model: bool = True, workers: int | None = None, seed: int = 0,
 ) -> dict[str, Any]:  # fmt: skip
     """The nightly design stage (CLI ``designs`` and the DAG's ``generate_designs``)."""
+    from packaging_pipeline.core.storage import open_lake
     from packaging_pipeline.design.right_size import orders_shipping_next, right_size_night
-    from packaging_pipeline.feedback import (
+    from packaging_pipeline.feedback.loop import (
         allocation_summary,
         latest_stats,
         load_policy,
         log_allocation,
         posteriors_by_segment,
     )
-    from packaging_pipeline.storage import open_lake
 
     if designs_per_segment < 1:
         raise InputError(f"designs per segment must be at least 1, got {designs_per_segment}")

@@ -32,11 +32,11 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 
+from packaging_pipeline.core.errors import InputError
+from packaging_pipeline.core.vocabulary import COLOR_HEX
 from packaging_pipeline.design.artwork import contrast_ratio
 from packaging_pipeline.design.dielines import Dieline, Panel, svg_cut_and_crease
-from packaging_pipeline.errors import InputError
 from packaging_pipeline.gan.render import PAPER_HEX
-from packaging_pipeline.vocabulary import COLOR_HEX
 
 BLEED_MM = 3.0
 SAFE_MM = 8.0  # text and logo keep this far from every fold and cut of the message panel

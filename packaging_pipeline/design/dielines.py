@@ -55,8 +55,8 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
-from packaging_pipeline.errors import InputError
-from packaging_pipeline.materials import BoardGrade, MaterialsLibrary, load_materials
+from packaging_pipeline.core.errors import InputError
+from packaging_pipeline.design.materials import BoardGrade, MaterialsLibrary, load_materials
 
 Point = tuple[float, float]
 Polyline = tuple[Point, ...]

@@ -37,12 +37,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
 
-from packaging_pipeline import lake as keys
-from packaging_pipeline.config import Settings
-from packaging_pipeline.errors import InputError
-from packaging_pipeline.formats import read_parquet_prefix
-from packaging_pipeline.schemas import CATALOG, ORDERS
-from packaging_pipeline.storage import Lake, open_lake
+from packaging_pipeline.core import keys
+from packaging_pipeline.core.config import Settings
+from packaging_pipeline.core.errors import InputError
+from packaging_pipeline.core.formats import read_parquet_prefix
+from packaging_pipeline.core.schemas import CATALOG, ORDERS
+from packaging_pipeline.core.storage import Lake, open_lake
 
 STYLES = ("0427", "0201")
 """FEFCO styles the right-sizer can choose from: e-commerce mailer and regular slotted container."""
@@ -253,7 +253,7 @@ def _style(value: Any, where: str, fail: Callable[[str, str], InputError]) -> st
 
 
 def _board(value: Any, where: str, fail: Callable[[str, str], InputError]) -> str:
-    from packaging_pipeline.materials import load_materials
+    from packaging_pipeline.design.materials import load_materials
 
     if not isinstance(value, str):
         raise fail(where, f"board {value!r} must be a board grade code such as E, B or C")

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from packaging_pipeline.errors import InputError
-from packaging_pipeline.storage import Lake, LocalLake
+from packaging_pipeline.core.errors import InputError
+from packaging_pipeline.core.storage import Lake, LocalLake
 
 MOTIFS = ("stripes", "dots", "checks", "chevrons", "waves", "blobs", "terrazzo", "geometric")
 """Procedural motif classes; ``blobs`` are florals and organic shapes."""

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from packaging_pipeline.errors import PipelineError
+from packaging_pipeline.core.errors import PipelineError
 
 if TYPE_CHECKING:
     from packaging_pipeline.gan.corpus import Corpus
@@ -187,6 +187,7 @@ def evaluate_and_promote(
     """
     import mlflow
 
+    from packaging_pipeline.core.tracking import tracking_uri
     from packaging_pipeline.gan.training import (
         CHALLENGER,
         CHAMPION,
@@ -195,7 +196,6 @@ def evaluate_and_promote(
         champion_version,
         load_generator,
     )
-    from packaging_pipeline.tracking import tracking_uri
 
     mlflow.set_tracking_uri(tracking_uri())
     client = mlflow.MlflowClient()
@@ -256,10 +256,10 @@ def evaluate_for_night(
 
     The report also goes to ``reports/model/ds=<ds>/evaluation.json`` in the lake.
     """
-    from packaging_pipeline.formats import write_json
+    from packaging_pipeline.core.formats import write_json
+    from packaging_pipeline.core.keys import partition
+    from packaging_pipeline.core.storage import open_lake
     from packaging_pipeline.gan.training import PROFILES, load_corpus
-    from packaging_pipeline.lake import partition
-    from packaging_pipeline.storage import open_lake
 
     corpus = load_corpus(corpus_uri, PROFILES[profile], seed, settings.s3)
     report = evaluate_and_promote(ds, corpus, seed=seed)

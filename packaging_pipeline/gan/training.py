@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 import keras
 import numpy as np
 
-from packaging_pipeline.errors import InputError, PipelineError
+from packaging_pipeline.core.errors import InputError, PipelineError
 from packaging_pipeline.gan.model import ModelShape, PatternGAN, model_flops_per_image
 
 if TYPE_CHECKING:
+    from packaging_pipeline.core.storage import Lake
     from packaging_pipeline.gan.corpus import Corpus
-    from packaging_pipeline.storage import Lake
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ def build_gan(shape: ModelShape, profile: TrainingProfile, seed: int, jit: bool)
 
 
 def checkpoint_prefix(ds: str) -> str:
-    from packaging_pipeline.lake import partition
+    from packaging_pipeline.core.keys import partition
 
     return partition("models", "pattern-gan", "checkpoints", ds=ds)
 
@@ -240,7 +240,7 @@ def train_pattern_gan(
     """Train (or fine-tune) on ``corpus``, checkpoint each epoch to the lake, log and register in MLflow."""
     import mlflow
 
-    from packaging_pipeline.tracking import run_tags, tracking_uri, use_experiment
+    from packaging_pipeline.core.tracking import run_tags, tracking_uri, use_experiment
 
     mlflow.set_tracking_uri(tracking_uri())
     client = mlflow.MlflowClient()
@@ -383,8 +383,8 @@ def load_corpus(
 
     if not corpus_uri:
         return procedural_corpus(profile.tiles_per_class, size=profile.size, k_slots=k_slots, seed=seed)
-    from packaging_pipeline.config import normalise_lake_uri
-    from packaging_pipeline.storage import open_lake
+    from packaging_pipeline.core.config import normalise_lake_uri
+    from packaging_pipeline.core.storage import open_lake
 
     corpus_lake = open_lake(normalise_lake_uri(corpus_uri), s3)
     return load_image_corpus(corpus_lake, "", size=profile.size, k_slots=k_slots, seed=seed)
@@ -398,7 +398,7 @@ def train_for_night(
 
     ``epochs`` and ``pretrain_epochs`` override the profile's (a smoke run sets both small).
     """
-    from packaging_pipeline.storage import open_lake
+    from packaging_pipeline.core.storage import open_lake
 
     if profile not in PROFILES:
         raise InputError(f"unknown training profile {profile!r}; choose one of {', '.join(PROFILES)}")
@@ -409,7 +409,7 @@ def train_for_night(
         chosen = dataclasses.replace(chosen, pretrain_epochs=pretrain_epochs)
     corpus = load_corpus(corpus_uri, chosen, seed, settings.s3)
     train, _ = corpus.split(HOLDOUT_SHARE, seed)
-    from packaging_pipeline.feedback import night_class_weights
+    from packaging_pipeline.feedback.loop import night_class_weights
 
     weights = night_class_weights(settings, ds, train.class_names)  # None unless the feedback policy opts in
     if weights:
@@ -426,7 +426,7 @@ def load_generator(model_uri: str) -> keras.Model:
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    from packaging_pipeline.tracking import tracking_uri
+    from packaging_pipeline.core.tracking import tracking_uri
 
     mlflow.set_tracking_uri(tracking_uri())
     try:  # importing this module registered WrapPad2D, which the saved generator needs

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from packaging_pipeline.errors import InputError
+from packaging_pipeline.core.errors import InputError
 
 SHIPPED_FILE = "materials.yaml"
 BOUNDARIES = ("cradle-to-grave", "cradle-to-gate")

@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from packaging_pipeline.config import Settings, default_home
+from packaging_pipeline.core.config import Settings, default_home
 
 SEGMENTS_EXPERIMENT = "customer-segments"
 
@@ -112,8 +112,8 @@ def log_segments(profiles: Mapping[str, Any]) -> str:
 
 def log_night_segments(settings: Settings, ds: str) -> str:
     """Log the segmentation already written for night ``ds`` (its profiles.json); returns the run id."""
-    from packaging_pipeline.formats import read_json
-    from packaging_pipeline.lake import segment_profiles_key
-    from packaging_pipeline.storage import open_lake
+    from packaging_pipeline.core.formats import read_json
+    from packaging_pipeline.core.keys import segment_profiles_key
+    from packaging_pipeline.core.storage import open_lake
 
     return log_segments(read_json(open_lake(settings), segment_profiles_key(ds)))

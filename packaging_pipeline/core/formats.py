@@ -1,4 +1,4 @@
-"""Parquet, JSON and JSON Lines (optionally gzip) over any :class:`~packaging_pipeline.storage.Lake`."""
+"""Parquet, JSON and JSON Lines (optionally gzip) over any :class:`~packaging_pipeline.core.storage.Lake`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from packaging_pipeline.storage import Lake
+from packaging_pipeline.core.storage import Lake
 
 PARQUET_COMPRESSION = "zstd"
 
@@ -45,7 +45,7 @@ def load_yaml(packaged: str, path: str | None = None) -> Any:
 
     import yaml
 
-    from packaging_pipeline.errors import InputError
+    from packaging_pipeline.core.errors import InputError
 
     try:
         if path is None:

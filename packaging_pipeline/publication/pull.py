@@ -32,9 +32,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from packaging_pipeline import lake as keys
-from packaging_pipeline.errors import PipelineError
-from packaging_pipeline.publish import (
+from packaging_pipeline.core import keys
+from packaging_pipeline.core.errors import PipelineError
+from packaging_pipeline.core.storage import Lake, LocalLake, check_key, open_lake
+from packaging_pipeline.publication.publish import (
     LATEST_KEY,
     SCHEMA_VERSION,
     manifest_key,
@@ -42,7 +43,6 @@ from packaging_pipeline.publish import (
     sha256_hex,
     success_key,
 )
-from packaging_pipeline.storage import Lake, LocalLake, check_key, open_lake
 
 log = logging.getLogger(__name__)
 
@@ -272,7 +272,7 @@ def pull_batch(
             (all of them named, in ``failures``).
     """
     if isinstance(lake, str):
-        from packaging_pipeline.config import Settings
+        from packaging_pipeline.core.config import Settings
 
         lake = open_lake(Settings.from_env(lake_uri=lake))
     if wait_seconds < 0 or poll_seconds <= 0:

@@ -14,7 +14,7 @@ _SAFE_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=-]*$")
 
 def parse_ds(ds: str) -> dt.date:
     """Parse a partition date ``YYYY-MM-DD``, naming the bad value on failure."""
-    from packaging_pipeline.errors import PipelineError
+    from packaging_pipeline.core.errors import PipelineError
 
     try:
         return dt.date.fromisoformat(ds)

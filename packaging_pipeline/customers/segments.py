@@ -17,9 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from packaging_pipeline import lake as keys
-from packaging_pipeline.errors import InputError
-from packaging_pipeline.features import (
+from packaging_pipeline.core import keys
+from packaging_pipeline.core.errors import InputError
+from packaging_pipeline.core.formats import read_json, write_json
+from packaging_pipeline.core.vocabulary import COLOR_HEX, OTHER
+from packaging_pipeline.customers.features import (
     CATEGORY_BUCKETS,
     CATEGORY_SHARE_COLUMNS,
     COLOR_BUCKETS,
@@ -29,14 +31,12 @@ from packaging_pipeline.features import (
     DEVICE_BUCKETS,
     DEVICE_SHARE_COLUMNS,
 )
-from packaging_pipeline.formats import read_json, write_json
-from packaging_pipeline.vocabulary import COLOR_HEX, OTHER
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-    from packaging_pipeline.spark_io import SparkLake
-    from packaging_pipeline.storage import Lake
+    from packaging_pipeline.core.storage import Lake
+    from packaging_pipeline.customers.spark_io import SparkLake
 
 log = logging.getLogger(__name__)
 

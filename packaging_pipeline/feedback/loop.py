@@ -30,12 +30,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from packaging_pipeline import lake as keys
-from packaging_pipeline.config import Settings
-from packaging_pipeline.errors import InputError
-from packaging_pipeline.formats import dumps, load_yaml, read_json, read_parquet_prefix, write_json, write_parquet
-from packaging_pipeline.schemas import FEEDBACK_EVENTS
-from packaging_pipeline.storage import Lake, open_lake
+from packaging_pipeline.core import keys
+from packaging_pipeline.core.config import Settings
+from packaging_pipeline.core.errors import InputError
+from packaging_pipeline.core.formats import dumps, load_yaml, read_json, read_parquet_prefix, write_json, write_parquet
+from packaging_pipeline.core.schemas import FEEDBACK_EVENTS
+from packaging_pipeline.core.storage import Lake, open_lake
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ def published_designs(
     (designs: design_id, published_ds, segment_id, motif, palette); a newer batch wins. Only the
     ``wanted`` designs' spec.json are read (all when None): a night's feedback names a few of them.
     """
-    from packaging_pipeline.publish import design_file_key
+    from packaging_pipeline.publication.publish import design_file_key
 
     orders: dict[str, tuple[str, str, str, str]] = {}
     design_day: dict[str, str] = {}
@@ -193,7 +193,7 @@ def ingest_feedback(
         InputError: a feedback file is unreadable, or more than ``settings.max_bad_row_share`` of the
             rows were rejected (checked after the outputs and the report are written, for inspection).
     """
-    from packaging_pipeline.ingest import ingest_source
+    from packaging_pipeline.ingest.raw import ingest_source
 
     keys.parse_ds(ds)
     lake = lake or open_lake(settings)
@@ -327,7 +327,7 @@ def log_design_stats(stats: Mapping[str, Any]) -> str:
     """One MLflow run per stats night: the policy as params, every arm's posterior mean and table."""
     import mlflow
 
-    from packaging_pipeline.tracking import run_tags, use_experiment
+    from packaging_pipeline.core.tracking import run_tags, use_experiment
 
     use_experiment(FEEDBACK_EXPERIMENT)
     ds = stats["ds"]
@@ -442,7 +442,7 @@ def log_allocation(ds: str, stats_ds: str | None, summary: Mapping[str, Any]) ->
     """Log a night's allocation (which arm each design got, and from which posterior) to MLflow."""
     import mlflow
 
-    from packaging_pipeline.tracking import run_tags, use_experiment
+    from packaging_pipeline.core.tracking import run_tags, use_experiment
 
     use_experiment(FEEDBACK_EXPERIMENT)
     with mlflow.start_run(run_name=f"design allocation ds={ds}", tags={**run_tags(ds), "kind": "allocation"}) as run:

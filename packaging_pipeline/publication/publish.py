@@ -50,12 +50,12 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from packaging_pipeline import lake as keys
-from packaging_pipeline.config import Settings
-from packaging_pipeline.errors import InputError, PipelineError
-from packaging_pipeline.formats import dumps
-from packaging_pipeline.report import REPORT_NAME, BatchReport, ReportDesign, render_batch_report
-from packaging_pipeline.storage import Lake, open_lake
+from packaging_pipeline.core import keys
+from packaging_pipeline.core.config import Settings
+from packaging_pipeline.core.errors import InputError, PipelineError
+from packaging_pipeline.core.formats import dumps
+from packaging_pipeline.core.storage import Lake, open_lake
+from packaging_pipeline.publication.report import REPORT_NAME, BatchReport, ReportDesign, render_batch_report
 
 log = logging.getLogger(__name__)
 

@@ -30,9 +30,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from packaging_pipeline.formats import PARQUET_COMPRESSION, dumps
-from packaging_pipeline.lake import GROUND_TRUTH_KEY, RAW_SOURCES, published_prefix, published_success_key, raw_prefix
-from packaging_pipeline.schemas import (
+from packaging_pipeline.core.formats import PARQUET_COMPRESSION, dumps
+from packaging_pipeline.core.keys import (
+    GROUND_TRUTH_KEY,
+    RAW_SOURCES,
+    published_prefix,
+    published_success_key,
+    raw_prefix,
+)
+from packaging_pipeline.core.schemas import (
     ARROW_TYPES,
     CATALOG,
     CLICKSTREAM,
@@ -42,8 +48,8 @@ from packaging_pipeline.schemas import (
     ORDERS,
     SourceContract,
 )
-from packaging_pipeline.storage import Lake
-from packaging_pipeline.vocabulary import CATEGORIES, DEVICES, PALETTE
+from packaging_pipeline.core.storage import Lake
+from packaging_pipeline.core.vocabulary import CATEGORIES, DEVICES, PALETTE
 
 # --------------------------------------------------------------------------------------------------
 # Vocabulary

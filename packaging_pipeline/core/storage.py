@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
-from packaging_pipeline.config import S3Options, Settings
+from packaging_pipeline.core.config import S3Options, Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client  # noqa: F401

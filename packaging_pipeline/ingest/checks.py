@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from packaging_pipeline import lake as keys
-from packaging_pipeline.config import Settings
-from packaging_pipeline.storage import Lake, open_lake
+from packaging_pipeline.core import keys
+from packaging_pipeline.core.config import Settings
+from packaging_pipeline.core.storage import Lake, open_lake
 
 
 def missing_required_inputs(settings: Settings, ds: str, lake: Lake | None = None) -> list[str]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from packaging_pipeline import lake as keys
-from packaging_pipeline.config import Settings
-from packaging_pipeline.formats import read_json
-from packaging_pipeline.storage import open_lake
+from packaging_pipeline.core import keys
+from packaging_pipeline.core.config import Settings
+from packaging_pipeline.core.formats import read_json
+from packaging_pipeline.core.storage import open_lake
 
 
 def night_status(settings: Settings, ds: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from packaging_pipeline.errors import ConfigError
+from packaging_pipeline.core.errors import ConfigError
 
 DEFAULT_REQUIRED_SOURCES = ("clickstream", "orders")
 
@@ -104,7 +104,7 @@ def normalise_lake_uri(uri: str) -> str:
 
 
 def _parse_sources(text: str) -> tuple[str, ...]:
-    from packaging_pipeline.lake import RAW_SOURCES
+    from packaging_pipeline.core.keys import RAW_SOURCES
 
     sources = tuple(s.strip() for s in text.split(",") if s.strip())
     unknown = sorted(set(sources) - set(RAW_SOURCES))

@@ -18,15 +18,15 @@ import datetime as dt
 import logging
 from typing import TYPE_CHECKING, Any
 
-from packaging_pipeline import lake as keys
-from packaging_pipeline.errors import InputError
-from packaging_pipeline.schemas import CLICKSTREAM, ORDERS
-from packaging_pipeline.vocabulary import CATEGORIES, COLOR_FAMILIES, COLOR_FAMILY, DEVICES, OTHER, PALETTE
+from packaging_pipeline.core import keys
+from packaging_pipeline.core.errors import InputError
+from packaging_pipeline.core.schemas import CLICKSTREAM, ORDERS
+from packaging_pipeline.core.vocabulary import CATEGORIES, COLOR_FAMILIES, COLOR_FAMILY, DEVICES, OTHER, PALETTE
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
-    from packaging_pipeline.spark_io import SparkLake
+    from packaging_pipeline.customers.spark_io import SparkLake
 
 log = logging.getLogger(__name__)
 

@@ -25,14 +25,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from packaging_pipeline import lake as keys
-from packaging_pipeline.config import Settings
-from packaging_pipeline.errors import InputError
-from packaging_pipeline.formats import dumps, iter_lines, write_json
-from packaging_pipeline.privacy import pseudonymise
-from packaging_pipeline.schemas import CONTRACTS, SourceContract
-from packaging_pipeline.storage import Lake, open_lake
-from packaging_pipeline.validation import MALFORMED_COLUMN, primary_reason, validate_chunk
+from packaging_pipeline.core import keys
+from packaging_pipeline.core.config import Settings
+from packaging_pipeline.core.errors import InputError
+from packaging_pipeline.core.formats import dumps, iter_lines, write_json
+from packaging_pipeline.core.schemas import CONTRACTS, SourceContract
+from packaging_pipeline.core.storage import Lake, open_lake
+from packaging_pipeline.ingest.privacy import pseudonymise
+from packaging_pipeline.ingest.validation import MALFORMED_COLUMN, primary_reason, validate_chunk
 
 log = logging.getLogger(__name__)
 

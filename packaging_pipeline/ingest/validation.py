@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
-from packaging_pipeline.schemas import Field, Kind, SourceContract
+from packaging_pipeline.core.schemas import Field, Kind, SourceContract
 
 MALFORMED_COLUMN = "_malformed"
 _BAD = object()  # sentinel: value present but of the wrong type

@@ -49,8 +49,11 @@ import pandas as pd
 import pyarrow as pa
 import yaml
 
-from packaging_pipeline import lake as keys
-from packaging_pipeline.config import Settings
+from packaging_pipeline.core import keys
+from packaging_pipeline.core.config import Settings
+from packaging_pipeline.core.errors import InputError, PipelineError
+from packaging_pipeline.core.formats import dumps, read_json, read_parquet, write_json, write_parquet
+from packaging_pipeline.core.storage import Lake, open_lake
 from packaging_pipeline.design.artwork import PRINT_TILE_PX, relative_luminance
 from packaging_pipeline.design.batch import (
     PlannedDesign,
@@ -61,10 +64,7 @@ from packaging_pipeline.design.batch import (
 )
 from packaging_pipeline.design.compose import DEFAULT_TILE_MM, PAPER_HEX, hex_rgb, logo_alpha
 from packaging_pipeline.design.dielines import make_dieline
-from packaging_pipeline.errors import InputError, PipelineError
-from packaging_pipeline.formats import dumps, read_json, read_parquet, write_json, write_parquet
-from packaging_pipeline.materials import BoardGrade, MaterialsLibrary, YamlReader, load_materials
-from packaging_pipeline.storage import Lake, open_lake
+from packaging_pipeline.design.materials import BoardGrade, MaterialsLibrary, YamlReader, load_materials
 
 log = logging.getLogger(__name__)
 
@@ -1003,7 +1003,7 @@ def log_gate(gate: Mapping[str, Any], pairs: pa.Table | pd.DataFrame) -> str:
     """
     import mlflow
 
-    from packaging_pipeline.tracking import run_tags, use_experiment
+    from packaging_pipeline.core.tracking import run_tags, use_experiment
 
     use_experiment(SUSTAINABILITY_EXPERIMENT)
     ds, policy = gate["ds"], gate["policy"]

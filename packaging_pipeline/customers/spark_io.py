@@ -17,14 +17,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from packaging_pipeline.storage import Lake, LocalLake, S3Lake
+from packaging_pipeline.core.storage import Lake, LocalLake, S3Lake
 
 if TYPE_CHECKING:
     import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
-    from packaging_pipeline.config import Settings
+    from packaging_pipeline.core.config import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -211,7 +211,7 @@ def run_spark_stage(
     """Run ``stage`` against the settings' lake with a session: the given one, else a fresh one stopped after."""
     from pyspark.sql import SparkSession
 
-    from packaging_pipeline.storage import open_lake
+    from packaging_pipeline.core.storage import open_lake
 
     # Stop the session afterwards only if this call started it (not one the caller or a test owns).
     own = spark is None and SparkSession.getActiveSession() is None
@@ -231,9 +231,9 @@ def spark_job_main(app_name: str, lake_uri: str, stage: Callable[[SparkLake], di
     """
     import sys
 
-    from packaging_pipeline.config import Settings
-    from packaging_pipeline.errors import PipelineError
-    from packaging_pipeline.formats import dumps
+    from packaging_pipeline.core.config import Settings
+    from packaging_pipeline.core.errors import PipelineError
+    from packaging_pipeline.core.formats import dumps
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
