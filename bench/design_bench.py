@@ -62,19 +62,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import load, machine_base, matmul_reference, write_result
 from packaging_pipeline.core.config import S3Options
 from packaging_pipeline.core.formats import dumps
+from packaging_pipeline.core.keys import design_prefix, print_file_name, staging_prefix
 from packaging_pipeline.core.storage import S3Lake
 from packaging_pipeline.core.vocabulary import COLOR_HEX
 from packaging_pipeline.design import compose as compose_mod
 from packaging_pipeline.design import pdf as pdf_mod
 from packaging_pipeline.design.artwork import ArtworkSource, inks_for_slots, night_tiles
-from packaging_pipeline.design.batch import (
-    PlannedDesign,
-    compose_designs,
-    design_prefix,
-    load_messages,
-    print_file_name,
-    staging_prefix,
-)
+from packaging_pipeline.design.batch import PlannedDesign, compose_designs, load_messages
 from packaging_pipeline.design.compose import (
     DEFAULT_TILE_MM,
     PAPER_HEX,

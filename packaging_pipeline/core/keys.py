@@ -6,7 +6,15 @@ Keys are relative to the lake URI and identical on a local directory and on S3.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from packaging_pipeline.core.errors import PipelineError
+
+if TYPE_CHECKING:
+    from packaging_pipeline.core.storage import Lake
 
 RAW_SOURCES = ("clickstream", "orders", "catalog", "feedback")
 _SAFE_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=-]*$")
@@ -14,8 +22,6 @@ _SAFE_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=-]*$")
 
 def parse_ds(ds: str) -> dt.date:
     """Parse a partition date ``YYYY-MM-DD``, naming the bad value on failure."""
-    from packaging_pipeline.core.errors import PipelineError
-
     try:
         return dt.date.fromisoformat(ds)
     except (TypeError, ValueError):
@@ -55,6 +61,15 @@ def ingest_report_key(ds: str) -> str:
 GROUND_TRUTH_KEY = "raw/_ground_truth/customer_segments.parquet"
 
 
+DAILY_FEATURES_BASE = "features/daily/"
+CUSTOMER_FEATURES_BASE = "features/customer/"
+
+
+def accepted_base(source: str) -> str:
+    """``accepted/<source>/``: the parent of every night's accepted partition of ``source``."""
+    return safe_part("accepted") + "/" + safe_part(source) + "/"
+
+
 def daily_features_prefix(ds: str) -> str:
     """Per-customer partial aggregates of the events and orders that arrived on night ``ds``."""
     return partition("features", "daily", ds=ds)
@@ -77,23 +92,6 @@ def segment_profiles_key(ds: str) -> str:
     return segments_prefix(ds) + "profiles.json"
 
 
-PUBLISHED_LATEST_KEY = "published/LATEST"
-
-
-def published_prefix(ds: str) -> str:
-    """``published/ds=<ds>/``: one night's batch for warehouses (the contract in docs/warehouse-contract.md)."""
-    return partition("published", ds=ds)
-
-
-def published_success_key(ds: str) -> str:
-    """Written last: a batch without it is not complete, whatever else is there."""
-    return published_prefix(ds) + "_SUCCESS"
-
-
-def published_manifest_key(ds: str) -> str:
-    return published_prefix(ds) + "manifest.json"
-
-
 def feedback_events_prefix(ds: str) -> str:
     """Accepted feedback of night ``ds`` joined to the published design (segment, motif, box) each order got."""
     return partition("feedback", "events", ds=ds)
@@ -111,3 +109,119 @@ def feedback_report_key(ds: str) -> str:
 def feedback_stats_prefix(ds: str) -> str:
     """Decayed Beta posteriors per (segment, motif class) and (segment, palette) as of ``ds``."""
     return partition("feedback", "stats", ds=ds)
+
+
+FEEDBACK_STATS_NAME = "stats.json"
+
+
+# --------------------------------------------------------------------------------------------------
+# Designs: the night's staging (one folder per segment and design) and what the gate rejected
+
+PLAN_NAME = "plan.json"  # written last by the design stage: without it the staging is incomplete
+SPEC_NAME = "spec.json"
+ORDER_DESIGNS_NAME = "order_designs.parquet"
+ORDER_DESIGNS_GATED_NAME = "order_designs_gated.parquet"
+SUSTAINABILITY_NAME = "sustainability.parquet"
+GATE_NAME = "gate.json"  # written last by the gate: gate outputs without it are a gate run that died
+
+
+def staging_prefix(ds: str) -> str:
+    return partition("designs", "staging", ds=ds)
+
+
+def design_prefix(ds: str, segment_id: int, design_id: str) -> str:
+    return f"{staging_prefix(ds)}segment={segment_id}/{safe_part(design_id)}/"
+
+
+def print_file_name(box_code: str, inner_mm: Sequence[float]) -> str:
+    """``dieline-<box_code>-<LxWxH>``: the print file's name without its .pdf/.svg extension."""
+    return f"dieline-{safe_part(box_code)}-{'x'.join(f'{v:g}' for v in inner_mm)}"
+
+
+def print_file_key(ds: str, segment_id: int, design_id: str, box_code: str, inner_mm: Sequence[float]) -> str:
+    """The staged PDF of one design on one box (its SVG sits next to it)."""
+    return design_prefix(ds, segment_id, design_id) + print_file_name(box_code, inner_mm) + ".pdf"
+
+
+def rejected_prefix(ds: str) -> str:
+    return partition("designs", "rejected", ds=ds)
+
+
+def gan_checkpoint_prefix(ds: str) -> str:
+    """The pattern GAN's resumable training state of night ``ds``."""
+    return partition("models", "pattern-gan", "checkpoints", ds=ds)
+
+
+def gan_evaluation_key(ds: str) -> str:
+    """The pattern GAN promotion gate's report of night ``ds``."""
+    return partition("reports", "model", ds=ds) + "evaluation.json"
+
+
+# --------------------------------------------------------------------------------------------------
+# Published batches: the warehouse contract (docs/warehouse-contract.md)
+
+PUBLISHED_BASE = "published/"
+PUBLISHED_LATEST_KEY = PUBLISHED_BASE + "LATEST"
+SUCCESS_NAME = "_SUCCESS"
+MANIFEST_NAME = "manifest.json"
+
+
+def published_prefix(ds: str) -> str:
+    """``published/ds=<ds>/``: one night's batch for warehouses."""
+    return partition("published", ds=ds)
+
+
+def published_success_key(ds: str) -> str:
+    """Written last: a batch without it is not complete, whatever else is there."""
+    return published_prefix(ds) + SUCCESS_NAME
+
+
+def published_manifest_key(ds: str) -> str:
+    return published_prefix(ds) + MANIFEST_NAME
+
+
+def assignments_key(ds: str, warehouse_id: str) -> str:
+    """The warehouse's assignments; the id becomes one key segment, so it may not contain '/'."""
+    return f"{published_prefix(ds)}assignments/{safe_part('warehouse=' + warehouse_id)}/assignments.csv"
+
+
+ASSIGNMENTS_KEY = re.compile(r"^published/ds=[^/]+/assignments/warehouse=[^/]+/assignments\.csv$")
+
+
+def published_design_folder(design_id: str) -> str:
+    """``designs/<design_id>/``: a design's folder relative to its batch's prefix."""
+    return f"designs/{safe_part(design_id)}/"
+
+
+def published_design_prefix(ds: str, design_id: str) -> str:
+    return published_prefix(ds) + published_design_folder(design_id)
+
+
+def design_file_key(ds: str, design_id: str, name: str) -> str:
+    """A file of one published design (``spec.json``, ``preview.png``, a print file)."""
+    return published_design_prefix(ds, design_id) + safe_part(name)
+
+
+class LatestUnreadable(PipelineError):
+    """``published/LATEST`` holds something that is not a night."""
+
+
+def read_latest(lake: Lake) -> str | None:
+    """The night ``published/LATEST`` names, or None before the first publication.
+
+    Accepts the plain ``YYYY-MM-DD`` line the publisher writes (and a ``{"ds": ...}`` object);
+    anything else raises :class:`LatestUnreadable` naming what it holds.
+    """
+    if not lake.exists(PUBLISHED_LATEST_KEY):
+        return None
+    text = lake.read_text(PUBLISHED_LATEST_KEY).strip()
+    try:
+        return parse_ds(json.loads(text)["ds"] if text.startswith("{") else text).isoformat()
+    except (PipelineError, ValueError, KeyError, TypeError):
+        raise LatestUnreadable(
+            f"{lake.uri_of(PUBLISHED_LATEST_KEY)} holds {text[:40]!r}, not a date YYYY-MM-DD"
+        ) from None
+
+
+def write_latest(lake: Lake, ds: str) -> None:
+    lake.write_text(PUBLISHED_LATEST_KEY, parse_ds(ds).isoformat() + "\n")

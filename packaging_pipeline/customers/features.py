@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_WINDOW_DAYS = 90
-DAILY_BASE = "features/daily/"
 DAILY_KEY = ("customer_key", "event_date")
 
 CATEGORY_BUCKETS = (*CATEGORIES, OTHER)
@@ -335,7 +334,7 @@ def _days(start: dt.date, end: dt.date) -> list[str]:
 
 def _accepted(io: SparkLake, source: str, days: list[str]) -> DataFrame:
     contract = {"clickstream": CLICKSTREAM, "orders": ORDERS}[source]
-    base = f"accepted/{source}/"
+    base = keys.accepted_base(source)
     return io.read_partitions(base, [keys.accepted_prefix(source, d) for d in days], contract.accepted_schema)
 
 
@@ -344,7 +343,7 @@ def compute_daily_partitions(io: SparkLake, days: list[str]) -> list[str]:
     if not days:
         return []
     daily = daily_aggregates(_accepted(io, "clickstream", days), _accepted(io, "orders", days))
-    return io.replace_partitions(daily, DAILY_BASE, days)
+    return io.replace_partitions(daily, keys.DAILY_FEATURES_BASE, days)
 
 
 def ingested_days(io: SparkLake, days: list[str]) -> list[str]:
@@ -379,7 +378,7 @@ def run_customer_features(
         log.info("features ds=%s: aggregating %d day(s) from accepted data", ds, len(to_compute))
     compute_daily_partitions(io, to_compute)
 
-    daily = io.read_partitions(DAILY_BASE, [keys.daily_features_prefix(d) for d in ingested])
+    daily = io.read_partitions(keys.DAILY_FEATURES_BASE, [keys.daily_features_prefix(d) for d in ingested])
     features = customer_features(daily.drop("ds"), night, window_days)
     prefix = keys.customer_features_prefix(ds)
     # One sorted file: sorting inside the single partition avoids a range-partitioning pass.

@@ -35,6 +35,7 @@ import pyarrow as pa
 from packaging_pipeline.core import keys
 from packaging_pipeline.core.errors import InputError
 from packaging_pipeline.core.formats import dumps, load_yaml, read_json, read_parquet_prefix, write_parquet
+from packaging_pipeline.core.keys import design_prefix, print_file_key, staging_prefix
 from packaging_pipeline.core.storage import Lake
 from packaging_pipeline.design.artwork import ArtworkSource, night_tiles, palette_variants
 from packaging_pipeline.design.compose import (
@@ -59,23 +60,6 @@ log = logging.getLogger(__name__)
 DEFAULT_SEGMENT = -1
 DEFAULT_DESIGNS_PER_SEGMENT = 4
 DEFAULT_PALETTE = ({"color": "navy", "hex": "#1f2a44"}, {"color": "beige", "hex": "#d9c8a9"})
-
-
-def staging_prefix(ds: str) -> str:
-    return keys.partition("designs", "staging", ds=ds)
-
-
-def design_prefix(ds: str, segment_id: int, design_id: str) -> str:
-    return f"{staging_prefix(ds)}segment={segment_id}/{keys.safe_part(design_id)}/"
-
-
-def print_file_name(box_code: str, inner_mm: Sequence[float]) -> str:
-    return f"dieline-{keys.safe_part(box_code)}-{'x'.join(f'{v:g}' for v in inner_mm)}"
-
-
-def print_file_key(ds: str, segment_id: int, design_id: str, box_code: str, inner_mm: Sequence[float]) -> str:
-    """The staged PDF of one design on one box (its SVG sits next to it)."""
-    return design_prefix(ds, segment_id, design_id) + print_file_name(box_code, inner_mm) + ".pdf"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -242,7 +226,7 @@ def compose_design_files(
         "paper_coverage": round(design.coverage()[0], 4), "message": plan.message, "orders": plan.orders,
         "print_files": prints, "allocation": dict(plan.allocation),
     }  # fmt: skip
-    files.append((dumps(spec, indent=2, sort_keys=True).encode("utf-8"), prefix + "spec.json"))
+    files.append((dumps(spec, indent=2, sort_keys=True).encode("utf-8"), prefix + keys.SPEC_NAME))
     return files
 
 
@@ -349,7 +333,7 @@ def generate_night_designs(
                "inner_length_mm", "inner_width_mm", "inner_height_mm", "board_grade", "esr", "print_file"]  # fmt: skip
     write_parquet(
         lake,
-        prefix + "order_designs.parquet",
+        prefix + keys.ORDER_DESIGNS_NAME,
         pa.Table.from_pandas(order_designs[columns].reset_index(drop=True), preserve_index=False),
     )
     elapsed = time.perf_counter() - started
@@ -368,6 +352,6 @@ def generate_night_designs(
     }  # fmt: skip
     if posteriors or palettes:  # analysts see in MLflow which arms the feedback bought each segment
         plan["feedback"]["mlflow_run_id"] = log_allocation(ds, stats["ds"], plan["feedback"]["allocation"])
-    lake.write_bytes(prefix + "plan.json", json.dumps(plan, indent=2, sort_keys=True, default=str).encode("utf-8"))
+    lake.write_bytes(prefix + keys.PLAN_NAME, json.dumps(plan, indent=2, sort_keys=True, default=str).encode("utf-8"))
     log.info("ds=%s: %d designs, %d print files in %.1f s", ds, plan["designs"], plan["print_files"], elapsed)
     return plan

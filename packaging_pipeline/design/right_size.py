@@ -658,7 +658,7 @@ def order_records(per_order: pd.DataFrame) -> list[dict[str, Any]]:
 def catalog_snapshot_ds(lake: Lake, ds: str) -> str:
     """The newest accepted catalog snapshot at or before ``ds`` (a night never reads a later one)."""
     keys.parse_ds(ds)
-    prefix = "accepted/catalog/"
+    prefix = keys.accepted_base("catalog")
     found = set()
     for obj in lake.list(prefix):
         part = obj.key[len(prefix) :].split("/", 1)[0]

@@ -15,11 +15,9 @@
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import datetime as dt
 import hashlib
-import io
 import json
 import logging
 from collections import Counter
@@ -30,6 +28,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from packaging_pipeline.contract import iter_assignments, read_spec
 from packaging_pipeline.core import keys
 from packaging_pipeline.core.config import Settings
 from packaging_pipeline.core.errors import InputError
@@ -128,26 +127,17 @@ def published_designs(
     (designs: design_id, published_ds, segment_id, motif, palette); a newer batch wins. Only the
     ``wanted`` designs' spec.json are read (all when None): a night's feedback names a few of them.
     """
-    from packaging_pipeline.publication.publish import design_file_key
-
     orders: dict[str, tuple[str, str, str, str]] = {}
     design_day: dict[str, str] = {}
     for day in reversed(_days_back(ds, lookback_days)):  # oldest first, so newer batches overwrite
-        if not lake.exists(keys.published_success_key(day)):
-            continue
-        prefix = keys.published_prefix(day)
-        for obj in lake.list(prefix + "assignments/"):
-            if not obj.key.endswith("/assignments.csv"):
-                continue
-            warehouse = obj.key.rsplit("/", 2)[-2].removeprefix("warehouse=")
-            for row in csv.DictReader(io.StringIO(lake.read_text(obj.key))):
-                if row.get("order_id") and row.get("design_id"):
-                    orders[row["order_id"]] = (row["design_id"], day, warehouse, row.get("box_code") or "")
-                    design_day[row["design_id"]] = day
+        for warehouse, row in iter_assignments(lake, day):
+            if row.get("order_id") and row.get("design_id"):
+                orders[row["order_id"]] = (row["design_id"], day, warehouse, row.get("box_code") or "")
+                design_day[row["design_id"]] = day
     designs: dict[str, tuple[str, int | None, str | None, str | None]] = {}
     for design_id, day in design_day.items():
         if wanted is None or design_id in wanted:
-            spec = read_json(lake, design_file_key(day, design_id, "spec.json"))
+            spec = read_spec(lake, day, design_id)
             palette = "+".join(str(i.get("name")) for i in spec.get("inks", []))
             designs[design_id] = (day, int(spec["segment_id"]), str(spec["motif"]), palette)
         else:
@@ -319,7 +309,7 @@ def compute_design_stats(
     }  # fmt: skip
     if log_mlflow:
         stats["mlflow_run_id"] = log_design_stats(stats)
-    write_json(lake, prefix + "stats.json", stats)
+    write_json(lake, prefix + keys.FEEDBACK_STATS_NAME, stats)
     return stats
 
 
@@ -356,7 +346,7 @@ def _metric_name(name: str) -> str:
 def latest_stats(lake: Lake, ds: str, lookback_days: int | None = None) -> dict[str, Any] | None:
     """The newest ``stats.json`` at or before ``ds`` (within the lookback), or None: plan uniformly."""
     for day in _days_back(ds, lookback_days if lookback_days is not None else load_policy().lookback_days):
-        key = keys.feedback_stats_prefix(day) + "stats.json"
+        key = keys.feedback_stats_prefix(day) + keys.FEEDBACK_STATS_NAME
         if lake.exists(key):
             return read_json(lake, key)
     return None

@@ -257,11 +257,11 @@ def evaluate_for_night(
     The report also goes to ``reports/model/ds=<ds>/evaluation.json`` in the lake.
     """
     from packaging_pipeline.core.formats import write_json
-    from packaging_pipeline.core.keys import partition
+    from packaging_pipeline.core.keys import gan_evaluation_key
     from packaging_pipeline.core.storage import open_lake
     from packaging_pipeline.gan.training import PROFILES, load_corpus
 
     corpus = load_corpus(corpus_uri, PROFILES[profile], seed, settings.s3)
     report = evaluate_and_promote(ds, corpus, seed=seed)
-    write_json(open_lake(settings), partition("reports", "model", ds=ds) + "evaluation.json", report)
+    write_json(open_lake(settings), gan_evaluation_key(ds), report)
     return report

@@ -21,6 +21,7 @@ import keras
 import numpy as np
 
 from packaging_pipeline.core.errors import InputError, PipelineError
+from packaging_pipeline.core.keys import gan_checkpoint_prefix
 from packaging_pipeline.gan.model import ModelShape, PatternGAN, model_flops_per_image
 
 if TYPE_CHECKING:
@@ -132,15 +133,9 @@ def build_gan(shape: ModelShape, profile: TrainingProfile, seed: int, jit: bool)
 # Checkpoints in the lake
 
 
-def checkpoint_prefix(ds: str) -> str:
-    from packaging_pipeline.core.keys import partition
-
-    return partition("models", "pattern-gan", "checkpoints", ds=ds)
-
-
 def save_checkpoint(lake: Lake, ds: str, gan: PatternGAN, state: dict[str, Any]) -> None:
     """Weights and both optimizers' state; ``state.json`` is written last and marks the checkpoint complete."""
-    prefix = checkpoint_prefix(ds)
+    prefix = gan_checkpoint_prefix(ds)
     with tempfile.TemporaryDirectory() as tmp:
         weights = Path(tmp) / "gan.weights.h5"
         gan.save_weights(weights)
@@ -157,7 +152,7 @@ def save_checkpoint(lake: Lake, ds: str, gan: PatternGAN, state: dict[str, Any])
 
 def load_checkpoint(lake: Lake, ds: str, gan: PatternGAN) -> dict[str, Any] | None:
     """Restore a complete checkpoint of night ``ds`` into ``gan``; None when there is none."""
-    prefix = checkpoint_prefix(ds)
+    prefix = gan_checkpoint_prefix(ds)
     if not lake.exists(prefix + "state.json"):
         return None
     try:
@@ -261,7 +256,7 @@ def train_pattern_gan(
     warm_from = None if from_scratch else _warm_start(gan, client)
     total_epochs = epochs or ((profile.fine_tune_epochs or profile.epochs) if warm_from else profile.epochs)
     if restart:
-        lake.delete_prefix(checkpoint_prefix(ds))
+        lake.delete_prefix(gan_checkpoint_prefix(ds))
     state = load_checkpoint(lake, ds, gan)
     start_epoch = int(state["epoch"]) if state else 0
     if state:

@@ -49,19 +49,15 @@ import pandas as pd
 import pyarrow as pa
 import yaml
 
+from packaging_pipeline.contract import PLAIN_SUFFIX, last_published_design
 from packaging_pipeline.core import keys
 from packaging_pipeline.core.config import Settings
 from packaging_pipeline.core.errors import InputError, PipelineError
 from packaging_pipeline.core.formats import dumps, read_json, read_parquet, write_json, write_parquet
+from packaging_pipeline.core.keys import design_prefix, rejected_prefix, staging_prefix
 from packaging_pipeline.core.storage import Lake, open_lake
 from packaging_pipeline.design.artwork import PRINT_TILE_PX, relative_luminance
-from packaging_pipeline.design.batch import (
-    PlannedDesign,
-    compose_design_files,
-    design_prefix,
-    order_choice,
-    staging_prefix,
-)
+from packaging_pipeline.design.batch import PlannedDesign, compose_design_files, order_choice
 from packaging_pipeline.design.compose import DEFAULT_TILE_MM, PAPER_HEX, hex_rgb, logo_alpha
 from packaging_pipeline.design.dielines import make_dieline
 from packaging_pipeline.design.materials import BoardGrade, MaterialsLibrary, YamlReader, load_materials
@@ -77,7 +73,6 @@ INK_RULES = frozenset({"max_inks", "max_total_ink_coverage"})
 BOX_RULES = frozenset({"max_esr"})
 """Rules the artwork cannot change: they mark the pair failed but never reject the design."""
 TEXT_RENDER_PX_PER_MM = 10.0
-PLAIN_SUFFIX = "-plain"
 """Design ids of plain fallback boxes end in this."""
 
 
@@ -599,10 +594,6 @@ def _worst(rows: Sequence[Mapping[str, Any]], policy: GatePolicy) -> dict[str, A
 # The night's gate (lake I/O)
 
 
-def rejected_prefix(ds: str) -> str:
-    return keys.partition("designs", "rejected", ds=ds)
-
-
 @dataclasses.dataclass
 class _Decision:
     """What the gate did with one design, and the rows that record it."""
@@ -612,58 +603,6 @@ class _Decision:
     rows: list[dict[str, Any]]
     failures: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     optimisation: dict[str, Any] | None = None
-
-
-def last_published_design(
-    lake: Lake, segment_id: int, before_ds: str, lookback_days: int = 30
-) -> dict[str, Any] | None:
-    """The newest design of ``segment_id`` in a complete published batch before ``before_ds``.
-
-    Starts at ``published/LATEST`` (or the night before ``before_ds`` when LATEST is not earlier,
-    as in a backfill) and walks back at most ``lookback_days`` nights; only batches with ``_SUCCESS``
-    count. A batch's ``manifest.json`` lists ``designs``: ``{design_id, segment_id, orders, files}``,
-    files as keys (relative to the batch or absolute in the lake) or ``{"key": ...}``; without
-    ``files`` the warehouse contract's ``designs/<design_id>/`` layout is assumed. Of several designs
-    of the segment the one that shipped most orders wins; plain fallback boxes are not artwork to reuse.
-
-    Returns:
-        ``{ds, design_id, segment_id, spec_key, artwork_key}``, or None when there is none.
-    """
-    night = keys.parse_ds(before_ds)
-    if not lake.exists(keys.PUBLISHED_LATEST_KEY):
-        return None
-    text = lake.read_text(keys.PUBLISHED_LATEST_KEY).strip()
-    try:
-        latest = keys.parse_ds(json.loads(text)["ds"] if text.startswith("{") else text)
-    except (PipelineError, ValueError, KeyError, TypeError):
-        log.warning("published/LATEST holds %r, not a ds: no previous design is reused", text[:40])
-        return None
-    start = min(latest, night - dt.timedelta(days=1))
-    for back in range((start - (night - dt.timedelta(days=lookback_days))).days + 1):
-        day = (start - dt.timedelta(days=back)).isoformat()
-        prefix = keys.published_prefix(day)
-        if not lake.exists(keys.published_success_key(day)) or not lake.exists(keys.published_manifest_key(day)):
-            continue
-        mine = []
-        for entry in read_json(lake, keys.published_manifest_key(day)).get("designs") or []:
-            try:
-                if int(entry.get("segment_id")) == int(segment_id) and not str(entry["design_id"]).endswith(
-                    PLAIN_SUFFIX
-                ):
-                    mine.append(entry)
-            except (KeyError, TypeError, ValueError):
-                continue
-        if mine:  # the design that shipped most that night (manifest order breaks ties)
-            entry = max(mine, key=lambda e: int(e.get("orders") or 0))
-            design_id = keys.safe_part(str(entry["design_id"]))
-            files = [(f.get("key") or f.get("path")) if isinstance(f, dict) else f for f in entry.get("files") or []]
-            files = [f if f.startswith("published/") else prefix + f.lstrip("/") for f in files if isinstance(f, str)]
-            by_name = {f.rsplit("/", 1)[-1]: f for f in files}
-            base = f"{prefix}designs/{design_id}/"
-            return {"ds": day, "design_id": design_id, "segment_id": int(segment_id),
-                    "spec_key": by_name.get("spec.json", base + "spec.json"),
-                    "artwork_key": by_name.get("artwork.png", base + "artwork.png")}  # fmt: skip
-    return None
 
 
 def _staged_specs(lake: Lake, ds: str) -> dict[str, dict[str, Any]]:
@@ -685,7 +624,7 @@ def _reset(lake: Lake, ds: str, planned: Iterable[str]) -> None:
     prefix = rejected_prefix(ds)
     for obj in lake.list(prefix):
         design_id, _, name = obj.key[len(prefix) :].partition("/")
-        if name != "spec.json" or design_id not in planned or design_id in staged:
+        if name != keys.SPEC_NAME or design_id not in planned or design_id in staged:
             continue  # a design stage rerun since then has restaged it, or it is not tonight's any more
         target = design_prefix(ds, int(read_json(lake, obj.key)["segment_id"]), design_id)
         for f in lake.list(f"{prefix}{design_id}/"):
@@ -912,13 +851,13 @@ def gate_night(
     library = load_materials()
     policy = load_policy(policy_path, library)
     prefix = staging_prefix(ds)
-    plan_key, orders_key = prefix + "plan.json", prefix + "order_designs.parquet"
+    plan_key, orders_key = prefix + keys.PLAN_NAME, prefix + keys.ORDER_DESIGNS_NAME
     if not (lake.exists(plan_key) and lake.exists(orders_key)):
         raise InputError(f"no staged designs for ds={ds} ({lake.uri_of(plan_key)} or order_designs.parquet is "
                          f"missing): run `packaging-pipeline designs --ds {ds}` first")  # fmt: skip
     planned = sorted(read_json(lake, plan_key)["design_ids"])
     # gate.json marks a finished gate (publication reads it): gone until this run finishes.
-    lake.delete(prefix + "gate.json")
+    lake.delete(prefix + keys.GATE_NAME)
     _reset(lake, ds, planned)
     specs = _staged_specs(lake, ds)
     missing = [d for d in planned if d not in specs]
@@ -948,11 +887,11 @@ def gate_night(
         count = int((gated["design_id"] == d.spec["design_id"]).sum())
         if d.spec.get("orders") != count:  # keep spec.json's order count true after reassignment
             d.spec["orders"] = count
-            spec_key = design_prefix(ds, int(d.spec["segment_id"]), d.spec["design_id"]) + "spec.json"
+            spec_key = design_prefix(ds, int(d.spec["segment_id"]), d.spec["design_id"]) + keys.SPEC_NAME
             lake.write_bytes(spec_key, _spec_bytes(d.spec))
     table = _table(final, ds, policy, library)
-    write_parquet(lake, prefix + "sustainability.parquet", table)
-    write_parquet(lake, prefix + "order_designs_gated.parquet", gated_table)
+    write_parquet(lake, prefix + keys.SUSTAINABILITY_NAME, table)
+    write_parquet(lake, prefix + keys.ORDER_DESIGNS_GATED_NAME, gated_table)
 
     counts = {s: sum(d.status == s for d in decisions.values()) for s in ("passed", "optimised", "rejected")}
     gate: dict[str, Any] = {
@@ -978,14 +917,14 @@ def gate_night(
             for d, x in decisions.items()
         ] + [{"design_id": f.spec["design_id"], "segment_id": sid, "status": "fallback", "fallback": n}
              for sid, (f, n) in fallbacks.items()],
-        "outputs": {"sustainability": prefix + "sustainability.parquet",
-                    "order_designs_gated": prefix + "order_designs_gated.parquet",
-                    "rejected": rejected_prefix(ds), "gate": prefix + "gate.json"},
+        "outputs": {"sustainability": prefix + keys.SUSTAINABILITY_NAME,
+                    "order_designs_gated": prefix + keys.ORDER_DESIGNS_GATED_NAME,
+                    "rejected": rejected_prefix(ds), "gate": prefix + keys.GATE_NAME},
         "mlflow_run_id": None,
     }  # fmt: skip
     if log_to_mlflow:
         gate["mlflow_run_id"] = log_gate(gate, table)
-    write_json(lake, prefix + "gate.json", gate)
+    write_json(lake, prefix + keys.GATE_NAME, gate)
     log.info("ds=%s gate: %s", ds, gate["counts"])
     return gate
 

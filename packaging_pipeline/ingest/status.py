@@ -20,8 +20,8 @@ def night_status(settings: Settings, ds: str) -> dict[str, Any]:
             objects = lake.list(prefix_of(source, ds))
             datasets[f"{layer}/{source}"] = {"objects": len(objects), "bytes": sum(o.size for o in objects)}
     for name, prefix in (
-        ("features/daily", keys.daily_features_prefix(ds)),
-        ("features/customer", keys.customer_features_prefix(ds)),
+        (keys.DAILY_FEATURES_BASE.rstrip("/"), keys.daily_features_prefix(ds)),
+        (keys.CUSTOMER_FEATURES_BASE.rstrip("/"), keys.customer_features_prefix(ds)),
         ("segments", keys.segments_prefix(ds)),
     ):
         objects = lake.list(prefix)

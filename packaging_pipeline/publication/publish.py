@@ -60,33 +60,16 @@ from packaging_pipeline.publication.report import REPORT_NAME, BatchReport, Repo
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
-LATEST_KEY = keys.PUBLISHED_LATEST_KEY
-SUCCESS_NAME = "_SUCCESS"
-MANIFEST_NAME = "manifest.json"
 ASSIGNMENT_COLUMNS = (
     "order_id", "box_code", "style", "inner_length_mm", "inner_width_mm", "inner_height_mm", "design_id",
     "print_file_key", "note",
 )  # fmt: skip
 _BOX, _DESIGN, _PRINT_KEY = (ASSIGNMENT_COLUMNS.index(c) for c in ("box_code", "design_id", "print_file_key"))
-DESIGN_COMPANIONS = ("spec.json", "artwork.png", "preview.png", "mockup.png")
+DESIGN_COMPANIONS = (keys.SPEC_NAME, "artwork.png", "preview.png", "mockup.png")
 _ORDER_COLUMNS = (
     "order_id", "warehouse_id", "design_id", "box_code", "style", "inner_length_mm", "inner_width_mm",
     "inner_height_mm",
 )  # fmt: skip
-
-
-published_prefix = keys.published_prefix
-success_key = keys.published_success_key
-manifest_key = keys.published_manifest_key
-
-
-def assignments_key(ds: str, warehouse_id: str) -> str:
-    """The warehouse's assignments; the id becomes one key segment, so it may not contain '/'."""
-    return f"{published_prefix(ds)}assignments/{keys.safe_part('warehouse=' + warehouse_id)}/assignments.csv"
-
-
-def design_file_key(ds: str, design_id: str, name: str) -> str:
-    return f"{published_prefix(ds)}designs/{keys.safe_part(design_id)}/{keys.safe_part(name)}"
 
 
 def sha256_hex(data: bytes) -> str:
@@ -121,25 +104,22 @@ class _File:
 def _read_staging(lake: Lake, ds: str) -> _Staging:
     """Read and check the staged night; raises InputError naming the missing or inconsistent input."""
     import pyarrow.parquet as pq
-
-    from packaging_pipeline.design.batch import staging_prefix
-
-    prefix = staging_prefix(ds)
+    prefix = keys.staging_prefix(ds)
     listing = frozenset(o.key for o in lake.list(prefix))
-    plan_key = prefix + "plan.json"
+    plan_key = prefix + keys.PLAN_NAME
     if plan_key not in listing:  # the design stage writes plan.json last: without it staging is incomplete
         raise InputError(
             f"no complete design staging for ds={ds}: {lake.uri_of(plan_key)} is missing; "
             f"run `packaging-pipeline designs --ds {ds}` first"
         )
-    gated, plain = prefix + "order_designs_gated.parquet", prefix + "order_designs.parquet"
-    gate_key, sustainability_key = prefix + "gate.json", prefix + "sustainability.parquet"
+    gated, plain = prefix + keys.ORDER_DESIGNS_GATED_NAME, prefix + keys.ORDER_DESIGNS_NAME
+    gate_key, sustainability_key = prefix + keys.GATE_NAME, prefix + keys.SUSTAINABILITY_NAME
     # The gate writes gate.json last: with it the gate finished; without it, any other gate output is
     # a run that died midway, and publishing the ungated assignments could ship rejected designs.
     gate_ran = gate_key in listing
     if gate_ran != (gated in listing) or (not gate_ran and sustainability_key in listing):
         raise InputError(
-            f"the sustainability gate of ds={ds} did not finish: {lake.uri_of(staging_prefix(ds))} has "
+            f"the sustainability gate of ds={ds} did not finish: {lake.uri_of(keys.staging_prefix(ds))} has "
             f"{'gate.json' if gate_ran else 'no gate.json'} but "
             f"{'no ' if gated not in listing else ''}order_designs_gated.parquet; rerun the gate, then publish"
         )
@@ -161,7 +141,7 @@ def _read_staging(lake: Lake, ds: str) -> _Staging:
             continue
         if m.group(2) in design_dirs:
             raise InputError(f"design {m.group(2)} is staged under two segments in {lake.uri_of(prefix)}")
-        design_dirs[m.group(2)] = (int(m.group(1)), key[: -len("spec.json")])
+        design_dirs[m.group(2)] = (int(m.group(1)), key[: -len(keys.SPEC_NAME)])
     plan_bytes = lake.read_bytes(plan_key)
     gate_summary = json.loads(lake.read_bytes(gate_key)) if gate_key in listing else None
     return _Staging(
@@ -175,10 +155,8 @@ def _dims(value: Any) -> str:
 
 
 def _print_name(row: dict[str, Any]) -> str:
-    from packaging_pipeline.design.batch import print_file_name
-
     inner = (float(row["inner_length_mm"]), float(row["inner_width_mm"]), float(row["inner_height_mm"]))
-    return print_file_name(str(row["box_code"]), inner) + ".pdf"
+    return keys.print_file_name(str(row["box_code"]), inner) + ".pdf"
 
 
 def _assignments(
@@ -211,7 +189,7 @@ def _assignments(
                 raise InputError(f"order {order_id} needs {lake.uri_of(source)}, which was not staged")
             prints[design_id].add(name)
             orders[design_id] += 1
-            print_key = design_file_key(ds, design_id, name)
+            print_key = keys.design_file_key(ds, design_id, name)
         per_warehouse[str(warehouse)].append([
             str(order_id), str(row["box_code"]), str(row["style"]), _dims(row["inner_length_mm"]),
             _dims(row["inner_width_mm"]), _dims(row["inner_height_mm"]), str(design_id or ""), print_key, "",
@@ -236,8 +214,8 @@ def _published_spec(raw: bytes, ds: str, design_id: str, names: set[str], orders
         name = str(pf.get("pdf", "")).rsplit("/", 1)[-1]
         if name in names:
             svg = name[: -len(".pdf")] + ".svg"
-            published.append({**pf, "pdf": design_file_key(ds, design_id, name),
-                              "svg": design_file_key(ds, design_id, svg) if svg in names else None})  # fmt: skip
+            published.append({**pf, "pdf": keys.design_file_key(ds, design_id, name),
+                              "svg": keys.design_file_key(ds, design_id, svg) if svg in names else None})  # fmt: skip
     spec["print_files"] = published
     spec["orders"] = orders
     return dumps(spec, indent=2, sort_keys=True).encode("utf-8")
@@ -263,14 +241,14 @@ def _batch_report(
     designs = [
         ReportDesign(design_id, segment_id, json.loads(files["spec.json"]), n_orders, files["preview.png"],
                      files["mockup.png"], str(decided.get(design_id, {}).get("status", "published")),
-                     folder=f"designs/{keys.safe_part(design_id)}/")
+                     folder=keys.published_design_folder(design_id))
         for design_id, segment_id, n_orders, files in cards
     ]  # fmt: skip
     for design_id, entry in sorted(decided.items()):
         folder = entry.get("rejected")
-        if entry.get("status") != "rejected" or not isinstance(folder, str) or not lake.exists(folder + "spec.json"):
+        if entry.get("status") != "rejected" or not isinstance(folder, str) or not lake.exists(folder + keys.SPEC_NAME):
             continue  # the gate moved it there; without its spec there is no card to show
-        spec = json.loads(lake.read_bytes(folder + "spec.json"))
+        spec = json.loads(lake.read_bytes(folder + keys.SPEC_NAME))
         reasons = [f"{f.get('rule')}: measured {f.get('measured')}, limit {f.get('limit')}"
                    for f in entry.get("failed_rules") or [] if isinstance(f, dict)]  # fmt: skip
         images = {n: lake.read_bytes(folder + n) if lake.exists(folder + n) else None
@@ -312,25 +290,25 @@ def _build_batch(
             if source not in staging.listing:
                 raise InputError(f"design {design_id} of ds={ds} lacks {lake.uri_of(source)}; rerun the designs")
             data = lake.read_bytes(source)
-            if name == "spec.json":
+            if name == keys.SPEC_NAME:
                 data = _published_spec(data, ds, design_id, print_names, orders[design_id])
             companions[name] = data
-            design_keys.append(put(design_file_key(ds, design_id, name), data))
+            design_keys.append(put(keys.design_file_key(ds, design_id, name), data))
         cards.append((design_id, segment_id, orders[design_id], companions))
         for name in sorted(print_names):
-            design_keys.append(put(design_file_key(ds, design_id, name), lake.read_bytes(folder + name)))
+            design_keys.append(put(keys.design_file_key(ds, design_id, name), lake.read_bytes(folder + name)))
         designs.append({"design_id": design_id, "segment_id": segment_id, "orders": orders[design_id],
                         "files": sorted(design_keys)})  # fmt: skip
     warehouses = []
     for warehouse in sorted(per_warehouse):
         rows = per_warehouse[warehouse]
-        key = put(assignments_key(ds, warehouse), _csv_bytes(rows))
+        key = put(keys.assignments_key(ds, warehouse), _csv_bytes(rows))
         warehouses.append({"warehouse_id": warehouse, "assignments_key": key, "orders": len(rows),
                            "print_files": sorted({r[_PRINT_KEY] for r in rows if r[_PRINT_KEY]})})  # fmt: skip
-    prefix = published_prefix(ds)
+    prefix = keys.published_prefix(ds)
     sustainability = None
     if staging.sustainability_key:
-        sustainability = put(prefix + "sustainability.parquet", lake.read_bytes(staging.sustainability_key))
+        sustainability = put(prefix + keys.SUSTAINABILITY_NAME, lake.read_bytes(staging.sustainability_key))
     source = staging.plan.get("artwork_source") or {}
     model = {"version": model_version or source.get("model_version"), "artwork_source": source or None}
     all_rows = [r for rows in per_warehouse.values() for r in rows]
@@ -347,7 +325,7 @@ def _build_batch(
         "inputs": {
             "order_designs": staging.order_key,
             "order_designs_sha256": sha256_hex(staging.order_bytes),
-            "plan": staging.prefix + "plan.json",
+            "plan": staging.prefix + keys.PLAN_NAME,
             "plan_sha256": sha256_hex(staging.plan_bytes),
         },
         "gate": {"ran": staging.gate_ran, "summary": staging.gate_summary, "sustainability_key": sustainability},
@@ -371,16 +349,14 @@ def _build_batch(
 
 def _advance_latest(lake: Lake, ds: str) -> tuple[str | None, bool]:
     """Point LATEST at ``ds`` unless it already names a newer night; returns (previous value, moved)."""
-    current = None
-    if lake.exists(LATEST_KEY):
-        text = lake.read_text(LATEST_KEY).strip()
-        try:
-            current = keys.parse_ds(text).isoformat()
-        except PipelineError:
-            log.warning("%s holds %r, not a date; replacing it with %s", lake.uri_of(LATEST_KEY), text, ds)
+    try:
+        current = keys.read_latest(lake)
+    except keys.LatestUnreadable as exc:
+        log.warning("%s; replacing it with %s", exc, ds)
+        current = None
     if current is not None and current > ds:
         return current, False
-    lake.write_text(LATEST_KEY, ds + "\n")
+    keys.write_latest(lake, ds)
     return current, True
 
 
@@ -397,20 +373,20 @@ def publish_batch(lake: Lake, ds: str, model_version: str | None = None) -> dict
     """
     keys.parse_ds(ds)
     staging = _read_staging(lake, ds)
-    prefix = published_prefix(ds)
+    prefix = keys.published_prefix(ds)
     with tempfile.TemporaryDirectory(prefix="publish-") as tmp:
         files, manifest = _build_batch(lake, ds, staging, Path(tmp), model_version)
         manifest_bytes = (dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8")
         manifest_sha = sha256_hex(manifest_bytes)
         # From here on the ds has no _SUCCESS until the new batch is whole.
-        lake.delete(success_key(ds))
+        lake.delete(keys.published_success_key(ds))
         removed = lake.delete_prefix(prefix)
         uploaded = lake.upload_many((f.path, f.key) for f in files)
         if uploaded != len(files):
             raise PipelineError(f"published {uploaded} of {len(files)} files of ds={ds}; the batch stays incomplete")
-        lake.write_bytes(manifest_key(ds), manifest_bytes)
+        lake.write_bytes(keys.published_manifest_key(ds), manifest_bytes)
         marker = {"ds": ds, "batch_id": manifest["batch_id"], "manifest_sha256": manifest_sha}
-        lake.write_bytes(success_key(ds), (json.dumps(marker, sort_keys=True) + "\n").encode("utf-8"))
+        lake.write_bytes(keys.published_success_key(ds), (json.dumps(marker, sort_keys=True) + "\n").encode("utf-8"))
     previous, moved = _advance_latest(lake, ds)
     counts = manifest["counts"]
     log.info("published ds=%s: %d designs, %d print files, %d files", ds, counts["designs"],

@@ -32,17 +32,16 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from packaging_pipeline.contract import is_complete
 from packaging_pipeline.core import keys
 from packaging_pipeline.core.errors import PipelineError
-from packaging_pipeline.core.storage import Lake, LocalLake, check_key, open_lake
-from packaging_pipeline.publication.publish import (
-    LATEST_KEY,
-    SCHEMA_VERSION,
-    manifest_key,
+from packaging_pipeline.core.keys import (
+    published_manifest_key,
     published_prefix,
-    sha256_hex,
-    success_key,
+    published_success_key,
 )
+from packaging_pipeline.core.storage import Lake, LocalLake, check_key, open_lake
+from packaging_pipeline.publication.publish import SCHEMA_VERSION, sha256_hex
 
 log = logging.getLogger(__name__)
 
@@ -80,16 +79,16 @@ def _is_missing(exc: BaseException) -> bool:
 def _batch_state(lake: Lake, ds_arg: str) -> tuple[str | None, str | None]:
     """(ds, None) when the batch is complete, else (ds or None, why it cannot be pulled yet)."""
     if ds_arg == "latest":
-        if not lake.exists(LATEST_KEY):
-            return None, f"no batch published yet: {lake.uri_of(LATEST_KEY)} does not exist"
-        text = lake.read_text(LATEST_KEY).strip()
         try:
-            ds = keys.parse_ds(text).isoformat()
-        except PipelineError:
-            raise PullError(f"{lake.uri_of(LATEST_KEY)} holds {text!r}, not a date; ask the publisher") from None
+            latest = keys.read_latest(lake)
+        except keys.LatestUnreadable as exc:
+            raise PullError(f"{exc}; ask the publisher") from None
+        if latest is None:
+            return None, f"no batch published yet: {lake.uri_of(keys.PUBLISHED_LATEST_KEY)} does not exist"
+        ds = latest
     else:
         ds = keys.parse_ds(ds_arg).isoformat()
-    if lake.exists(success_key(ds)):
+    if is_complete(lake, ds):
         return ds, None
     prefix = published_prefix(ds)
     if not lake.list(prefix):
@@ -120,8 +119,8 @@ def _await_batch(lake: Lake, ds_arg: str, deadline: float, poll_seconds: float) 
 def _read_marked_manifest(lake: Lake, ds: str) -> bytes:
     """The manifest, checked against the sha256 that ``_SUCCESS`` names; _BatchChanged when they disagree."""
     try:
-        marker_bytes = lake.read_bytes(success_key(ds))
-        manifest_bytes = lake.read_bytes(manifest_key(ds))
+        marker_bytes = lake.read_bytes(published_success_key(ds))
+        manifest_bytes = lake.read_bytes(published_manifest_key(ds))
     except _storage_errors() as exc:
         if _is_missing(exc):
             raise _BatchChanged(f"{exc}") from exc
@@ -181,18 +180,19 @@ def _pull_once(lake: Lake, ds: str, warehouse_id: str, dest: Path) -> dict[str, 
     manifest = json.loads(manifest_bytes)
     if manifest.get("schema_version") != SCHEMA_VERSION:
         raise PullError(
-            f"{lake.uri_of(manifest_key(ds))} has schema_version {manifest.get('schema_version')!r}; this client "
+            f"{lake.uri_of(published_manifest_key(ds))} has schema_version {manifest.get('schema_version')!r}; "
+            f"this client "
             f"reads schema_version {SCHEMA_VERSION}: install the packaging-pipeline release that matches the publisher"
         )
     if manifest.get("ds") != ds:
-        raise PullError(f"{lake.uri_of(manifest_key(ds))} describes ds={manifest.get('ds')!r}, not ds={ds}")
+        raise PullError(f"{lake.uri_of(published_manifest_key(ds))} describes ds={manifest.get('ds')!r}, not ds={ds}")
     warehouses = {w["warehouse_id"]: w for w in manifest.get("warehouses", [])}
     if warehouse_id not in warehouses:
         known = ", ".join(sorted(warehouses)) or "none"
         raise PullError(f"warehouse {warehouse_id!r} has no assignments in batch ds={ds}; warehouses in it: {known}")
     listed = {f["key"]: (int(f["size"]), str(f["sha256"])) for f in manifest.get("files", [])}
     prefix = published_prefix(ds)
-    local_manifest = _dest_path(dest, manifest_key(ds))
+    local_manifest = _dest_path(dest, published_manifest_key(ds))
     if local_manifest.is_file() and local_manifest.read_bytes() != manifest_bytes:
         local_manifest.unlink()  # an older pull of this night: it is not complete for the new batch
 
@@ -226,10 +226,10 @@ def _pull_once(lake: Lake, ds: str, warehouse_id: str, dest: Path) -> dict[str, 
         lines = "\n".join(f"  {key}: {reason}" for key, reason in failures)
         raise PullError(
             f"batch ds={ds} for warehouse {warehouse_id}: {len(failures)} file(s) failed verification against "
-            f"{lake.uri_of(manifest_key(ds))}:\n{lines}",
+            f"{lake.uri_of(published_manifest_key(ds))}:\n{lines}",
             failures,
         )
-    LocalLake(dest).write_bytes(manifest_key(ds), manifest_bytes)  # temp + rename, like every file here
+    LocalLake(dest).write_bytes(published_manifest_key(ds), manifest_bytes)  # temp + rename, like every file here
     return {
         "ds": ds,
         "warehouse_id": warehouse_id,
@@ -239,7 +239,7 @@ def _pull_once(lake: Lake, ds: str, warehouse_id: str, dest: Path) -> dict[str, 
         "manifest_sha256": sha256_hex(manifest_bytes),
         "orders": orders,
         "print_files": len(referenced),
-        "files": [csv_key, *referenced, manifest_key(ds)],
+        "files": [csv_key, *referenced, published_manifest_key(ds)],
         "downloaded": counts["downloaded"],
         "already_present": counts["present"],
         "bytes": counts["bytes"],

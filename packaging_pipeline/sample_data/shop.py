@@ -14,7 +14,6 @@ live for the whole run.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import datetime as dt
 import gzip
@@ -30,12 +29,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from packaging_pipeline.contract import iter_assignments
 from packaging_pipeline.core.formats import PARQUET_COMPRESSION, dumps
 from packaging_pipeline.core.keys import (
     GROUND_TRUTH_KEY,
     RAW_SOURCES,
-    published_prefix,
-    published_success_key,
     raw_prefix,
 )
 from packaging_pipeline.core.schemas import (
@@ -888,22 +886,15 @@ def _encode_lines(lines: list[str]) -> bytes:
 
 _ORDER_ID = re.compile(r"^O(\d{8})-\d{5}-\d+$")
 _CUSTOMER_ID = re.compile(r"^C(\d+)$")
-_ASSIGNMENTS = re.compile(r"^published/ds=[^/]+/assignments/warehouse=[^/]+/assignments\.csv$")
 
 
 def _published_assignments(lake: Lake, ds: dt.date) -> dict[str, str]:
     """order_id -> design_id of one complete published batch (``_SUCCESS`` present), else empty."""
-    prefix = published_prefix(ds.isoformat())
-    if not lake.exists(published_success_key(ds.isoformat())):
-        return {}
     out: dict[str, str] = {}
-    for obj in lake.list(prefix + "assignments/"):
-        if not _ASSIGNMENTS.match(obj.key):
-            continue
-        for row in csv.DictReader(io.StringIO(lake.read_text(obj.key))):
-            order_id, design_id = (row.get("order_id") or "").strip(), (row.get("design_id") or "").strip()
-            if order_id and design_id:
-                out.setdefault(order_id, design_id)
+    for _, row in iter_assignments(lake, ds.isoformat()):
+        order_id, design_id = (row.get("order_id") or "").strip(), (row.get("design_id") or "").strip()
+        if order_id and design_id:
+            out.setdefault(order_id, design_id)
     return out
 
 
