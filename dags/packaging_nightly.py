@@ -133,7 +133,7 @@ def packaging_nightly() -> None:
     def log_segment_profiles(night: str, **context) -> str:
         """Log the night's segment profiles to MLflow for analysts; returns the run id."""
         from packaging_pipeline.airflow_support import failing_fast_on_bad_input, task_settings
-        from packaging_pipeline.core.tracking import log_night_segments
+        from packaging_pipeline.customers.tracking import log_night_segments
 
         with failing_fast_on_bad_input():
             return log_night_segments(task_settings(context["params"]), night)

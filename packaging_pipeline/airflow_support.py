@@ -12,6 +12,7 @@ from typing import Any
 
 from packaging_pipeline.core.config import S3Options, Settings
 from packaging_pipeline.core.errors import ConfigError, PipelineError
+from packaging_pipeline.core.keys import parse_ds
 
 AWS_CONN_ID = "aws_default"
 PSEUDONYM_CONN_ID = "packaging_pseudonym"
@@ -68,8 +69,6 @@ def run_ds(context: Mapping[str, Any]) -> str:
     """The night a run processes: the ``ds`` Param if given, else the start of the data interval."""
     params = context.get("params") or {}
     if params.get("ds"):
-        from packaging_pipeline.core.keys import parse_ds
-
         return parse_ds(str(params["ds"])).isoformat()
     for key in ("data_interval_start", "logical_date"):
         value = context.get(key)
@@ -94,8 +93,6 @@ def triggered_ds(context: Mapping[str, Any]) -> str:
 
     Falls back to :func:`run_ds` (a scheduled or manual run), then to the newest event's date.
     """
-    from packaging_pipeline.core.keys import parse_ds
-
     events = [e for evs in (context.get("triggering_asset_events") or {}).values() for e in evs]
     named = [str(e.extra["ds"]) for e in events if isinstance(getattr(e, "extra", None), dict) and e.extra.get("ds")]
     if named:

@@ -92,9 +92,9 @@ def _cmd_features(args: argparse.Namespace, settings: Settings) -> dict[str, Any
 
 
 def _cmd_segment(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    from packaging_pipeline.core.tracking import log_segments
     from packaging_pipeline.customers.segments import run_segmentation, segmentation_config
     from packaging_pipeline.customers.spark_io import run_spark_stage
+    from packaging_pipeline.customers.tracking import log_segments
 
     ds, config = args.ds.isoformat(), segmentation_config(args)
     profiles = run_spark_stage(

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from packaging_pipeline.core.errors import ConfigError
+from packaging_pipeline.core.keys import RAW_SOURCES
 
 DEFAULT_REQUIRED_SOURCES = ("clickstream", "orders")
 
@@ -104,7 +105,6 @@ def normalise_lake_uri(uri: str) -> str:
 
 
 def _parse_sources(text: str) -> tuple[str, ...]:
-    from packaging_pipeline.core.keys import RAW_SOURCES
 
     sources = tuple(s.strip() for s in text.split(",") if s.strip())
     unknown = sorted(set(sources) - set(RAW_SOURCES))

@@ -13,6 +13,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from packaging_pipeline.core.errors import InputError
 from packaging_pipeline.core.storage import Lake
 
 PARQUET_COMPRESSION = "zstd"
@@ -45,7 +46,6 @@ def load_yaml(packaged: str, path: str | None = None) -> Any:
 
     import yaml
 
-    from packaging_pipeline.core.errors import InputError
 
     try:
         if path is None:

@@ -1,23 +1,24 @@
-"""MLflow for analysts: where runs go and how a night's segmentation is logged.
+"""MLflow for analysts: where runs go, and one run per unit of a night's work.
 
 One run per unit of work, tagged with the night and, inside Airflow, the DAG run, so
 ``mlflow.search_runs(filter_string="tags.ds = '2026-11-07'")`` finds everything about a night.
+MLflow itself is imported inside the functions: it is heavy, and most callers only need the names.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from packaging_pipeline.core.config import Settings, default_home
-
-SEGMENTS_EXPERIMENT = "customer-segments"
+from packaging_pipeline.core.config import default_home
 
 
 def tracking_uri() -> str:
     """``$MLFLOW_TRACKING_URI``, else the embedded SQLite store next to the default lake."""
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{default_home() / 'mlflow.db'}"
+
 
 
 def use_experiment(name: str) -> str:
@@ -40,6 +41,7 @@ def use_experiment(name: str) -> str:
     return mlflow.set_experiment(name).experiment_id
 
 
+
 def run_tags(ds: str) -> dict[str, str]:
     """Tags tying a run to its night and, when run by Airflow, to the DAG run that made it."""
     tags = {"ds": ds}
@@ -53,67 +55,12 @@ def run_tags(ds: str) -> dict[str, str]:
     return tags
 
 
-def segment_profile_rows(profiles: Mapping[str, Any]) -> dict[str, list[Any]]:
-    """The profiles as a column table an analyst can sort in the MLflow UI."""
-    segs = profiles["segments"]
-    centroid_cols = ("frequency", "monetary", "avg_order_value", "recency_days", "sessions", "cart_abandon_rate")
-    table: dict[str, list[Any]] = {
-        "segment_id": [s["segment_id"] for s in segs],
-        "label": [s["label"] for s in segs],
-        "size": [s["size"] for s in segs],
-        "share": [s["share"] for s in segs],
-        "top_categories": [", ".join(c["category"] for c in s["top_categories"]) for s in segs],
-        "palette": [" ".join(c["hex"] for c in s["palette"]) for s in segs],
-        "preferred_device": [s["preferred_device"] for s in segs],
-        "new": [not s["matched_previous"] for s in segs],
-    }
-    for col in centroid_cols:
-        table[col] = [s["centroid"].get(col) for s in segs]
-    return table
 
-
-def log_segments(profiles: Mapping[str, Any]) -> str:
-    """Log a night's segmentation as one MLflow run; returns the run id."""
+@contextlib.contextmanager
+def night_run(experiment: str, ds: str, run_name: str, tags: Mapping[str, str] | None = None) -> Iterator[Any]:
+    """One MLflow run of one unit of a night's work, in ``experiment``, tagged with the night (and DAG run)."""
     import mlflow
 
-    use_experiment(SEGMENTS_EXPERIMENT)
-    ds = profiles["ds"]
-    with mlflow.start_run(run_name=f"segments ds={ds}", tags=run_tags(ds)) as run:
-        config = profiles["config"]
-        mlflow.log_params(
-            {
-                "ds": ds,
-                "window_days": profiles["window_days"],
-                "k_configured": config["k"],
-                "k_range": f"{config['k_range'][0]}-{config['k_range'][1]}",
-                "seed": config["seed"],
-                "n_init": config["n_init"],
-                "k_search_customers": profiles.get("k_search_customers"),
-                "min_segment_size": config["min_segment_size"],
-                "max_match_distance": config["max_match_distance"],
-                "model_features": len(profiles["model_features"]),
-                "previous_ds": profiles["previous_ds"],
-            }
-        )
-        metrics = {
-            "customers": profiles["customers"],
-            "k_fitted": profiles["k_fitted"],
-            "k_final": profiles["k_final"],
-            "new_segments": len(profiles["new_segments"]),
-            "vanished_segments": len(profiles["vanished_segments"]),
-        }
-        metrics.update({f"segment_{s['segment_id']}_size": s["size"] for s in profiles["segments"]})
-        metrics.update({f"silhouette_k{k}": v for k, v in profiles["silhouette_by_k"].items()})
-        mlflow.log_metrics(metrics)
-        mlflow.log_table(segment_profile_rows(profiles), artifact_file="segment_profiles.json")
-        mlflow.log_dict(dict(profiles), "profiles.json")
-        return run.info.run_id
-
-
-def log_night_segments(settings: Settings, ds: str) -> str:
-    """Log the segmentation already written for night ``ds`` (its profiles.json); returns the run id."""
-    from packaging_pipeline.core.formats import read_json
-    from packaging_pipeline.core.keys import segment_profiles_key
-    from packaging_pipeline.core.storage import open_lake
-
-    return log_segments(read_json(open_lake(settings), segment_profiles_key(ds)))
+    use_experiment(experiment)
+    with mlflow.start_run(run_name=run_name, tags=run_tags(ds) | dict(tags or {})) as run:
+        yield run

@@ -17,7 +17,6 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import dataclasses
-import hashlib
 import json
 import logging
 import multiprocessing
@@ -35,6 +34,7 @@ import pyarrow as pa
 from packaging_pipeline.core import keys
 from packaging_pipeline.core.errors import InputError
 from packaging_pipeline.core.formats import dumps, load_yaml, read_json, read_parquet_prefix, write_parquet
+from packaging_pipeline.core.hashing import stable_hash64
 from packaging_pipeline.core.keys import design_prefix, print_file_key, staging_prefix
 from packaging_pipeline.core.storage import Lake
 from packaging_pipeline.design.artwork import ArtworkSource, night_tiles, palette_variants
@@ -90,7 +90,7 @@ def load_messages(path: str | None = None) -> dict[str, str]:
 
 def order_choice(order_id: str, n: int) -> int:
     """A stable pick among ``n`` designs: the same order always gets the same design."""
-    return int.from_bytes(hashlib.sha256(order_id.encode("utf-8")).digest()[:8], "big") % n
+    return stable_hash64(order_id) % n
 
 
 def _segment_of_orders(lake: Lake, ds: str, lines: pd.DataFrame) -> pd.Series:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import json
 import logging
 from collections import Counter
@@ -33,8 +32,11 @@ from packaging_pipeline.core import keys
 from packaging_pipeline.core.config import Settings
 from packaging_pipeline.core.errors import InputError
 from packaging_pipeline.core.formats import dumps, load_yaml, read_json, read_parquet_prefix, write_json, write_parquet
+from packaging_pipeline.core.hashing import stable_hash64
 from packaging_pipeline.core.schemas import FEEDBACK_EVENTS
 from packaging_pipeline.core.storage import Lake, open_lake
+from packaging_pipeline.core.tracking import night_run
+from packaging_pipeline.ingest.raw import ingest_source
 
 log = logging.getLogger(__name__)
 
@@ -183,8 +185,6 @@ def ingest_feedback(
         InputError: a feedback file is unreadable, or more than ``settings.max_bad_row_share`` of the
             rows were rejected (checked after the outputs and the report are written, for inspection).
     """
-    from packaging_pipeline.ingest.raw import ingest_source
-
     keys.parse_ds(ds)
     lake = lake or open_lake(settings)
     policy = policy or load_policy()
@@ -317,11 +317,8 @@ def log_design_stats(stats: Mapping[str, Any]) -> str:
     """One MLflow run per stats night: the policy as params, every arm's posterior mean and table."""
     import mlflow
 
-    from packaging_pipeline.core.tracking import run_tags, use_experiment
-
-    use_experiment(FEEDBACK_EXPERIMENT)
     ds = stats["ds"]
-    with mlflow.start_run(run_name=f"design feedback ds={ds}", tags=run_tags(ds)) as run:
+    with night_run(FEEDBACK_EXPERIMENT, ds, f"design feedback ds={ds}") as run:
         policy = stats["policy"]
         mlflow.log_params({"policy_version": policy["version"], "half_life_days": policy["half_life_days"],
                            "lookback_days": policy["lookback_days"],
@@ -383,7 +380,7 @@ def design_weights(picks: Sequence[Mapping[str, Any]], floor: float) -> list[flo
 
 def weighted_order_choice(order_id: str, weights: Sequence[float]) -> int:
     """A stable pick with the given weights: the same order and weights always give the same design."""
-    u = int.from_bytes(hashlib.sha256(order_id.encode("utf-8")).digest()[:8], "big") / 2**64
+    u = stable_hash64(order_id) / 2**64
     cum = np.cumsum(weights) / float(np.sum(weights))
     return min(int(np.searchsorted(cum, u, side="right")), len(weights) - 1)
 
@@ -432,10 +429,7 @@ def log_allocation(ds: str, stats_ds: str | None, summary: Mapping[str, Any]) ->
     """Log a night's allocation (which arm each design got, and from which posterior) to MLflow."""
     import mlflow
 
-    from packaging_pipeline.core.tracking import run_tags, use_experiment
-
-    use_experiment(FEEDBACK_EXPERIMENT)
-    with mlflow.start_run(run_name=f"design allocation ds={ds}", tags={**run_tags(ds), "kind": "allocation"}) as run:
+    with night_run(FEEDBACK_EXPERIMENT, ds, f"design allocation ds={ds}", {"kind": "allocation"}) as run:
         mlflow.log_params({"stats_ds": stats_ds or "none"})
         counts = Counter((seg, d["arm"]) for seg, designs in summary.items() for d in designs)
         mlflow.log_metrics({_metric_name(f"s{seg}.designs.{arm}"): float(n) for (seg, arm), n in counts.items()})

@@ -18,6 +18,15 @@ import numpy as np
 from keras import layers
 
 from packaging_pipeline.core.errors import PipelineError
+from packaging_pipeline.core.formats import write_json
+from packaging_pipeline.core.keys import gan_evaluation_key
+from packaging_pipeline.core.storage import open_lake
+from packaging_pipeline.core.tracking import tracking_uri
+from packaging_pipeline.gan.corpus import augment_tiles, seam_score
+from packaging_pipeline.gan.model import WrapPad2D
+from packaging_pipeline.gan.registry import CHALLENGER, CHAMPION, MODEL_NAME, champion_version, load_generator
+from packaging_pipeline.gan.render import generate_separations
+from packaging_pipeline.gan.training import HOLDOUT_SHARE, PROFILES, load_corpus
 
 if TYPE_CHECKING:
     from packaging_pipeline.gan.corpus import Corpus
@@ -46,7 +55,6 @@ def build_classifier(size: int, k_slots: int, n_classes: int) -> tuple[keras.Mod
     Convolutions pad circularly like the generator's, so the features of a tile do not depend on
     where its repeat happens to be cut.
     """
-    from packaging_pipeline.gan.model import WrapPad2D
 
     tile = keras.Input((size, size, k_slots), name="separation")
     x = tile
@@ -67,7 +75,6 @@ def train_classifier(
     train: Corpus, holdout: Corpus, seed: int = 0, epochs: int = CLASSIFIER_EPOCHS
 ) -> tuple[keras.Model, keras.Model, float]:
     """The judge's feature space: trained on the training split, its accuracy measured on the holdout."""
-    from packaging_pipeline.gan.corpus import augment_tiles
 
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
@@ -125,8 +132,6 @@ def evaluate_generator(
     seed: int = 0,
 ) -> dict[str, float]:  # fmt: skip
     """Scores of one generator against the held-out corpus, in the classifier's feature space."""
-    from packaging_pipeline.gan.corpus import seam_score
-    from packaging_pipeline.gan.render import generate_separations
 
     n_classes = len(holdout.class_names)
     fake = np.concatenate([generate_separations(generator, c, per_class, seed=seed + c) for c in range(n_classes)])
@@ -187,15 +192,6 @@ def evaluate_and_promote(
     """
     import mlflow
 
-    from packaging_pipeline.core.tracking import tracking_uri
-    from packaging_pipeline.gan.training import (
-        CHALLENGER,
-        CHAMPION,
-        HOLDOUT_SHARE,
-        MODEL_NAME,
-        champion_version,
-        load_generator,
-    )
 
     mlflow.set_tracking_uri(tracking_uri())
     client = mlflow.MlflowClient()
@@ -256,11 +252,6 @@ def evaluate_for_night(
 
     The report also goes to ``reports/model/ds=<ds>/evaluation.json`` in the lake.
     """
-    from packaging_pipeline.core.formats import write_json
-    from packaging_pipeline.core.keys import gan_evaluation_key
-    from packaging_pipeline.core.storage import open_lake
-    from packaging_pipeline.gan.training import PROFILES, load_corpus
-
     corpus = load_corpus(corpus_uri, PROFILES[profile], seed, settings.s3)
     report = evaluate_and_promote(ds, corpus, seed=seed)
     write_json(open_lake(settings), gan_evaluation_key(ds), report)

@@ -15,6 +15,8 @@ from typing import Any
 import keras
 from keras import layers, ops
 
+from packaging_pipeline.gan.corpus import augment_tiles
+
 GENERATOR_NAME = "pattern_generator"
 DISCRIMINATOR_NAME = "pattern_discriminator"
 
@@ -178,7 +180,6 @@ class PatternGAN(keras.Model):
         """
         import numpy as np
 
-        from packaging_pipeline.gan.corpus import augment_tiles
 
         if epochs <= 0:
             return 0.0

@@ -11,7 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from packaging_pipeline.core.errors import InputError
 from packaging_pipeline.core.vocabulary import COLOR_HEX
+from packaging_pipeline.gan.registry import load_generator
 
 PAPER_HEX = "#f4f2ec"  # unbleached-white board; slot 0 is always the paper
 # Palettes for looking at samples before any segment exists (ink colours, darkest last).
@@ -91,9 +93,6 @@ def write_sample_tiles(
 
     import mlflow
     from PIL import Image
-
-    from packaging_pipeline.core.errors import InputError
-    from packaging_pipeline.gan.training import load_generator
 
     generator = load_generator(model_uri)
     meta_uri = mlflow.models.get_model_info(model_uri).run_id

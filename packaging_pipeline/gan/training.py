@@ -14,15 +14,22 @@ import json
 import logging
 import tempfile
 import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
 
+from packaging_pipeline.core.config import normalise_lake_uri
 from packaging_pipeline.core.errors import InputError, PipelineError
 from packaging_pipeline.core.keys import gan_checkpoint_prefix
+from packaging_pipeline.core.storage import open_lake
+from packaging_pipeline.core.tracking import night_run, tracking_uri
+from packaging_pipeline.gan.corpus import load_image_corpus, procedural_corpus
 from packaging_pipeline.gan.model import ModelShape, PatternGAN, model_flops_per_image
+from packaging_pipeline.gan.registry import CHALLENGER, MODEL_NAME, champion_version, register_challenger
+from packaging_pipeline.gan.render import sample_grid
 
 if TYPE_CHECKING:
     from packaging_pipeline.core.storage import Lake
@@ -30,9 +37,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MODEL_NAME = "packaging-pattern-gan"
 GAN_EXPERIMENT = "pattern-gan"
-CHAMPION, CHALLENGER = "champion", "challenger"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,16 +200,6 @@ class TrainingResult:
         return dataclasses.asdict(self)
 
 
-def champion_version(client: Any) -> Any | None:
-    """The registered version carrying the champion alias, or None (first night, or never promoted)."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return client.get_model_version_by_alias(MODEL_NAME, CHAMPION)
-    except MlflowException:
-        return None
-
-
 def _warm_start(gan: PatternGAN, client: Any) -> str | None:
     """Load the champion's generator and discriminator weights; returns its version, or None."""
     import mlflow
@@ -235,7 +230,6 @@ def train_pattern_gan(
     """Train (or fine-tune) on ``corpus``, checkpoint each epoch to the lake, log and register in MLflow."""
     import mlflow
 
-    from packaging_pipeline.core.tracking import run_tags, tracking_uri, use_experiment
 
     mlflow.set_tracking_uri(tracking_uri())
     client = mlflow.MlflowClient()
@@ -268,9 +262,8 @@ def train_pattern_gan(
     flops_per_image = 3 * (model_flops_per_image(gan.generator) * 2 + model_flops_per_image(gan.discriminator) * 3)
     # Per image per step: G forward twice, D forward three times; backward ~2x forward (hence 3x).
 
-    use_experiment(GAN_EXPERIMENT)
-    tags = run_tags(ds) | {"model_name": MODEL_NAME, "profile": profile.name}
-    with mlflow.start_run(run_name=f"pattern-gan ds={ds}", tags=tags) as run:
+    tags = {"model_name": MODEL_NAME, "profile": profile.name}
+    with night_run(GAN_EXPERIMENT, ds, f"pattern-gan ds={ds}", tags) as run:
         mlflow.log_params(
             {
                 **{f"profile.{k}": v for k, v in dataclasses.asdict(profile).items()},
@@ -301,7 +294,7 @@ def train_pattern_gan(
         mlflow.log_metrics(
             {"images_per_second": images_per_s, "gflops_per_second": images_per_s * flops_per_image / 1e9}
         )
-        version = _register(gan, corpus, shape, run.info.run_id, client)
+        version = register_challenger(gan, corpus, shape, client)
         mlflow.set_tags({"registered_version": version.version, "alias": CHALLENGER})
     final = {k: float(v[-1]) for k, v in (history.history.items() if history else [])}
     return TrainingResult(
@@ -310,28 +303,6 @@ def train_pattern_gan(
         epochs_run=total_epochs - start_epoch, epochs_total=total_epochs, resumed_from_epoch=start_epoch,
         images_per_second=images_per_s, gflops_per_second=images_per_s * flops_per_image / 1e9, final_losses=final,
     )  # fmt: skip
-
-
-def _register(gan: PatternGAN, corpus: Corpus, shape: ModelShape, run_id: str, client: Any) -> Any:
-    """Log the generator (with a signature, no input_example: MLflow bug) and both networks' weights."""
-    import mlflow
-    from mlflow.models import infer_signature
-
-    noise = np.zeros((2, shape.latent_dim), dtype="float32")
-    motif = np.zeros((2, 1), dtype="int32")
-    out = np.asarray(gan.generator.predict([noise, motif], verbose=0))
-    signature = infer_signature({"noise": noise, "motif": motif}, out)
-    with tempfile.TemporaryDirectory() as tmp:
-        weights = Path(tmp) / "gan.weights.h5"
-        gan.save_weights(weights)
-        mlflow.log_artifact(str(weights), artifact_path="weights")
-        meta = {"class_names": list(corpus.class_names), "shape": dataclasses.asdict(shape)}
-        mlflow.log_dict(meta, "model_meta.json")
-    info = mlflow.keras.log_model(gan.generator, name="generator", signature=signature,
-                                  registered_model_name=MODEL_NAME)  # fmt: skip
-    version = client.get_model_version(MODEL_NAME, info.registered_model_version)
-    client.set_registered_model_alias(MODEL_NAME, CHALLENGER, version.version)
-    return version
 
 
 class EpochLogger(keras.callbacks.Callback):
@@ -357,8 +328,6 @@ class EpochLogger(keras.callbacks.Callback):
         metrics = {**{k: float(v) for k, v in (logs or {}).items()}, "epoch_images_per_second": rate}
         mlflow.log_metrics(metrics, step=epoch + 1)
         if self.grid:
-            from packaging_pipeline.gan.render import sample_grid
-
             mlflow.log_image(sample_grid(self.gan.generator, self.corpus.class_names, seed=epoch), key="samples",
                              step=epoch + 1)  # fmt: skip
         state = {"epoch": epoch + 1, "step": int(self.gan.g_optimizer.iterations.numpy()),
@@ -374,13 +343,8 @@ def load_corpus(
     corpus_uri: str | None, profile: TrainingProfile, seed: int, s3: Any = None, k_slots: int = 3
 ) -> Corpus:
     """The training corpus: a user folder or S3 prefix of images (one sub-folder per class), else procedural."""
-    from packaging_pipeline.gan.corpus import load_image_corpus, procedural_corpus
-
     if not corpus_uri:
         return procedural_corpus(profile.tiles_per_class, size=profile.size, k_slots=k_slots, seed=seed)
-    from packaging_pipeline.core.config import normalise_lake_uri
-    from packaging_pipeline.core.storage import open_lake
-
     corpus_lake = open_lake(normalise_lake_uri(corpus_uri), s3)
     return load_image_corpus(corpus_lake, "", size=profile.size, k_slots=k_slots, seed=seed)
 
@@ -388,13 +352,14 @@ def load_corpus(
 def train_for_night(
     settings: Any, ds: str, corpus_uri: str | None = None, profile: str = "cpu", epochs: int | None = None,
     seed: int = 0, from_scratch: bool = False, restart: bool = False, pretrain_epochs: int | None = None,
+    class_weights_for: Callable[[Sequence[str]], Mapping[str, float] | None] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """The nightly training stage (CLI ``train`` and the DAG's ``train_pattern_gan``).
 
     ``epochs`` and ``pretrain_epochs`` override the profile's (a smoke run sets both small).
+    ``class_weights_for`` maps the corpus's class names to sampling weights (customer feedback,
+    ``feedback.bandit.night_class_weights``), or to None to train on the corpus as it is.
     """
-    from packaging_pipeline.core.storage import open_lake
-
     if profile not in PROFILES:
         raise InputError(f"unknown training profile {profile!r}; choose one of {', '.join(PROFILES)}")
     chosen = PROFILES[profile]
@@ -404,31 +369,11 @@ def train_for_night(
         chosen = dataclasses.replace(chosen, pretrain_epochs=pretrain_epochs)
     corpus = load_corpus(corpus_uri, chosen, seed, settings.s3)
     train, _ = corpus.split(HOLDOUT_SHARE, seed)
-    from packaging_pipeline.feedback.loop import night_class_weights
-
-    weights = night_class_weights(settings, ds, train.class_names)  # None unless the feedback policy opts in
+    weights = class_weights_for(train.class_names) if class_weights_for else None
     if weights:
         train = train.resampled(weights, seed)
         log.info("ds=%s: corpus resampled by feedback class weights %s", ds, weights)
     result = train_pattern_gan(open_lake(settings), ds, train, chosen, epochs=epochs, seed=seed,
                                from_scratch=from_scratch, restart=restart)  # fmt: skip
-    return {"lake": settings.lake_uri, "corpus": corpus.report, "feedback_class_weights": weights,
+    return {"lake": settings.lake_uri, "corpus": corpus.report, "feedback_class_weights": dict(weights or {}) or None,
             **result.as_dict()}
-
-
-def load_generator(model_uri: str) -> keras.Model:
-    """A registered generator (``models:/packaging-pattern-gan@champion`` etc.), with a clear error if absent."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
-    from packaging_pipeline.core.tracking import tracking_uri
-
-    mlflow.set_tracking_uri(tracking_uri())
-    try:  # importing this module registered WrapPad2D, which the saved generator needs
-        return mlflow.keras.load_model(model_uri)
-    except MlflowException as exc:
-        reason = exc.message.rstrip(".")
-        raise PipelineError(
-            f"cannot load {model_uri} from MLflow at {tracking_uri()}: {reason}. Until a model is promoted, "
-            f"use models:/{MODEL_NAME}@{CHALLENGER}; train one with `packaging-pipeline train`."
-        ) from exc

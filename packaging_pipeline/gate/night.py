@@ -56,6 +56,7 @@ from packaging_pipeline.core.errors import InputError, PipelineError
 from packaging_pipeline.core.formats import dumps, read_json, read_parquet, write_json, write_parquet
 from packaging_pipeline.core.keys import design_prefix, rejected_prefix, staging_prefix
 from packaging_pipeline.core.storage import Lake, open_lake
+from packaging_pipeline.core.tracking import night_run
 from packaging_pipeline.design.artwork import PRINT_TILE_PX, relative_luminance
 from packaging_pipeline.design.batch import PlannedDesign, compose_design_files, order_choice
 from packaging_pipeline.design.compose import DEFAULT_TILE_MM, PAPER_HEX, hex_rgb, logo_alpha
@@ -942,16 +943,13 @@ def log_gate(gate: Mapping[str, Any], pairs: pa.Table | pd.DataFrame) -> str:
     """
     import mlflow
 
-    from packaging_pipeline.core.tracking import run_tags, use_experiment
-
-    use_experiment(SUSTAINABILITY_EXPERIMENT)
     ds, policy = gate["ds"], gate["policy"]
     frame = pairs.to_pandas() if isinstance(pairs, pa.Table) else pairs.copy()
     for column in frame.columns:  # MLflow tables want flat cells
         if frame[column].map(lambda v: isinstance(v, list | np.ndarray)).any():
             frame[column] = frame[column].map(lambda v: "; ".join(map(str, v)) if v is not None else None)
-    tags = {**run_tags(ds), "policy_version": str(policy["version"])}
-    with mlflow.start_run(run_name=f"gate ds={ds}", tags=tags) as run:
+    tags = {"policy_version": str(policy["version"])}
+    with night_run(SUSTAINABILITY_EXPERIMENT, ds, f"gate ds={ds}", tags) as run:
         mlflow.log_params({
             "ds": ds, "policy_name": policy["name"], "policy_version": policy["version"],
             "policy_updated": policy["updated"], "materials_version": gate["materials"]["version"],

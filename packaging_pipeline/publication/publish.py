@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import hashlib
 import io
 import json
 import logging
@@ -54,6 +53,7 @@ from packaging_pipeline.core import keys
 from packaging_pipeline.core.config import Settings
 from packaging_pipeline.core.errors import InputError, PipelineError
 from packaging_pipeline.core.formats import dumps
+from packaging_pipeline.core.hashing import sha256_hex
 from packaging_pipeline.core.storage import Lake, open_lake
 from packaging_pipeline.publication.report import REPORT_NAME, BatchReport, ReportDesign, render_batch_report
 
@@ -70,10 +70,6 @@ _ORDER_COLUMNS = (
     "order_id", "warehouse_id", "design_id", "box_code", "style", "inner_length_mm", "inner_width_mm",
     "inner_height_mm",
 )  # fmt: skip
-
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 @dataclasses.dataclass(frozen=True)

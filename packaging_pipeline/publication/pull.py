@@ -35,13 +35,14 @@ from typing import Any
 from packaging_pipeline.contract import is_complete
 from packaging_pipeline.core import keys
 from packaging_pipeline.core.errors import PipelineError
+from packaging_pipeline.core.hashing import sha256_hex
 from packaging_pipeline.core.keys import (
     published_manifest_key,
     published_prefix,
     published_success_key,
 )
 from packaging_pipeline.core.storage import Lake, LocalLake, check_key, open_lake
-from packaging_pipeline.publication.publish import SCHEMA_VERSION, sha256_hex
+from packaging_pipeline.publication.publish import SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
 
