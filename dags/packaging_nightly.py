@@ -141,15 +141,20 @@ def packaging_nightly() -> None:
     @task(queue="gpu", pool="gpu", execution_timeout=dt.timedelta(hours=4))
     def train_pattern_gan(night: str, **context) -> dict:
         """Fine-tune the pattern GAN from the champion (or train from scratch); registers a challenger."""
+        import functools
+
         from packaging_pipeline.airflow_support import failing_fast_on_bad_input, task_settings
+        from packaging_pipeline.feedback.loop import night_class_weights
         from packaging_pipeline.gan.training import train_for_night
 
         params = context["params"]
         with failing_fast_on_bad_input():
+            settings = task_settings(params)
             result = train_for_night(
-                task_settings(params), night, params["corpus_uri"], params["gan_profile"],
+                settings, night, params["corpus_uri"], params["gan_profile"],
                 epochs=params["gan_epochs"], from_scratch=params["gan_from_scratch"],
                 pretrain_epochs=params["gan_pretrain_epochs"],
+                class_weights_for=functools.partial(night_class_weights, settings, night),
             )  # fmt: skip
         return {k: result[k] for k in ("run_id", "model_version", "model_uri", "warm_started_from", "epochs_run")}
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -105,11 +106,14 @@ def _cmd_segment(args: argparse.Namespace, settings: Settings) -> dict[str, Any]
 
 
 def _cmd_train(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from packaging_pipeline.feedback.loop import night_class_weights
     from packaging_pipeline.gan.training import train_for_night
 
+    ds = args.ds.isoformat()
     return train_for_night(
-        settings, args.ds.isoformat(), args.corpus, args.profile, epochs=args.epochs, seed=args.seed,
+        settings, ds, args.corpus, args.profile, epochs=args.epochs, seed=args.seed,
         from_scratch=args.from_scratch, restart=args.restart, pretrain_epochs=args.pretrain_epochs,
+        class_weights_for=functools.partial(night_class_weights, settings, ds),
     )  # fmt: skip
 
 
