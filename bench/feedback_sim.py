@@ -31,7 +31,8 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from packaging_pipeline.design.batch import plan_designs  # noqa: E402
-from packaging_pipeline.feedback.loop import arm_posteriors, load_policy, posteriors_by_segment  # noqa: E402
+from packaging_pipeline.feedback.policy import load_policy  # noqa: E402
+from packaging_pipeline.feedback.statistics import arm_posteriors, posteriors_by_segment
 from packaging_pipeline.gan.corpus import MOTIFS  # noqa: E402
 
 START = dt.date(2026, 11, 1)

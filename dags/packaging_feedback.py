@@ -61,7 +61,8 @@ def packaging_feedback() -> None:
     def ingest_feedback(**context) -> dict:
         """Validate the night's feedback and join it to the published designs; returns the counts."""
         from packaging_pipeline.airflow_support import failing_fast_on_bad_input, task_settings, triggered_ds
-        from packaging_pipeline.feedback.loop import ingest_feedback, load_policy
+        from packaging_pipeline.feedback.ingest import ingest_feedback
+        from packaging_pipeline.feedback.policy import load_policy
 
         params = context["params"]
         with failing_fast_on_bad_input():
@@ -72,7 +73,8 @@ def packaging_feedback() -> None:
     def compute_design_stats(ingested: dict, **context) -> dict:
         """Posteriors per segment x motif class and palette as of the night; logged to MLflow."""
         from packaging_pipeline.airflow_support import failing_fast_on_bad_input, task_settings
-        from packaging_pipeline.feedback.loop import compute_design_stats, load_policy
+        from packaging_pipeline.feedback.policy import load_policy
+        from packaging_pipeline.feedback.statistics import compute_design_stats
 
         params = context["params"]
         with failing_fast_on_bad_input():

@@ -144,7 +144,7 @@ def packaging_nightly() -> None:
         import functools
 
         from packaging_pipeline.airflow_support import failing_fast_on_bad_input, task_settings
-        from packaging_pipeline.feedback.loop import night_class_weights
+        from packaging_pipeline.feedback.bandit import night_class_weights
         from packaging_pipeline.gan.training import train_for_night
 
         params = context["params"]

@@ -106,7 +106,7 @@ def _cmd_segment(args: argparse.Namespace, settings: Settings) -> dict[str, Any]
 
 
 def _cmd_train(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    from packaging_pipeline.feedback.loop import night_class_weights
+    from packaging_pipeline.feedback.bandit import night_class_weights
     from packaging_pipeline.gan.training import train_for_night
 
     ds = args.ds.isoformat()
@@ -350,13 +350,15 @@ def _add_gate_command(add: Callable[[str, str], argparse.ArgumentParser]) -> Non
 
 
 def _cmd_feedback_ingest(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    from packaging_pipeline.feedback.loop import ingest_feedback, load_policy
+    from packaging_pipeline.feedback.ingest import ingest_feedback
+    from packaging_pipeline.feedback.policy import load_policy
 
     return ingest_feedback(settings, args.ds.isoformat(), policy=load_policy(args.policy))
 
 
 def _cmd_feedback_stats(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    from packaging_pipeline.feedback.loop import compute_design_stats, load_policy
+    from packaging_pipeline.feedback.policy import load_policy
+    from packaging_pipeline.feedback.statistics import compute_design_stats
 
     return compute_design_stats(settings, args.ds.isoformat(), policy=load_policy(args.policy),
                                 log_mlflow=not args.no_mlflow)  # fmt: skip

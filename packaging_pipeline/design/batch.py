@@ -53,7 +53,8 @@ from packaging_pipeline.design.compose import (
     svg_ink_uris,
 )
 from packaging_pipeline.design.dielines import make_dieline
-from packaging_pipeline.feedback.loop import FeedbackPolicy, Posteriors
+from packaging_pipeline.feedback.policy import FeedbackPolicy
+from packaging_pipeline.feedback.statistics import Posteriors
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,8 @@ def plan_designs(
     (both with the policy's exploration floor). ``palette_posteriors`` (segment -> ink set -> Beta)
     likewise choose each design's ink set among the segment palette's variants.
     """
-    from packaging_pipeline.feedback.loop import design_weights, load_policy, thompson_allocation, weighted_order_choice
+    from packaging_pipeline.feedback.bandit import design_weights, thompson_allocation, weighted_order_choice
+    from packaging_pipeline.feedback.policy import load_policy
     from packaging_pipeline.gan.corpus import MOTIFS
 
     motifs = tuple(motifs or MOTIFS)
@@ -287,13 +289,9 @@ def generate_night_designs(
     """The nightly design stage (CLI ``designs`` and the DAG's ``generate_designs``)."""
     from packaging_pipeline.core.storage import open_lake
     from packaging_pipeline.design.right_size import orders_shipping_next, right_size_night
-    from packaging_pipeline.feedback.loop import (
-        allocation_summary,
-        latest_stats,
-        load_policy,
-        log_allocation,
-        posteriors_by_segment,
-    )
+    from packaging_pipeline.feedback.bandit import allocation_summary, log_allocation
+    from packaging_pipeline.feedback.policy import load_policy
+    from packaging_pipeline.feedback.statistics import latest_stats, posteriors_by_segment
 
     if designs_per_segment < 1:
         raise InputError(f"designs per segment must be at least 1, got {designs_per_segment}")
