@@ -36,6 +36,11 @@ def dumps(obj: Any, **kwargs: Any) -> str:
     return json.dumps(obj, default=_json_default, **kwargs)
 
 
+def spec_bytes(spec: Any) -> bytes:
+    """A ``spec.json`` as staged and published: indented, keys sorted, so reruns are byte-identical."""
+    return dumps(spec, indent=2, sort_keys=True).encode("utf-8")
+
+
 def load_yaml(packaged: str, path: str | None = None) -> Any:
     """A YAML document: the user's file at ``path``, else ``packaging_pipeline/data/<packaged>``.
 

@@ -33,7 +33,7 @@ import pyarrow as pa
 
 from packaging_pipeline.core import keys
 from packaging_pipeline.core.errors import InputError
-from packaging_pipeline.core.formats import dumps, load_yaml, read_json, read_parquet_prefix, write_parquet
+from packaging_pipeline.core.formats import load_yaml, read_json, read_parquet_prefix, spec_bytes, write_parquet
 from packaging_pipeline.core.hashing import stable_hash64
 from packaging_pipeline.core.keys import design_prefix, print_file_key, staging_prefix
 from packaging_pipeline.core.storage import Lake
@@ -228,7 +228,7 @@ def compose_design_files(
         "paper_coverage": round(design.coverage()[0], 4), "message": plan.message, "orders": plan.orders,
         "print_files": prints, "allocation": dict(plan.allocation),
     }  # fmt: skip
-    files.append((dumps(spec, indent=2, sort_keys=True).encode("utf-8"), prefix + keys.SPEC_NAME))
+    files.append((spec_bytes(spec), prefix + keys.SPEC_NAME))
     return files
 
 

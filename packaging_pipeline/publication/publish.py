@@ -52,7 +52,7 @@ from typing import Any
 from packaging_pipeline.core import keys
 from packaging_pipeline.core.config import Settings
 from packaging_pipeline.core.errors import InputError, PipelineError
-from packaging_pipeline.core.formats import dumps
+from packaging_pipeline.core.formats import dumps, spec_bytes
 from packaging_pipeline.core.hashing import sha256_hex
 from packaging_pipeline.core.storage import Lake, open_lake
 from packaging_pipeline.publication.report import REPORT_NAME, BatchReport, ReportDesign, render_batch_report
@@ -214,7 +214,7 @@ def _published_spec(raw: bytes, ds: str, design_id: str, names: set[str], orders
                               "svg": keys.design_file_key(ds, design_id, svg) if svg in names else None})  # fmt: skip
     spec["print_files"] = published
     spec["orders"] = orders
-    return dumps(spec, indent=2, sort_keys=True).encode("utf-8")
+    return spec_bytes(spec)
 
 
 def _csv_bytes(rows: list[list[str]]) -> bytes:
