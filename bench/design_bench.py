@@ -69,6 +69,7 @@ from packaging_pipeline.design import compose as compose_mod
 from packaging_pipeline.design import pdf as pdf_mod
 from packaging_pipeline.design.artwork import ArtworkSource, inks_for_slots, night_tiles
 from packaging_pipeline.design.batch import PlannedDesign, compose_designs, load_messages
+from packaging_pipeline.design.boxes import load_box_catalog
 from packaging_pipeline.design.compose import (
     DEFAULT_TILE_MM,
     PAPER_HEX,
@@ -83,7 +84,6 @@ from packaging_pipeline.design.compose import (
     preview_rgb,
 )
 from packaging_pipeline.design.dielines import make_dieline
-from packaging_pipeline.design.right_size import load_box_catalog
 from packaging_pipeline.gan.corpus import MOTIFS
 
 HERE = Path(__file__).resolve().parent

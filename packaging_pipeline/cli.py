@@ -211,7 +211,8 @@ def _print_sample(result: dict[str, Any]) -> None:
 
 
 def _cmd_right_size(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    from packaging_pipeline.design.right_size import load_box_catalog, order_records, right_size_night
+    from packaging_pipeline.design.boxes import load_box_catalog
+    from packaging_pipeline.design.right_size import order_records, right_size_night
 
     per_order, summary = right_size_night(settings, args.ds.isoformat(), load_box_catalog(args.boxes))
     return {"lake": settings.lake_uri, "summary": summary, "orders": order_records(per_order)}

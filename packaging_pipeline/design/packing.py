@@ -1,0 +1,262 @@
+"""Packing an order's units into a box: extreme-point first-fit-decreasing, all six orientations.
+
+The heuristic of Crainic, Perboli and Tadei (2008). A unit rests on the floor or with the centre of
+its base on top of another unit, so a packer can follow the placements. Boxes are tried from the
+least board area up; the first that takes every unit wins. An order that fits nothing gets its
+reason, never dropped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from collections.abc import Callable, Sequence
+
+from packaging_pipeline.core.errors import InputError
+from packaging_pipeline.design.boxes import Box, BoxCatalog, Dims, box_blank_area, format_dims
+
+_TOL = 1e-6
+
+
+@dataclasses.dataclass(frozen=True)
+class Unit:
+    """One physical item to pack: a product's length, width and height in mm (any orientation)."""
+
+    product_id: str
+    dims_mm: Dims
+
+    @property
+    def volume_mm3(self) -> float:
+        return math.prod(self.dims_mm)
+
+
+@dataclasses.dataclass(frozen=True)
+class Placement:
+    """Where a unit sits: its lowest corner and its oriented size, in mm from the box's inner corner."""
+
+    product_id: str
+    position_mm: Dims
+    size_mm: Dims
+
+
+@dataclasses.dataclass(frozen=True)
+class BoxChoice:
+    """The leanest box that takes every unit, with the placements; or no box and the reason."""
+
+    box: Box | None
+    placements: tuple[Placement, ...] = ()
+    reason: str | None = None
+
+
+def orientations(dims_mm: Sequence[float]) -> list[Dims]:
+    """The distinct axis-aligned orientations of a cuboid, flattest first (lying flat is stable)."""
+    unique = {tuple(float(d) for d in p) for p in itertools.permutations(dims_mm)}
+    return sorted(unique, key=lambda s: (s[2], -s[0], -s[1]))  # type: ignore[return-value]
+
+
+def fits_rotated(dims_mm: Sequence[float], space_mm: Sequence[float]) -> bool:
+    """Whether a cuboid fits a space in some orientation: compare both sorted."""
+    return all(d <= s + _TOL for d, s in zip(sorted(dims_mm), sorted(space_mm), strict=True))
+
+
+_DECREASING_ORDERS: tuple[Callable[[Unit], tuple[float, ...]], ...] = (
+    lambda u: (-u.volume_mm3, -max(u.dims_mm)),
+    lambda u: (-math.prod(sorted(u.dims_mm)[1:]), -u.volume_mm3),  # largest footprint first
+    lambda u: (-max(u.dims_mm), -u.volume_mm3),  # longest first
+)
+
+
+def pack_units(units: Sequence[Unit], space_mm: Sequence[float], *, compact: bool = False) -> list[Placement] | None:
+    """Place every unit inside ``space_mm`` without overlap, or return None when the heuristic cannot.
+
+    Units go in decreasing order (by volume, then by footprint, then by length), and each order is
+    tried with every orientation of its first unit; the first attempt that places all units wins.
+    Each unit takes the first extreme point, lowest first, and orientation, flattest first, where
+    it fits, overlaps nothing and is supported. With ``compact`` it takes the placement that grows
+    the packed bounding box least instead, which sizes custom boxes.
+
+    Args:
+        units: the units to pack.
+        space_mm: the usable space (inner dimensions minus padding), [x, y, z] with z up.
+        compact: minimise the bounding box rather than take the first fit.
+
+    Returns:
+        One placement per unit, in packing order, with positions from the space's corner; or None.
+    """
+    space: Dims = tuple(float(s) for s in space_mm)  # type: ignore[assignment]
+    if not units:
+        return []
+    if sum(u.volume_mm3 for u in units) > math.prod(space) * (1 + _TOL):
+        return None
+    if not all(fits_rotated(u.dims_mm, space) for u in units):
+        return None
+    tried: set[tuple[Unit, ...]] = set()
+    for key in _DECREASING_ORDERS:
+        ordered = tuple(sorted(units, key=key))
+        if ordered in tried:
+            continue
+        tried.add(ordered)
+        # The first unit's orientation shapes the whole layout, so each one gets its own attempt.
+        for first in orientations(ordered[0].dims_mm):
+            placed = _extreme_point_pack(ordered, space, compact, first)
+            if placed is not None:
+                return placed
+    return None
+
+
+_Block = tuple[Dims, Dims]  # (position, size)
+
+
+def _extreme_point_pack(units: Sequence[Unit], space: Dims, compact: bool, first: Dims) -> list[Placement] | None:
+    blocks: list[_Block] = []
+    points: set[Dims] = {(0.0, 0.0, 0.0)}
+    out: list[Placement] = []
+    for unit in units:
+        best: tuple[tuple[float, ...], Dims, Dims] | None = None
+        sizes = [first] if not blocks else orientations(unit.dims_mm)
+        for point in sorted(points, key=lambda p: (p[2], p[1], p[0])):
+            for size in sizes:
+                if not _can_place(point, size, space, blocks):
+                    continue
+                merit = (point[2], point[1], point[0])
+                if compact:
+                    merit = (_bounding_volume(blocks, point, size), *merit)
+                if best is None or merit < best[0]:
+                    best = (merit, point, size)
+                if not compact:
+                    break
+            if best is not None and not compact:
+                break
+        if best is None:
+            return None
+        _, point, size = best
+        blocks.append((point, size))
+        out.append(Placement(unit.product_id, point, size))
+        points = _extreme_points(points, blocks, space)
+    return out
+
+
+def _can_place(point: Dims, size: Dims, space: Dims, blocks: Sequence[_Block]) -> bool:
+    if any(point[i] + size[i] > space[i] + _TOL for i in range(3)):
+        return False
+    for pos, dim in blocks:
+        if all(point[i] < pos[i] + dim[i] - _TOL and pos[i] < point[i] + size[i] - _TOL for i in range(3)):
+            return False
+    if point[2] <= _TOL:
+        return True
+    # Stable: the centre of the base lies on the top face of a unit whose top is at this height.
+    cx, cy = point[0] + size[0] / 2, point[1] + size[1] / 2
+    return any(
+        abs(pos[2] + dim[2] - point[2]) <= _TOL
+        and pos[0] - _TOL <= cx <= pos[0] + dim[0] + _TOL
+        and pos[1] - _TOL <= cy <= pos[1] + dim[1] + _TOL
+        for pos, dim in blocks
+    )
+
+
+def _extreme_points(points: set[Dims], blocks: Sequence[_Block], space: Dims) -> set[Dims]:
+    """Add the new block's corners and their projections onto the nearest walls; drop covered points."""
+    (x, y, z), (l, w, h) = blocks[-1]  # noqa: E741
+    new = set(points)
+    for corner, axes in (((x + l, y, z), (1, 2)), ((x, y + w, z), (0, 2)), ((x, y, z + h), (0, 1))):
+        new.add(corner)
+        for axis in axes:
+            new.add(_project(corner, axis, blocks))
+    return {p for p in new if all(p[i] < space[i] - _TOL for i in range(3)) and not _covered(p, blocks)}
+
+
+def _project(point: Dims, axis: int, blocks: Sequence[_Block]) -> Dims:
+    """Slide ``point`` towards 0 along ``axis`` until it meets a block face or the wall."""
+    others = [i for i in range(3) if i != axis]
+    stop = 0.0
+    for pos, dim in blocks:
+        face = pos[axis] + dim[axis]
+        if face <= point[axis] + _TOL and all(pos[i] - _TOL <= point[i] < pos[i] + dim[i] - _TOL for i in others):
+            stop = max(stop, face)
+    out = list(point)
+    out[axis] = stop
+    return (out[0], out[1], out[2])
+
+
+def _covered(point: Dims, blocks: Sequence[_Block]) -> bool:
+    return any(all(pos[i] - _TOL <= point[i] < pos[i] + dim[i] - _TOL for i in range(3)) for pos, dim in blocks)
+
+
+def _bounding_volume(blocks: Sequence[_Block], point: Dims, size: Dims) -> float:
+    extent = [point[i] + size[i] for i in range(3)]
+    for pos, dim in blocks:
+        extent = [max(extent[i], pos[i] + dim[i]) for i in range(3)]
+    return math.prod(extent)
+
+
+def choose_box(units: Sequence[Unit], boxes: BoxCatalog) -> BoxChoice:
+    """The box with the least board area (all styles) whose padded inside takes every unit.
+
+    When none does, a custom size if the catalog allows them, else no box and a reason that names
+    the oversized item or the volume that does not pack.
+    """
+    for box in boxes.boxes:
+        placements = pack_units(units, boxes.usable_mm(box))
+        if placements is not None:
+            return BoxChoice(box, tuple(_shifted(p, boxes.padding_mm) for p in placements))
+    reason = _unfit_reason(units, boxes)
+    if boxes.custom.enabled:
+        custom = _custom_choice(units, boxes)
+        if isinstance(custom, BoxChoice):
+            return dataclasses.replace(custom, reason=f"no standard box: {reason}; custom size made")
+        reason += f"; {custom}"
+    return BoxChoice(None, (), reason)
+
+
+def _shifted(p: Placement, offset: float) -> Placement:
+    return dataclasses.replace(p, position_mm=tuple(c + offset for c in p.position_mm))  # type: ignore[arg-type]
+
+
+def _unfit_reason(units: Sequence[Unit], boxes: BoxCatalog) -> str:
+    largest = boxes.largest
+    oversized = [u for u in units if not any(fits_rotated(u.dims_mm, boxes.usable_mm(b)) for b in boxes.boxes)]
+    if oversized:
+        worst = max(oversized, key=lambda u: (max(u.dims_mm), u.volume_mm3))
+        others = len({u.product_id for u in oversized} - {worst.product_id})
+        more = f" (and {others} more oversized product{'s' * (others > 1)})" if others else ""
+        return (
+            f"item {worst.product_id!r} {format_dims(worst.dims_mm)} mm exceeds every box "
+            f"(largest {format_dims(largest.inner_mm)}, {boxes.padding_mm:g} mm padding per side){more}"
+        )
+    litres = sum(u.volume_mm3 for u in units) / 1e6
+    return (
+        f"{len(units)} units of total {litres:.1f} L do not pack into any box "
+        f"(largest {largest.code} {format_dims(largest.inner_mm)} holds {largest.inner_volume_mm3 / 1e6:.1f} L)"
+    )
+
+
+def _custom_choice(units: Sequence[Unit], boxes: BoxCatalog) -> BoxChoice | str:
+    """Pack compactly into the largest custom size, then cut the box to the packing, rounded up.
+
+    Returns:
+        The custom box with its placements, or why no custom size can be made.
+    """
+    custom, pad = boxes.custom, boxes.padding_mm
+    placements = pack_units(units, [d - 2 * pad for d in custom.max_inner_mm], compact=True)
+    if placements is None:
+        return f"no custom size up to {format_dims(custom.max_inner_mm)} takes it either"
+    extent = [max(p.position_mm[i] + p.size_mm[i] for p in placements) for i in range(3)]
+    inner = [
+        min(max(math.ceil((extent[i] + 2 * pad) / custom.step_mm - _TOL) * custom.step_mm, extent[i] + 2 * pad), m)
+        for i, m in enumerate(custom.max_inner_mm)
+    ]
+    if inner[0] < inner[1]:  # length is the longer side of the footprint: turn the packing a quarter
+        inner[0], inner[1] = inner[1], inner[0]
+        placements = [
+            Placement(p.product_id, (p.position_mm[1], p.position_mm[0], p.position_mm[2]),
+                      (p.size_mm[1], p.size_mm[0], p.size_mm[2]))
+            for p in placements
+        ]  # fmt: skip
+    dims: Dims = (inner[0], inner[1], inner[2])
+    try:
+        area = box_blank_area(custom.style, dims, custom.board)
+    except InputError as exc:
+        return f"custom size {format_dims(dims)} cannot be made: {exc}"
+    box = Box(f"{custom.style}-CUSTOM-{format_dims(dims)}", custom.style, dims, custom.board, area, custom=True)
+    return BoxChoice(box, tuple(_shifted(p, pad) for p in placements))
