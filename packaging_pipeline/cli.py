@@ -49,7 +49,7 @@ def _share(text: str) -> float:
 
 def _cmd_sample_data(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     from packaging_pipeline.core.storage import open_lake
-    from packaging_pipeline.sample_data.shop import generate_sample_data
+    from packaging_pipeline.sample_data.generate import generate_sample_data
 
     summary = generate_sample_data(
         open_lake(settings),
