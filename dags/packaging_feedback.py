@@ -17,7 +17,7 @@ are planned from.
   MLflow run in the `design-feedback` experiment. `generate_designs` of the next night reads them.
 - Reruns replace the night's outputs.
 
-Logic lives in `packaging_pipeline.feedback.loop`; this file is wiring only.
+Logic lives in `packaging_pipeline.feedback`; this file is wiring only.
 """
 
 from __future__ import annotations

@@ -70,7 +70,7 @@ def champion_generator() -> tuple[Any, ArtworkSource] | None:
     import mlflow
 
     from packaging_pipeline.core.tracking import tracking_uri
-    from packaging_pipeline.gan.training import CHAMPION, MODEL_NAME, champion_version, load_generator
+    from packaging_pipeline.gan.registry import CHAMPION, MODEL_NAME, champion_version, load_generator
 
     mlflow.set_tracking_uri(tracking_uri())
     version = champion_version(mlflow.MlflowClient())

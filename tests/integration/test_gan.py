@@ -13,14 +13,9 @@ from packaging_pipeline.gan.corpus import procedural_corpus, seam_score
 from packaging_pipeline.gan.evaluation import PromotionPolicy, evaluate_and_promote, promotion_decision
 from packaging_pipeline.gan.model import ModelShape, model_flops_per_image
 from packaging_pipeline.gan.render import generate_separations
-from packaging_pipeline.gan.training import (
-    CHAMPION,
-    MODEL_NAME,
-    PROFILES,
-    build_gan,
-    checkpoint_prefix,
-    train_pattern_gan,
-)
+from packaging_pipeline.gan.registry import CHAMPION, MODEL_NAME
+from packaging_pipeline.core.keys import gan_checkpoint_prefix
+from packaging_pipeline.gan.training import PROFILES, build_gan, train_pattern_gan
 
 pytestmark = pytest.mark.slow
 
@@ -77,18 +72,18 @@ def test_resume_from_checkpoint_continues_the_step_count(tmp_path, corpus, mlflo
     lake = LocalLake(tmp_path / "lake")
     first = train_pattern_gan(lake, "2026-11-07", corpus, TINY, epochs=1, seed=2, sample_grid=False)
     steps_per_epoch = len(corpus.labels) // TINY.batch_size
-    state = lake.read_text(checkpoint_prefix("2026-11-07") + "state.json")
+    state = lake.read_text(gan_checkpoint_prefix("2026-11-07") + "state.json")
     assert f'"step": {steps_per_epoch}' in state and first.epochs_run == 1
     # A killed two-epoch training restarts: it picks up at epoch 1, step steps_per_epoch.
     second = train_pattern_gan(lake, "2026-11-07", corpus, TINY, epochs=2, seed=2, sample_grid=False)
     assert second.resumed_from_epoch == 1 and second.epochs_run == 1
-    assert f'"step": {2 * steps_per_epoch}' in lake.read_text(checkpoint_prefix("2026-11-07") + "state.json")
+    assert f'"step": {2 * steps_per_epoch}' in lake.read_text(gan_checkpoint_prefix("2026-11-07") + "state.json")
 
 
 def test_a_corrupt_checkpoint_is_a_clear_error(tmp_path, corpus, mlflow_store):
     lake = LocalLake(tmp_path / "lake")
     train_pattern_gan(lake, "2026-11-07", corpus, TINY, epochs=1, seed=2, sample_grid=False)
-    lake.write_bytes(checkpoint_prefix("2026-11-07") + "gan.weights.h5", b"not an h5 file")
+    lake.write_bytes(gan_checkpoint_prefix("2026-11-07") + "gan.weights.h5", b"not an h5 file")
     versions = len(mlflow_store.search_model_versions(f"name='{MODEL_NAME}'"))
     with pytest.raises(PipelineError, match="corrupt.*--restart"):
         train_pattern_gan(lake, "2026-11-07", corpus, TINY, epochs=2, seed=2, sample_grid=False)
