@@ -60,6 +60,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import load, machine_base, matmul_reference, write_result
+from packaging_pipeline.core.colour import PAPER_HEX
 from packaging_pipeline.core.config import S3Options
 from packaging_pipeline.core.formats import dumps
 from packaging_pipeline.core.keys import design_prefix, print_file_name, staging_prefix
@@ -72,7 +73,6 @@ from packaging_pipeline.design.batch import PlannedDesign, compose_designs, load
 from packaging_pipeline.design.boxes import load_box_catalog
 from packaging_pipeline.design.compose import (
     DEFAULT_TILE_MM,
-    PAPER_HEX,
     Design,
     clean_message,
     colour_tile,

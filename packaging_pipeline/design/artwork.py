@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from packaging_pipeline.core.colour import contrast_ratio, relative_luminance
 from packaging_pipeline.core.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -105,22 +106,6 @@ def night_tiles(
             soft = generate_separations(generator, label, per_motif, seed=seed * 1000 + label)
         tiles[motif] = np.stack([upscale_separation(s) for s in soft])
     return tiles, source
-
-
-def relative_luminance(hex_colour: str) -> float:
-    """WCAG 2 relative luminance of an sRGB colour, 0 (black) .. 1 (white)."""
-    value = hex_colour.lstrip("#")
-    if len(value) != 6:
-        raise InputError(f"colour {hex_colour!r} is not #rrggbb")
-    channels = np.array([int(value[i : i + 2], 16) for i in (0, 2, 4)]) / 255.0
-    linear = np.where(channels <= 0.04045, channels / 12.92, ((channels + 0.055) / 1.055) ** 2.4)
-    return float(linear @ np.array([0.2126, 0.7152, 0.0722]))
-
-
-def contrast_ratio(a: str, b: str) -> float:
-    """WCAG 2 contrast ratio between two colours, 1 .. 21."""
-    la, lb = sorted((relative_luminance(a), relative_luminance(b)), reverse=True)
-    return (la + 0.05) / (lb + 0.05)
 
 
 def inks_for_slots(palette_hex: Sequence[str], paper_hex: str, k_slots: int = K_SLOTS) -> list[str]:

@@ -32,6 +32,7 @@ import pandas as pd
 import pyarrow as pa
 
 from packaging_pipeline.core import keys
+from packaging_pipeline.core.colour import PAPER_HEX
 from packaging_pipeline.core.errors import InputError
 from packaging_pipeline.core.formats import load_yaml, read_json, read_parquet_prefix, spec_bytes, write_parquet
 from packaging_pipeline.core.hashing import stable_hash64
@@ -40,7 +41,6 @@ from packaging_pipeline.core.storage import Lake
 from packaging_pipeline.design.artwork import ArtworkSource, night_tiles, palette_variants
 from packaging_pipeline.design.compose import (
     DEFAULT_TILE_MM,
-    PAPER_HEX,
     Design,
     clean_message,
     colour_tile,

@@ -32,11 +32,10 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 
+from packaging_pipeline.core.colour import PAPER_HEX, contrast_ratio, hex_cmyk, hex_rgb
 from packaging_pipeline.core.errors import InputError
 from packaging_pipeline.core.vocabulary import COLOR_HEX
-from packaging_pipeline.design.artwork import contrast_ratio
 from packaging_pipeline.design.dielines import Dieline, Panel, svg_cut_and_crease
-from packaging_pipeline.gan.render import PAPER_HEX
 
 BLEED_MM = 3.0
 SAFE_MM = 8.0  # text and logo keep this far from every fold and cut of the message panel
@@ -91,20 +90,6 @@ def clean_message(text: str) -> str:
     if len(text) > MAX_MESSAGE_CHARS:
         text = text[: MAX_MESSAGE_CHARS - 1].rstrip() + "…"
     return text
-
-
-def hex_rgb(value: str) -> tuple[int, int, int]:
-    v = value.lstrip("#")
-    return int(v[0:2], 16), int(v[2:4], 16), int(v[4:6], 16)
-
-
-def hex_cmyk(value: str) -> tuple[float, float, float, float]:
-    """A naive CMYK alternate for proofs; the spot name is what the printer matches."""
-    r, g, b = (c / 255.0 for c in hex_rgb(value))
-    k = 1.0 - max(r, g, b)
-    if k >= 1.0:
-        return 0.0, 0.0, 0.0, 1.0
-    return tuple(round((1.0 - c - k) / (1.0 - k), 4) for c in (r, g, b)) + (round(k, 4),)  # type: ignore[return-value]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -341,7 +326,7 @@ def design_svg(
     m = PAGE_MARGIN_MM
     w, h = dieline.blank_width_mm + 2 * m, dieline.blank_height_mm + 2 * m
     t = design.tile_mm
-    num = _svg_num
+    num = svg_num
     out = [
         '<?xml version="1.0" encoding="UTF-8"?>',
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{num(w)}mm" height="{num(h)}mm" viewBox="0 0 {num(w)} '
@@ -389,10 +374,6 @@ def design_svg(
     out += svg_cut_and_crease(dieline, m, h)
     out.append("</svg>")
     return "\n".join(out) + "\n"
-
-
-def _svg_num(value: float) -> str:
-    return f"{value:.3f}".rstrip("0").rstrip(".") or "0"
 
 
 # --------------------------------------------------------------------------------------------------

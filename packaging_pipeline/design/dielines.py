@@ -410,11 +410,11 @@ def svg_cut_and_crease(dieline: Dieline, margin_mm: float, height_mm: float) -> 
     """The ``CutContour`` and ``Crease`` SVG layers of a page ``height_mm`` tall with the blank at ``margin_mm``."""
 
     def d(points: Polyline) -> str:
-        coords = [f"{_svg_num(x + margin_mm)},{_svg_num(height_mm - (y + margin_mm))}" for x, y in points]
+        coords = [f"{svg_num(x + margin_mm)},{svg_num(height_mm - (y + margin_mm))}" for x, y in points]
         return "M" + " L".join(coords)
 
-    stroke = _svg_num(CUT_WIDTH_PT * MM_PER_PT)
-    dash = " ".join(_svg_num(v) for v in CREASE_DASH_MM)
+    stroke = svg_num(CUT_WIDTH_PT * MM_PER_PT)
+    dash = " ".join(svg_num(v) for v in CREASE_DASH_MM)
     return [
         f'<g id="CutContour" fill="none" stroke="#ec008c" stroke-width="{stroke}">',
         *(f'<path d="{d(path)}"/>' for path in dieline.cut_paths),
@@ -465,8 +465,8 @@ def dieline_svg(dieline: Dieline, margin_mm: float = DEFAULT_MARGIN_MM) -> str:
 
     lines = [
         '<?xml version="1.0" encoding="UTF-8"?>',
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_svg_num(width)}mm" height="{_svg_num(height)}mm" '
-        f'viewBox="0 0 {_svg_num(width)} {_svg_num(height)}">',
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{svg_num(width)}mm" height="{svg_num(height)}mm" '
+        f'viewBox="0 0 {svg_num(width)} {svg_num(height)}">',
         f"<title>{escape(_title(dieline))}</title>",
         *svg_cut_and_crease(dieline, margin, height),
         "</svg>",
@@ -510,6 +510,7 @@ def _title(dieline: Dieline) -> str:
     )
 
 
-def _svg_num(value: float) -> str:
+def svg_num(value: float) -> str:
+    """A coordinate for SVG: at most 3 decimals, no trailing zeros, never ``-0``."""
     text = f"{value:.3f}".rstrip("0").rstrip(".")
     return "0" if text in ("-0", "") else text

@@ -11,11 +11,12 @@ from typing import Any
 
 import numpy as np
 
+from packaging_pipeline.core.colour import PAPER_HEX, hex_unit_rgb
 from packaging_pipeline.core.errors import InputError
 from packaging_pipeline.core.vocabulary import COLOR_HEX
+from packaging_pipeline.gan.corpus import tile_2x2
 from packaging_pipeline.gan.registry import load_generator
 
-PAPER_HEX = "#f4f2ec"  # unbleached-white board; slot 0 is always the paper
 # Palettes for looking at samples before any segment exists (ink colours, darkest last).
 PREVIEW_PALETTES = (
     ("beige", "olive", "brown"),
@@ -23,11 +24,6 @@ PREVIEW_PALETTES = (
     ("yellow", "blue", "navy"),
     ("orange", "red", "black"),
 )
-
-
-def hex_to_rgb(value: str) -> np.ndarray:
-    value = value.lstrip("#")
-    return np.array([int(value[i : i + 2], 16) for i in (0, 2, 4)], dtype=np.float32) / 255.0
 
 
 def colourise(separations: np.ndarray, inks: Sequence[str], paper: str = PAPER_HEX) -> np.ndarray:
@@ -39,14 +35,9 @@ def colourise(separations: np.ndarray, inks: Sequence[str], paper: str = PAPER_H
     names = list(inks)[: k - 1] or ["black"]
     while len(names) < k - 1:
         names.append(names[-1])
-    colours = np.stack([hex_to_rgb(paper)] + [hex_to_rgb(COLOR_HEX.get(n, n)) for n in names])
+    colours = np.stack([hex_unit_rgb(paper)] + [hex_unit_rgb(COLOR_HEX.get(n, n)) for n in names])
     rgb = np.tensordot(separations.astype(np.float32), colours, axes=([-1], [0]))
     return np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
-
-
-def tile_2x2(images: np.ndarray) -> np.ndarray:
-    """Repeat each [..., H, W, C] image 2x2 so a seam, if any, shows as a cross in the middle."""
-    return np.concatenate([np.concatenate([images, images], axis=-2)] * 2, axis=-3)
 
 
 def generate_separations(generator: Any, motif: int, n: int, seed: int = 0, batch_size: int = 256) -> np.ndarray:
@@ -69,7 +60,8 @@ def sample_grid(generator: Any, class_names: Sequence[str], seed: int = 0, per_c
     rows = []
     for motif in range(len(class_names)):
         seps = generate_separations(generator, motif, per_class, seed=seed * 1000 + motif)
-        tiles = [tile_2x2(colourise(s, PREVIEW_PALETTES[i % len(PREVIEW_PALETTES)])) for i, s in enumerate(seps)]
+        tiles = [tile_2x2(colourise(s, PREVIEW_PALETTES[i % len(PREVIEW_PALETTES)]), batched=False)
+                 for i, s in enumerate(seps)]
         rows.append(_stack_with_gutter(tiles, axis=1))
     return _stack_with_gutter(rows, axis=0)
 
@@ -105,7 +97,7 @@ def write_sample_tiles(
     files = []
     for i, sep in enumerate(seps):
         rgb = colourise(sep, inks)
-        for name, img in ((f"{motif}-{i:03d}.png", rgb), (f"{motif}-{i:03d}-2x2.png", tile_2x2(rgb))):
+        for name, img in ((f"{motif}-{i:03d}.png", rgb), (f"{motif}-{i:03d}-2x2.png", tile_2x2(rgb, batched=False))):
             Image.fromarray(img).save(out / name)
             files.append(str(out / name))
     return {"model_uri": model_uri, "motif": motif, "tiles": n, "out_dir": str(out), "files": files}

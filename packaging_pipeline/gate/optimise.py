@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from packaging_pipeline.core.colour import PAPER_HEX, hex_rgb, relative_luminance
 from packaging_pipeline.core.errors import InputError
-from packaging_pipeline.design.artwork import relative_luminance
 from packaging_pipeline.design.batch import PlannedDesign, compose_design_files
-from packaging_pipeline.design.compose import DEFAULT_TILE_MM, PAPER_HEX, hex_rgb
+from packaging_pipeline.design.compose import DEFAULT_TILE_MM
 from packaging_pipeline.gate.policy import INK_GRADE_RULES, INK_RULES, GatePolicy
 from packaging_pipeline.gate.scoring import design_failures
 
