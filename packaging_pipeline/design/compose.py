@@ -35,7 +35,7 @@ import numpy as np
 from packaging_pipeline.core.colour import PAPER_HEX, contrast_ratio, hex_cmyk, hex_rgb
 from packaging_pipeline.core.errors import InputError
 from packaging_pipeline.core.vocabulary import COLOR_HEX
-from packaging_pipeline.design.dielines import Dieline, Panel, svg_cut_and_crease
+from packaging_pipeline.design.dielines import Dieline, Panel, svg_cut_and_crease, svg_num
 
 BLEED_MM = 3.0
 SAFE_MM = 8.0  # text and logo keep this far from every fold and cut of the message panel
