@@ -66,24 +66,15 @@ from packaging_pipeline.core.formats import dumps
 from packaging_pipeline.core.keys import design_prefix, print_file_name, staging_prefix
 from packaging_pipeline.core.storage import S3Lake
 from packaging_pipeline.core.vocabulary import COLOR_HEX
-from packaging_pipeline.design import compose as compose_mod
 from packaging_pipeline.design import pdf as pdf_mod
+from packaging_pipeline.design import print_files as print_files_mod
 from packaging_pipeline.design.artwork import ArtworkSource, inks_for_slots, night_tiles
 from packaging_pipeline.design.batch import PlannedDesign, compose_designs, load_messages
 from packaging_pipeline.design.boxes import load_box_catalog
-from packaging_pipeline.design.compose import (
-    DEFAULT_TILE_MM,
-    Design,
-    clean_message,
-    colour_tile,
-    design_pdf,
-    design_svg,
-    layout_for,
-    mockup_rgb,
-    png_bytes,
-    preview_rgb,
-)
+from packaging_pipeline.design.compose import DEFAULT_TILE_MM, Design, clean_message, layout_for
 from packaging_pipeline.design.dielines import make_dieline
+from packaging_pipeline.design.previews import colour_tile, mockup_rgb, png_bytes, preview_rgb
+from packaging_pipeline.design.print_files import design_pdf, design_svg
 from packaging_pipeline.gan.corpus import MOTIFS
 
 HERE = Path(__file__).resolve().parent
@@ -344,7 +335,7 @@ class StepTimer:
 @contextlib.contextmanager
 def sub_step_probes(timer: StepTimer) -> Iterator[None]:
     """Time font subsetting (inside the PDF) and the PNGs embedded in the SVG, without changing them."""
-    original_subset, original_uri = pdf_mod.TrueTypeFont.subset, compose_mod._png_data_uri
+    original_subset, original_uri = pdf_mod.TrueTypeFont.subset, print_files_mod._png_data_uri
 
     def subset(self: Any, codes: set[int]) -> bytes:
         with timer("pdf: font subset"):
@@ -355,12 +346,12 @@ def sub_step_probes(timer: StepTimer) -> Iterator[None]:
             return original_uri(rgba)
 
     pdf_mod.TrueTypeFont.subset = subset  # type: ignore[method-assign]
-    compose_mod._png_data_uri = png_data_uri
+    print_files_mod._png_data_uri = png_data_uri
     try:
         yield
     finally:
         pdf_mod.TrueTypeFont.subset = original_subset  # type: ignore[method-assign]
-        compose_mod._png_data_uri = original_uri
+        print_files_mod._png_data_uri = original_uri
 
 
 def compose_steps(plan: PlannedDesign, tile: np.ndarray, source: dict[str, Any], tile_mm: float, t: StepTimer) -> Files:

@@ -17,7 +17,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from packaging_pipeline.core.storage import Lake, LocalLake, S3Lake
+from packaging_pipeline.core.config import Settings
+from packaging_pipeline.core.errors import PipelineError
+from packaging_pipeline.core.formats import dumps
+from packaging_pipeline.core.storage import Lake, LocalLake, S3Lake, open_lake
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -211,7 +214,6 @@ def run_spark_stage(
     """Run ``stage`` against the settings' lake with a session: the given one, else a fresh one stopped after."""
     from pyspark.sql import SparkSession
 
-    from packaging_pipeline.core.storage import open_lake
 
     # Stop the session afterwards only if this call started it (not one the caller or a test owns).
     own = spark is None and SparkSession.getActiveSession() is None
@@ -230,10 +232,6 @@ def spark_job_main(app_name: str, lake_uri: str, stage: Callable[[SparkLake], di
     Bad input exits 2 with the message on stderr, so the Airflow task log shows the reason, not a trace.
     """
     import sys
-
-    from packaging_pipeline.core.config import Settings
-    from packaging_pipeline.core.errors import PipelineError
-    from packaging_pipeline.core.formats import dumps
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

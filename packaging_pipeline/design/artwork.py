@@ -17,6 +17,10 @@ import numpy as np
 
 from packaging_pipeline.core.colour import contrast_ratio, relative_luminance
 from packaging_pipeline.core.errors import InputError
+from packaging_pipeline.core.tracking import tracking_uri
+from packaging_pipeline.gan.corpus import MOTIFS, procedural_corpus
+from packaging_pipeline.gan.registry import CHAMPION, MODEL_NAME, champion_version, load_generator
+from packaging_pipeline.gan.render import generate_separations
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +63,6 @@ def upscale_separation(soft: np.ndarray, px: int = PRINT_TILE_PX) -> np.ndarray:
 
 def procedural_tiles(motif: str, n: int, size: int = 32, seed: int = 0) -> np.ndarray:
     """``n`` one-hot tiles [n, size, size, K] of one motif from the shipped procedural corpus."""
-    from packaging_pipeline.gan.corpus import MOTIFS, procedural_corpus
-
     if motif not in MOTIFS:
         raise InputError(f"unknown motif {motif!r}; choose one of {', '.join(MOTIFS)}")
     return procedural_corpus(n, size=size, k_slots=K_SLOTS, seed=seed, motifs=(motif,)).one_hot()
@@ -69,9 +71,6 @@ def procedural_tiles(motif: str, n: int, size: int = 32, seed: int = 0) -> np.nd
 def champion_generator() -> tuple[Any, ArtworkSource] | None:
     """The promoted generator and its source, or None while no version carries ``champion``."""
     import mlflow
-
-    from packaging_pipeline.core.tracking import tracking_uri
-    from packaging_pipeline.gan.registry import CHAMPION, MODEL_NAME, champion_version, load_generator
 
     mlflow.set_tracking_uri(tracking_uri())
     version = champion_version(mlflow.MlflowClient())
@@ -85,9 +84,6 @@ def night_tiles(
     motifs: Sequence[str], per_motif: int, seed: int = 0, use_model: bool = True
 ) -> tuple[dict[str, np.ndarray], ArtworkSource]:
     """Print-resolution slot tiles per motif, from the champion if there is one, else procedural."""
-    from packaging_pipeline.gan.corpus import MOTIFS
-    from packaging_pipeline.gan.render import generate_separations
-
     unknown = sorted(set(motifs) - set(MOTIFS))
     if unknown:
         raise InputError(f"unknown motif(s) {unknown}; choose from {', '.join(MOTIFS)}")

@@ -37,24 +37,23 @@ from packaging_pipeline.core.errors import InputError
 from packaging_pipeline.core.formats import load_yaml, read_json, read_parquet_prefix, spec_bytes, write_parquet
 from packaging_pipeline.core.hashing import stable_hash64
 from packaging_pipeline.core.keys import design_prefix, print_file_key, staging_prefix
-from packaging_pipeline.core.storage import Lake
+from packaging_pipeline.core.storage import Lake, open_lake
 from packaging_pipeline.design.artwork import ArtworkSource, night_tiles, palette_variants
-from packaging_pipeline.design.compose import (
-    DEFAULT_TILE_MM,
-    Design,
-    clean_message,
-    colour_tile,
-    design_pdf,
-    design_svg,
-    layout_for,
-    mockup_rgb,
-    png_bytes,
-    preview_rgb,
-    svg_ink_uris,
-)
+from packaging_pipeline.design.compose import DEFAULT_TILE_MM, Design, clean_message, layout_for
 from packaging_pipeline.design.dielines import make_dieline
-from packaging_pipeline.feedback.policy import FeedbackPolicy
-from packaging_pipeline.feedback.statistics import Posteriors
+from packaging_pipeline.design.previews import colour_tile, mockup_rgb, png_bytes, preview_rgb
+from packaging_pipeline.design.print_files import design_pdf, design_svg, svg_ink_uris
+from packaging_pipeline.design.right_size import orders_shipping_next, right_size_night
+from packaging_pipeline.feedback.bandit import (
+    allocation_summary,
+    design_weights,
+    log_allocation,
+    thompson_allocation,
+    weighted_order_choice,
+)
+from packaging_pipeline.feedback.policy import FeedbackPolicy, load_policy
+from packaging_pipeline.feedback.statistics import Posteriors, latest_stats, posteriors_by_segment
+from packaging_pipeline.gan.corpus import MOTIFS
 
 log = logging.getLogger(__name__)
 
@@ -123,10 +122,6 @@ def plan_designs(
     (both with the policy's exploration floor). ``palette_posteriors`` (segment -> ink set -> Beta)
     likewise choose each design's ink set among the segment palette's variants.
     """
-    from packaging_pipeline.feedback.bandit import design_weights, thompson_allocation, weighted_order_choice
-    from packaging_pipeline.feedback.policy import load_policy
-    from packaging_pipeline.gan.corpus import MOTIFS
-
     motifs = tuple(motifs or MOTIFS)
     messages = messages or load_messages()
     fitted = per_order[per_order["status"] == "fitted"].copy()
@@ -287,12 +282,6 @@ def generate_night_designs(
     use_model: bool = True, workers: int | None = None, seed: int = 0,
 ) -> dict[str, Any]:  # fmt: skip
     """The nightly design stage (CLI ``designs`` and the DAG's ``generate_designs``)."""
-    from packaging_pipeline.core.storage import open_lake
-    from packaging_pipeline.design.right_size import orders_shipping_next, right_size_night
-    from packaging_pipeline.feedback.bandit import allocation_summary, log_allocation
-    from packaging_pipeline.feedback.policy import load_policy
-    from packaging_pipeline.feedback.statistics import latest_stats, posteriors_by_segment
-
     if designs_per_segment < 1:
         raise InputError(f"designs per segment must be at least 1, got {designs_per_segment}")
     lake = open_lake(settings)

@@ -3,11 +3,12 @@
 One design is a pattern tile (slot indices: 0 = paper, 1..K-1 = inks), the segment's inks for those
 slots, a message and a logo. Per box size it becomes:
 
-* a true-scale vector PDF: each ink its own Separation colour repeating the tile through a tiling
-  pattern at ``tile_mm`` per repeat, 3 mm of bleed past every cut, cut and crease lines in the
-  ``CutContour`` and ``Crease`` spots, the logo and message upright on the message panel inside
-  its safe zone;
-* an SVG with the same layers; a flat PNG preview; a PNG mockup of the folded box.
+* a true-scale vector PDF (:mod:`packaging_pipeline.design.print_files`): each ink its own
+  Separation colour repeating the tile through a tiling pattern at ``tile_mm`` per repeat, 3 mm of
+  bleed past every cut, cut and crease lines in the ``CutContour`` and ``Crease`` spots, the logo
+  and message upright on the message panel inside its safe zone;
+* an SVG with the same layers; a flat PNG preview and a PNG mockup of the folded box
+  (:mod:`packaging_pipeline.design.previews`).
 
 The pattern runs continuously over the flat blank, so it continues across every fold; text and logo
 follow the message panel's ``up`` so they read right once the box is folded. Legibility: the text
@@ -17,7 +18,6 @@ ink does, a knock-out panel (inks removed, bare board) goes behind the text.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import functools
 import io
@@ -25,31 +25,43 @@ import math
 import os
 import re
 import unicodedata
-from collections.abc import Sequence
 from importlib import resources
 from typing import Any
-from xml.sax.saxutils import escape
 
 import numpy as np
 
-from packaging_pipeline.core.colour import PAPER_HEX, contrast_ratio, hex_cmyk, hex_rgb
+from packaging_pipeline.core.colour import PAPER_HEX, contrast_ratio
 from packaging_pipeline.core.errors import InputError
 from packaging_pipeline.core.vocabulary import COLOR_HEX
-from packaging_pipeline.design.dielines import Dieline, Panel, svg_cut_and_crease, svg_num
+from packaging_pipeline.design.dielines import Dieline, Panel
+from packaging_pipeline.design.pdf import text_width_mm
 
 BLEED_MM = 3.0
+
 SAFE_MM = 8.0  # text and logo keep this far from every fold and cut of the message panel
+
 PAGE_MARGIN_MM = 10.0
+
 DEFAULT_TILE_MM = 40.0
+
 MIN_CONTRAST = 4.5
+
 MAX_MESSAGE_CHARS = 48
+
 MAX_TEXT_PT = 36.0
+
 MIN_TEXT_PT = 9.0
+
 KNOCKOUT_PAD_MM = 3.0
+
 COVERAGE_FLOOR = 0.02  # colours covering less of the tile than this are specks, not background
+
 BLACK_HEX = COLOR_HEX["black"]
+
 PREVIEW_PX_PER_MM = 1.5
+
 MOCKUP_PX = 640
+
 CUT_RGB, CREASE_RGB = (236, 0, 140), (0, 166, 81)
 
 
@@ -90,10 +102,6 @@ def clean_message(text: str) -> str:
     if len(text) > MAX_MESSAGE_CHARS:
         text = text[: MAX_MESSAGE_CHARS - 1].rstrip() + "…"
     return text
-
-
-# --------------------------------------------------------------------------------------------------
-# Layout: where the message and logo go, in which colour, with or without a knock-out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,8 +203,6 @@ def choose_text_colour(design: Design) -> tuple[str, str, float, bool]:
 
 def layout_for(dieline: Dieline, design: Design, logo: np.ndarray | None = None) -> Layout:
     """Fit the logo and one line of message into the message panel's safe zone."""
-    from packaging_pipeline.design.pdf import text_width_mm
-
     logo = logo_alpha() if logo is None else logo
     panel = message_panel(dieline)
     centre, rotation, width, height = _panel_frame(panel)
@@ -233,313 +239,3 @@ def layout_for(dieline: Dieline, design: Design, logo: np.ndarray | None = None)
         font_pt=round(font_pt, 2), text_width=text_w, text_baseline=baseline, logo_box=logo_box,
         text_colour=colour, text_colour_name=name, contrast=round(contrast, 3), knockout=knock,
     )  # fmt: skip
-
-
-# --------------------------------------------------------------------------------------------------
-# PDF
-
-
-def spot_name(name: str) -> str:
-    return f"Ink {name}"
-
-
-def design_pdf(dieline: Dieline, design: Design, layout: Layout, logo: np.ndarray | None = None) -> bytes:
-    """The print file: page = blank + margin, TrimBox the blank, BleedBox 3 mm past it."""
-    from packaging_pipeline.design.dielines import draw_cut_and_crease
-    from packaging_pipeline.design.pdf import PatternLayer, PdfDocument, Spot
-
-    logo = logo_alpha() if logo is None else logo
-    m = PAGE_MARGIN_MM
-    w, h = dieline.blank_width_mm, dieline.blank_height_mm
-    doc = PdfDocument(title=f"{design.design_id} {dieline.style} {_dims(dieline)}")
-    page = doc.add_page(
-        w + 2 * m, h + 2 * m, trim_box_mm=(m, m, w, h),
-        bleed_box_mm=(m - BLEED_MM, m - BLEED_MM, w + 2 * BLEED_MM, h + 2 * BLEED_MM),
-    )  # fmt: skip
-    spots = [Spot(spot_name(n), hex_cmyk(c)) for c, n in zip(design.inks, design.ink_names, strict=True)]
-    layers = [
-        PatternLayer(doc.stencil_mask(design.tile == k), spots[k - 1])
-        for k in range(1, len(spots) + 1)
-        if (design.tile == k).any()
-    ]
-    if layers:
-        # Image row 0 is the top of the cell in PDF as in PNG, so the files show the same repeat.
-        pattern = doc.tiling_pattern(layers, (design.tile_mm, design.tile_mm), offset_mm=(m, m))
-        # Artwork on the blank itself plus a band 3 mm wide past every cut (a stroke 6 mm wide on
-        # the outline), not on the waste around it: ink there would be printed and thrown away.
-        outline = [(x + m, y + m) for x, y in dieline.cut_paths[0]]
-        page.fill(outline, pattern)
-        page.stroke(outline, pattern, 2 * BLEED_MM, closed=True)
-    text_spot = Spot(spot_name(layout.text_colour_name), hex_cmyk(layout.text_colour))
-    with page.frame((layout.origin[0] + m, layout.origin[1] + m), layout.rotation_deg):
-        if layout.knockout:
-            kx, ky, kw, kh = layout.knockout
-            page.fill(_rect(kx, ky, kw, kh), spots[0] if spots else text_spot, tint=0.0)  # tint 0: inks removed
-        lx, ly, lw, lh = layout.logo_box
-        page.image(doc.stencil_mask(logo >= 128), lx, ly, lw, lh, colour=text_spot)
-        if design.message:
-            page.text(0.0, layout.text_baseline, design.message, layout.font_pt, text_spot, align="center")
-    draw_cut_and_crease(page, dieline, (m, m))
-    return doc.to_bytes()
-
-
-def _rect(x: float, y: float, w: float, h: float) -> list[tuple[float, float]]:
-    return [(x, y), (x + w, y), (x + w, y + h), (x, y + h)]
-
-
-def _dims(dieline: Dieline) -> str:
-    return "x".join(f"{v:g}" for v in dieline.inner_mm)
-
-
-# --------------------------------------------------------------------------------------------------
-# SVG
-
-
-def _png_data_uri(rgba: np.ndarray) -> str:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(rgba).save(buf, format="PNG", optimize=False, compress_level=6)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def ink_layer_rgba(design: Design, slot: int) -> np.ndarray:
-    """One ink of the tile as an RGBA image: the ink's colour where it prints, transparent elsewhere."""
-    rgba = np.zeros((*design.tile.shape, 4), dtype=np.uint8)
-    rgba[..., :3] = hex_rgb(design.inks[slot - 1])
-    rgba[..., 3] = np.where(design.tile == slot, 255, 0)
-    return rgba
-
-
-def svg_ink_uris(design: Design) -> list[str]:
-    """Each ink of the tile as a PNG data URI, encoded once per design and shared by its SVGs."""
-    return [_png_data_uri(ink_layer_rgba(design, k)) for k in range(1, len(design.inks) + 1)]
-
-
-def design_svg(
-    dieline: Dieline, design: Design, layout: Layout, logo: np.ndarray | None = None,
-    ink_uris: Sequence[str] | None = None,
-) -> str:  # fmt: skip
-    """The same layers as the PDF: one ``Ink <name>`` group per ink, knock-out, logo, text, cut, crease."""
-    logo = logo_alpha() if logo is None else logo
-    ink_uris = svg_ink_uris(design) if ink_uris is None else ink_uris
-    m = PAGE_MARGIN_MM
-    w, h = dieline.blank_width_mm + 2 * m, dieline.blank_height_mm + 2 * m
-    t = design.tile_mm
-    num = svg_num
-    out = [
-        '<?xml version="1.0" encoding="UTF-8"?>',
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{num(w)}mm" height="{num(h)}mm" viewBox="0 0 {num(w)} '
-        f'{num(h)}">',
-        f"<title>{escape(design.design_id)}</title>",
-        "<defs>",
-    ]
-    # Pattern cells are anchored at the blank's bottom-left corner, as in the PDF (SVG's y runs down).
-    y0 = h - m
-    for k in range(1, len(design.inks) + 1):
-        out.append(
-            f'<pattern id="ink{k}" patternUnits="userSpaceOnUse" x="{num(m)}" y="{num(y0)}" width="{num(t)}" '
-            f'height="{num(t)}"><image width="{num(t)}" height="{num(t)}" preserveAspectRatio="none" '
-            f'style="image-rendering:pixelated" href="{ink_uris[k - 1]}"/></pattern>'
-        )
-    out.append("</defs>")
-    outline = "M" + " L".join(f"{num(x + m)},{num(h - (y + m))}" for x, y in dieline.cut_paths[0]) + " Z"
-    for k, name in enumerate(design.ink_names, start=1):
-        # As in the PDF: the blank plus a 3 mm band past the cut (a 6 mm stroke on the outline).
-        layer_id = escape(f"{spot_name(name)}-{k}", {'"': "&quot;"})  # an attribute: quotes escaped too
-        out.append(
-            f'<g id="{layer_id}"><path d="{outline}" fill="url(#ink{k})" stroke="url(#ink{k})" '
-            f'stroke-width="{num(2 * BLEED_MM)}" stroke-linejoin="round"/></g>'
-        )
-    ox, oy = layout.origin[0] + m, h - (layout.origin[1] + m)
-    out.append(f'<g id="Message" transform="translate({num(ox)} {num(oy)}) rotate({num(-layout.rotation_deg)})">')
-    if layout.knockout:
-        kx, ky, kw, kh = layout.knockout
-        out.append(f'<rect id="Knockout" x="{num(kx)}" y="{num(-(ky + kh))}" width="{num(kw)}" height="{num(kh)}" '
-                   f'fill="{PAPER_HEX}"/>')  # fmt: skip
-    lx, ly, lw, lh = layout.logo_box
-    logo_rgba = np.zeros((*logo.shape, 4), dtype=np.uint8)
-    logo_rgba[..., :3] = hex_rgb(layout.text_colour)
-    logo_rgba[..., 3] = np.where(logo >= 128, 255, 0)
-    out.append(f'<image id="Logo" x="{num(lx)}" y="{num(-(ly + lh))}" width="{num(lw)}" height="{num(lh)}" '
-               f'preserveAspectRatio="none" href="{_png_data_uri(logo_rgba)}"/>')  # fmt: skip
-    if design.message:
-        size_mm = layout.font_pt * 25.4 / 72.0
-        out.append(
-            f'<text id="Text" x="0" y="{num(-layout.text_baseline)}" text-anchor="middle" '
-            f'font-family="DejaVu Sans" font-weight="bold" font-size="{num(size_mm)}" '
-            f'fill="{layout.text_colour}">{escape(design.message)}</text>'
-        )
-    out.append("</g>")
-    out += svg_cut_and_crease(dieline, m, h)
-    out.append("</svg>")
-    return "\n".join(out) + "\n"
-
-
-# --------------------------------------------------------------------------------------------------
-# Raster: flat preview and folded mockup, for people
-
-
-def colour_tile(design: Design) -> np.ndarray:
-    """The tile in its inks on paper, RGB uint8 [px, px, 3] (also the design's artwork.png)."""
-    palette = np.array([hex_rgb(PAPER_HEX)] + [hex_rgb(c) for c in design.inks], dtype=np.uint8)
-    return palette[design.tile]
-
-
-def preview_rgb(
-    dieline: Dieline, design: Design, layout: Layout, px_per_mm: float = PREVIEW_PX_PER_MM,
-    logo: np.ndarray | None = None,
-) -> np.ndarray:  # fmt: skip
-    """The flat blank as printed, RGB uint8, with cut lines magenta and creases green."""
-    from PIL import Image, ImageDraw
-
-    logo = logo_alpha() if logo is None else logo
-    m = PAGE_MARGIN_MM
-    w_px = round((dieline.blank_width_mm + 2 * m) * px_per_mm)
-    h_px = round((dieline.blank_height_mm + 2 * m) * px_per_mm)
-    tile_px = max(2, round(design.tile_mm * px_per_mm))
-    tile = np.asarray(Image.fromarray(colour_tile(design)).resize((tile_px, tile_px), Image.Resampling.BOX))
-    # Row 0 of the tile is the top of the cell; the cell grid is anchored at the blank's bottom-left.
-    reps_y, reps_x = h_px // tile_px + 2, w_px // tile_px + 2
-    art = np.tile(tile, (reps_y, reps_x, 1))
-    off_x = round(m * px_per_mm) % tile_px
-    off_y = (h_px - round(m * px_per_mm)) % tile_px
-    art = art[tile_px - off_y : tile_px - off_y + h_px, tile_px - off_x : tile_px - off_x + w_px]
-    canvas = Image.new("RGB", (w_px, h_px), (255, 255, 255))
-
-    def to_px(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
-        return [((x + m) * px_per_mm, h_px - (y + m) * px_per_mm) for x, y in points]
-
-    mask = Image.new("L", (w_px, h_px), 0)
-    draw_mask = ImageDraw.Draw(mask)
-    draw_mask.polygon(to_px(dieline.cut_paths[0]), fill=255)
-    for hole in dieline.cut_paths[1:]:
-        draw_mask.polygon(to_px(hole), fill=0)
-    canvas.paste(Image.fromarray(np.ascontiguousarray(art)), (0, 0), mask)
-    message = _message_image(layout, design, logo, px_per_mm)
-    # Centred on the panel centre; the turned image's own size says where its corner goes.
-    cx = (layout.origin[0] + PAGE_MARGIN_MM) * px_per_mm
-    cy = h_px - (layout.origin[1] + PAGE_MARGIN_MM) * px_per_mm
-    corner = (round(cx - message.width / 2), round(cy - message.height / 2))
-    canvas.paste(message.convert("RGB"), corner, message.getchannel("A"))
-    draw = ImageDraw.Draw(canvas)
-    for path in dieline.crease_paths:
-        draw.line(to_px(path), fill=CREASE_RGB, width=1)
-    for path in dieline.cut_paths:
-        draw.line(to_px([*path, path[0]]), fill=CUT_RGB, width=max(1, round(px_per_mm * 0.6)))
-    return np.asarray(canvas)
-
-
-def _message_image(layout: Layout, design: Design, logo: np.ndarray, px_per_mm: float) -> Any:
-    """The knock-out, logo and text drawn upright, then turned like the panel (PIL RGBA image)."""
-    from PIL import Image, ImageDraw, ImageFont
-
-    from packaging_pipeline.design.pdf import DEFAULT_FONT
-
-    half_w = max(layout.safe_width, (layout.knockout or (0, 0, 0, 0))[2]) / 2 + KNOCKOUT_PAD_MM
-    half_h = layout.safe_height / 2 + KNOCKOUT_PAD_MM
-    size = (max(2, round(2 * half_w * px_per_mm)), max(2, round(2 * half_h * px_per_mm)))
-    colour = hex_rgb(layout.text_colour)
-    img = Image.new("RGBA", size, (0, 0, 0, 0))
-
-    def box(x: float, y: float, w: float, h: float) -> tuple[int, int, int, int]:
-        left, top = (x + half_w) * px_per_mm, (half_h - (y + h)) * px_per_mm
-        return round(left), round(top), round(left + w * px_per_mm), round(top + h * px_per_mm)
-
-    draw = ImageDraw.Draw(img)
-    if layout.knockout:
-        draw.rectangle(box(*layout.knockout), fill=(*hex_rgb(PAPER_HEX), 255))
-    left, top, right, bottom = box(*layout.logo_box)
-    if right > left and bottom > top:
-        mark = Image.fromarray(logo).resize((right - left, bottom - top), Image.Resampling.BILINEAR)
-        img.paste(Image.new("RGBA", mark.size, (*colour, 255)), (left, top), mark)
-    if design.message:
-        font_px = max(1, round(layout.font_pt * 25.4 / 72.0 * px_per_mm))
-        with resources.as_file(resources.files("packaging_pipeline").joinpath(f"data/fonts/{DEFAULT_FONT}")) as f:
-            font = ImageFont.truetype(str(f), font_px)
-        x = half_w * px_per_mm
-        y = (half_h - layout.text_baseline) * px_per_mm
-        draw.text((x, y), design.message, font=font, fill=(*colour, 255), anchor="ms")
-    return img.rotate(layout.rotation_deg, expand=True, resample=Image.Resampling.BICUBIC)
-
-
-def _panel_image(flat: np.ndarray, dieline: Dieline, panel: Panel, px_per_mm: float) -> Any:
-    """One panel cut out of the flat preview and turned upright (PIL image)."""
-    from PIL import Image
-
-    pts = np.asarray(panel.polygon, dtype=float)
-    h_px = flat.shape[0]
-    left = int(math.floor((pts[:, 0].min() + PAGE_MARGIN_MM) * px_per_mm))
-    right = int(math.ceil((pts[:, 0].max() + PAGE_MARGIN_MM) * px_per_mm))
-    top = int(math.floor(h_px - (pts[:, 1].max() + PAGE_MARGIN_MM) * px_per_mm))
-    bottom = int(math.ceil(h_px - (pts[:, 1].min() + PAGE_MARGIN_MM) * px_per_mm))
-    crop = Image.fromarray(flat[top:bottom, left:right])
-    _, rotation, _, _ = _panel_frame(panel)
-    return crop.rotate(-rotation, expand=True)
-
-
-def mockup_rgb(
-    dieline: Dieline, flat: np.ndarray, px_per_mm: float = PREVIEW_PX_PER_MM, size: int = MOCKUP_PX
-) -> np.ndarray:
-    """A folded box in a three-quarter view: the message panel on top, a front and a side wall, shaded."""
-    from PIL import Image, ImageDraw
-
-    top_panel = message_panel(dieline)
-    walls = [p for p in dieline.panels if p.role in ("front", "back") and p is not top_panel]
-    sides = [p for p in dieline.panels if p.role == "side"]
-    front = walls[0] if walls else top_panel
-    side = sides[0] if sides else front
-    length, width, height = dieline.inner_mm
-    if top_panel.role == "front":  # a slotted box shows its big wall in front and its flaps on top
-        tops = [p for p in dieline.panels if p.role == "top"]
-        front, top_panel = top_panel, (tops[0] if tops else top_panel)
-    # Oblique projection: x to the right, depth up-right at 30 degrees, height straight up; then the
-    # whole box is scaled and centred to fill 80% of the picture.
-    dx, dy = math.cos(math.radians(30)) * 0.75, math.sin(math.radians(30)) * 0.75
-    ex, ey, ez = np.array([length, 0.0]), np.array([width * dx, -width * dy]), np.array([0.0, -height])
-    corners = np.array([a * ex + b * ey + c * ez for a in (0, 1) for b in (0, 1) for c in (0, 1)])
-    span = corners.max(0) - corners.min(0)
-    scale = size * 0.8 / span.max()
-    ex, ey, ez = ex * scale, ey * scale, ez * scale
-    origin = (size - span * scale) / 2 - corners.min(0) * scale
-    canvas = Image.new("RGB", (size, size), (236, 238, 240))
-    shadow = ImageDraw.Draw(canvas)
-    base = [origin, origin + ex, origin + ex + ey, origin + ey]
-    shadow.polygon([tuple(p + np.array([8, 4])) for p in base], fill=(205, 207, 210))
-    faces = (
-        (front, origin + ez, ex, -ez, 1.0),  # corner at the front wall's top-left
-        (side, origin + ex + ez, ey, -ez, 0.78),
-        (top_panel, origin + ez + ey, ex, -ey, 1.08),
-    )
-    for panel, corner, e1, e2, shade in faces:
-        img = _panel_image(flat, dieline, panel, px_per_mm)
-        _paste_face(canvas, img, corner, e1, e2, shade)
-    return np.asarray(canvas)
-
-
-def _paste_face(canvas: Any, img: Any, corner: np.ndarray, e1: np.ndarray, e2: np.ndarray, shade: float) -> None:
-    """Map ``img`` onto the parallelogram corner + s*e1 + t*e2 (s, t in 0..1), shaded."""
-    from PIL import Image, ImageDraw, ImageEnhance
-
-    w, h = img.size
-    # Output pixel p = corner + (u / w) e1 + (v / h) e2; PIL wants the inverse map, output -> input.
-    a = np.column_stack([e1 / w, e2 / h])
-    inv = np.linalg.inv(a)
-    offset = -inv @ corner
-    data = (inv[0, 0], inv[0, 1], offset[0], inv[1, 0], inv[1, 1], offset[1])
-    face = img.transform(canvas.size, Image.Transform.AFFINE, data, resample=Image.Resampling.BILINEAR)
-    face = ImageEnhance.Brightness(face).enhance(shade)
-    mask = Image.new("L", canvas.size, 0)
-    poly = [tuple(corner), tuple(corner + e1), tuple(corner + e1 + e2), tuple(corner + e2)]
-    ImageDraw.Draw(mask).polygon(poly, fill=255)
-    canvas.paste(face, (0, 0), mask)
-    ImageDraw.Draw(canvas).line([*poly, poly[0]], fill=(90, 80, 70), width=1)
-
-
-def png_bytes(rgb: np.ndarray) -> bytes:
-    """PNG encoding with fixed settings, so the same image gives the same bytes."""
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(rgb).save(buf, format="PNG", compress_level=6)
-    return buf.getvalue()

@@ -57,6 +57,7 @@ from xml.sax.saxutils import escape
 
 from packaging_pipeline.core.errors import InputError
 from packaging_pipeline.design.materials import BoardGrade, MaterialsLibrary, load_materials
+from packaging_pipeline.design.pdf import MAX_PAGE_MM, PdfDocument, Spot, text_width_mm
 
 Point = tuple[float, float]
 Polyline = tuple[Point, ...]
@@ -393,8 +394,6 @@ _BUILDERS: dict[str, Callable[[tuple[float, float, float], BoardGrade], Dieline]
 
 def draw_cut_and_crease(page: Any, dieline: Dieline, offset_mm: Point) -> None:
     """Stroke the cuts in the CutContour spot and the creases dashed in Crease, both overprinting."""
-    from packaging_pipeline.design.pdf import Spot
-
     def shifted(points: Polyline) -> list[Point]:
         return [(x + offset_mm[0], y + offset_mm[1]) for x, y in points]
 
@@ -432,8 +431,6 @@ def dieline_pdf(dieline: Dieline, margin_mm: float = DEFAULT_MARGIN_MM, info: bo
     one-line slug (style, inner size, board, blank size) is set in the bottom margin in its own spot,
     so a RIP can drop it with the technical inks.
     """
-    from packaging_pipeline.design.pdf import MAX_PAGE_MM, PdfDocument, Spot, text_width_mm
-
     margin = _check_margin(margin_mm)
     if max(dieline.blank_width_mm, dieline.blank_height_mm) + 2 * margin > MAX_PAGE_MM:
         raise InputError(

@@ -34,6 +34,7 @@ from typing import Any
 
 from packaging_pipeline.contract import is_complete
 from packaging_pipeline.core import keys
+from packaging_pipeline.core.config import Settings
 from packaging_pipeline.core.errors import PipelineError
 from packaging_pipeline.core.hashing import sha256_hex
 from packaging_pipeline.core.keys import (
@@ -273,8 +274,6 @@ def pull_batch(
             (all of them named, in ``failures``).
     """
     if isinstance(lake, str):
-        from packaging_pipeline.core.config import Settings
-
         lake = open_lake(Settings.from_env(lake_uri=lake))
     if wait_seconds < 0 or poll_seconds <= 0:
         raise PullError(f"wait must be >= 0 and poll > 0 seconds, got wait={wait_seconds} poll={poll_seconds}")
