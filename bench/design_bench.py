@@ -75,7 +75,7 @@ from packaging_pipeline.design.compose import DEFAULT_TILE_MM, Design, clean_mes
 from packaging_pipeline.design.dielines import make_dieline
 from packaging_pipeline.design.previews import colour_tile, mockup_rgb, png_bytes, preview_rgb
 from packaging_pipeline.design.print_files import design_pdf, design_svg
-from packaging_pipeline.gan.corpus import MOTIFS
+from packaging_pipeline.gan.motifs import MOTIFS
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from packaging_pipeline.design.batch import plan_designs  # noqa: E402
 from packaging_pipeline.feedback.policy import load_policy  # noqa: E402
 from packaging_pipeline.feedback.statistics import arm_posteriors, posteriors_by_segment
-from packaging_pipeline.gan.corpus import MOTIFS  # noqa: E402
+from packaging_pipeline.gan.motifs import MOTIFS  # noqa: E402
 
 START = dt.date(2026, 11, 1)
 PALETTE = [{"color": "navy", "hex": "#1f2a44"}, {"color": "beige", "hex": "#d9c8a9"}]

@@ -42,8 +42,8 @@ import keras
 from keras import layers, ops
 
 from bench.common import load, machine_base, matmul_reference, write_result
-from packaging_pipeline.gan.corpus import procedural_corpus
 from packaging_pipeline.gan.model import ModelShape, model_flops_per_image
+from packaging_pipeline.gan.motifs import procedural_corpus
 from packaging_pipeline.gan.render import PREVIEW_PALETTES, colourise, generate_separations
 from packaging_pipeline.gan.training import PROFILES, TrainingProfile, build_gan, configure_devices, make_dataset
 

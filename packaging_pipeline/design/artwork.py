@@ -18,7 +18,7 @@ import numpy as np
 from packaging_pipeline.core.colour import contrast_ratio, relative_luminance
 from packaging_pipeline.core.errors import InputError
 from packaging_pipeline.core.tracking import tracking_uri
-from packaging_pipeline.gan.corpus import MOTIFS, procedural_corpus
+from packaging_pipeline.gan.motifs import MOTIFS, procedural_corpus
 from packaging_pipeline.gan.registry import CHAMPION, MODEL_NAME, champion_version, load_generator
 from packaging_pipeline.gan.render import generate_separations
 

@@ -53,7 +53,7 @@ from packaging_pipeline.feedback.bandit import (
 )
 from packaging_pipeline.feedback.policy import FeedbackPolicy, load_policy
 from packaging_pipeline.feedback.statistics import Posteriors, latest_stats, posteriors_by_segment
-from packaging_pipeline.gan.corpus import MOTIFS
+from packaging_pipeline.gan.motifs import MOTIFS
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,9 @@ from packaging_pipeline.core.errors import InputError, PipelineError
 from packaging_pipeline.core.keys import gan_checkpoint_prefix
 from packaging_pipeline.core.storage import open_lake
 from packaging_pipeline.core.tracking import night_run, tracking_uri
-from packaging_pipeline.gan.corpus import load_image_corpus, procedural_corpus
+from packaging_pipeline.gan.image_corpus import load_image_corpus
 from packaging_pipeline.gan.model import ModelShape, PatternGAN, model_flops_per_image
+from packaging_pipeline.gan.motifs import procedural_corpus
 from packaging_pipeline.gan.registry import CHALLENGER, MODEL_NAME, champion_version, register_challenger
 from packaging_pipeline.gan.render import sample_grid
 
