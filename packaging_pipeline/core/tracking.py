@@ -20,7 +20,6 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{default_home() / 'mlflow.db'}"
 
 
-
 def use_experiment(name: str) -> str:
     """Select (creating if needed) an experiment; returns its id.
 
@@ -41,7 +40,6 @@ def use_experiment(name: str) -> str:
     return mlflow.set_experiment(name).experiment_id
 
 
-
 def run_tags(ds: str) -> dict[str, str]:
     """Tags tying a run to its night and, when run by Airflow, to the DAG run that made it."""
     tags = {"ds": ds}
@@ -53,7 +51,6 @@ def run_tags(ds: str) -> dict[str, str]:
         if os.environ.get(env):
             tags[tag] = os.environ[env]
     return tags
-
 
 
 @contextlib.contextmanager

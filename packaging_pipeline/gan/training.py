@@ -1,21 +1,18 @@
-"""Training the pattern GAN: profiles, devices, input pipeline, lake checkpoints, MLflow run and registry.
+"""Training the pattern GAN: profiles, devices, input pipeline and the MLflow run.
 
 One training is one MLflow run. A night warm-starts from the model carrying the ``champion``
 alias unless told to start from scratch; the new version is registered with the ``challenger``
-alias and only evaluation (``evaluation.py``) may move ``champion``. Checkpoints go to the lake
-after every epoch, so a killed training resumes at the epoch it reached.
+alias (:mod:`packaging_pipeline.gan.registry`) and only evaluation (``evaluation.py``) may move
+``champion``. Checkpoints go to the lake after every epoch (:mod:`packaging_pipeline.gan.checkpoints`),
+so a killed training resumes at the epoch it reached.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import io
-import json
 import logging
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import keras
@@ -26,6 +23,7 @@ from packaging_pipeline.core.errors import InputError, PipelineError
 from packaging_pipeline.core.keys import gan_checkpoint_prefix
 from packaging_pipeline.core.storage import open_lake
 from packaging_pipeline.core.tracking import night_run, tracking_uri
+from packaging_pipeline.gan.checkpoints import load_checkpoint, save_checkpoint
 from packaging_pipeline.gan.image_corpus import load_image_corpus
 from packaging_pipeline.gan.model import ModelShape, PatternGAN, model_flops_per_image
 from packaging_pipeline.gan.motifs import procedural_corpus
@@ -37,6 +35,7 @@ if TYPE_CHECKING:
     from packaging_pipeline.gan.corpus import Corpus
 
 log = logging.getLogger(__name__)
+
 
 GAN_EXPERIMENT = "pattern-gan"
 
@@ -133,54 +132,6 @@ def build_gan(shape: ModelShape, profile: TrainingProfile, seed: int, jit: bool)
     gan.d_optimizer.build(gan.discriminator.trainable_variables)
     gan.g_optimizer.build(gan.generator.trainable_variables)
     return gan
-
-
-# --------------------------------------------------------------------------------------------------
-# Checkpoints in the lake
-
-
-def save_checkpoint(lake: Lake, ds: str, gan: PatternGAN, state: dict[str, Any]) -> None:
-    """Weights and both optimizers' state; ``state.json`` is written last and marks the checkpoint complete."""
-    prefix = gan_checkpoint_prefix(ds)
-    with tempfile.TemporaryDirectory() as tmp:
-        weights = Path(tmp) / "gan.weights.h5"
-        gan.save_weights(weights)
-        lake.upload_file(weights, prefix + "gan.weights.h5")
-    buf = io.BytesIO()
-    np.savez(
-        buf,
-        **{f"d{i}": v.numpy() for i, v in enumerate(gan.d_optimizer.variables)},
-        **{f"g{i}": v.numpy() for i, v in enumerate(gan.g_optimizer.variables)},
-    )
-    lake.write_bytes(prefix + "optimizers.npz", buf.getvalue())
-    lake.write_bytes(prefix + "state.json", json.dumps(state, sort_keys=True).encode())
-
-
-def load_checkpoint(lake: Lake, ds: str, gan: PatternGAN) -> dict[str, Any] | None:
-    """Restore a complete checkpoint of night ``ds`` into ``gan``; None when there is none."""
-    prefix = gan_checkpoint_prefix(ds)
-    if not lake.exists(prefix + "state.json"):
-        return None
-    try:
-        state = json.loads(lake.read_bytes(prefix + "state.json"))
-        with tempfile.TemporaryDirectory() as tmp:
-            weights = Path(tmp) / "gan.weights.h5"
-            weights.write_bytes(lake.read_bytes(prefix + "gan.weights.h5"))
-            gan.load_weights(weights)
-        arrays = np.load(io.BytesIO(lake.read_bytes(prefix + "optimizers.npz")))
-        for tag, opt in (("d", gan.d_optimizer), ("g", gan.g_optimizer)):
-            for i, var in enumerate(opt.variables):
-                var.assign(arrays[f"{tag}{i}"])
-    except Exception as exc:  # any unreadable part makes the checkpoint unusable
-        raise PipelineError(
-            f"the checkpoint under {lake.uri_of(prefix)} is corrupt or from another model shape ({exc}); "
-            f"delete that prefix or train with --restart to start the night over"
-        ) from exc
-    return state
-
-
-# --------------------------------------------------------------------------------------------------
-# Training
 
 
 @dataclasses.dataclass
@@ -337,6 +288,7 @@ class EpochLogger(keras.callbacks.Callback):
 
 
 HOLDOUT_SHARE = 0.25
+
 """Share of the corpus kept out of training; evaluation scores against it (same seed, same split)."""
 
 
