@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYSPARK_VERSION := $(shell sed -n 's/^pyspark==\([^ ]*\).*/\1/p' constraints.txt)
 
-.PHONY: install browser demo test lint lock clean-demo
+.PHONY: install browser demo test test-fast lint lock clean-demo
 
 install: $(STAMP)
 
@@ -31,10 +31,16 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff check --preview --select AIR3 dags/
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
+
+# Only tests/unit (no Spark, S3 endpoint, MLflow, Airflow or TensorFlow training): the quick loop while editing.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest tests/unit -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 # Regenerate constraints.txt from requirements/stack.in (needs network access to PyPI).
 lock: $(STAMP)
