@@ -51,7 +51,6 @@ def load_yaml(packaged: str, path: str | None = None) -> Any:
 
     import yaml
 
-
     try:
         if path is None:
             return yaml.safe_load(resources.files("packaging_pipeline").joinpath("data", packaged).read_text("utf-8"))
