@@ -26,16 +26,11 @@ import datetime as dt
 
 from airflow.sdk import Asset, AssetOrTimeSchedule, CronDataIntervalTimetable, Param, dag, task
 
+# Light at parse time (standard library and settings only); every stage is imported inside its task.
+from packaging_pipeline.airflow_support import DEFAULT_ARGS, night_stage
+
 # Produced by whoever lands a feedback partition; the event's extra names the ds.
 FEEDBACK_LANDED = Asset(name="packaging_feedback_landed")
-
-DEFAULT_ARGS = {
-    "owner": "data-engineering",
-    "retries": 2,
-    "retry_delay": dt.timedelta(minutes=5),
-    "retry_exponential_backoff": True,
-    "max_retry_delay": dt.timedelta(minutes=30),
-}
 
 
 @dag(
@@ -60,26 +55,23 @@ def packaging_feedback() -> None:
     @task
     def ingest_feedback(**context) -> dict:
         """Validate the night's feedback and join it to the published designs; returns the counts."""
-        from packaging_pipeline.airflow_support import failing_fast_on_bad_input, task_settings, triggered_ds
+        from packaging_pipeline.airflow_support import triggered_ds
         from packaging_pipeline.feedback.ingest import ingest_feedback
         from packaging_pipeline.feedback.policy import load_policy
 
-        params = context["params"]
-        with failing_fast_on_bad_input():
+        with night_stage(context) as settings:
             night = triggered_ds(context)
-            return ingest_feedback(task_settings(params), night, policy=load_policy(params["policy_path"]))
+            return ingest_feedback(settings, night, policy=load_policy(context["params"]["policy_path"]))
 
     @task
     def compute_design_stats(ingested: dict, **context) -> dict:
         """Posteriors per segment x motif class and palette as of the night; logged to MLflow."""
-        from packaging_pipeline.airflow_support import failing_fast_on_bad_input, task_settings
         from packaging_pipeline.feedback.policy import load_policy
         from packaging_pipeline.feedback.statistics import compute_design_stats
 
-        params = context["params"]
-        with failing_fast_on_bad_input():
-            stats = compute_design_stats(task_settings(params), ingested["ds"],
-                                         policy=load_policy(params["policy_path"]))  # fmt: skip
+        with night_stage(context) as settings:
+            policy = load_policy(context["params"]["policy_path"])
+            stats = compute_design_stats(settings, ingested["ds"], policy=policy)
         return {k: stats.get(k) for k in ("ds", "events", "mlflow_run_id")}
 
     compute_design_stats(ingest_feedback())

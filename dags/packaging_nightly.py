@@ -1,28 +1,40 @@
 """
 ### Nightly packaging designs: `packaging_nightly`
 
-Turns one night (`ds`) of raw clickstream, orders, catalog and feedback into validated,
-pseudonymised tables, rolling customer features and stable customer segments for the later
-stages (pattern GAN, designs, sustainability gate, publication).
+One night (`ds`) from raw logs to a published, sustainability-gated batch of box designs that
+warehouses pull:
+
+```
+wait_for_raw_inputs -> ingest_raw -> build_customer_features -> segment_customers -> log_segment_profiles
+                     ingest_raw -> train_pattern_gan (gpu) -> evaluate_and_promote_model
+log_segment_profiles + evaluate_and_promote_model -> generate_designs -> evaluate_sustainability -> publish_batch
+```
 
 - **ds**: the start of the run's data interval (the run at 03:00 UTC on 2026-11-02 processes
   `ds=2026-11-01`); override with the `ds` Param for a manual run.
-- **Inputs**: `raw/<source>/ds=<ds>/` under the lake (`PACKAGING_LAKE_URI` or the `lake_uri` Param).
-- **Outputs**: `accepted/<source>/ds=<ds>/`, `quarantine/<source>/ds=<ds>/`, `reports/ingest/ds=<ds>/`,
-  `features/daily/ds=<ds>/`, `features/customer/ds=<ds>/`, `segments/ds=<ds>/` (assignments, profiles.json),
-  and an MLflow run in the `customer-segments` experiment.
+- **wait_for_raw_inputs / ingest_raw**: wait for every required source's `raw/<source>/ds=<ds>/`, then
+  validate it into `accepted/` (pseudonymised) and `quarantine/` (each rejected row with its reason);
+  `reports/ingest/ds=<ds>/` reconciles read = accepted + quarantined.
+- **Spark** (`build_customer_features`, `segment_customers`): `spark_jobs/*.py` through `spark-submit` on
+  the `spark_default` connection (host `local[*]` for one machine, a cluster master when scaled out) write
+  `features/daily/`, `features/customer/` and `segments/ds=<ds>/` (assignments, profiles.json) with segment
+  ids matched to the previous night's; `log_segment_profiles` makes the `customer-segments` MLflow run.
 - **Pattern GAN**: `train_pattern_gan` runs on the `gpu` queue in the one-slot `gpu` pool, warm-starts
   from the `champion` model (or trains from scratch), registers a `challenger`;
   `evaluate_and_promote_model` moves `champion` only when the challenger passes the gate.
-- **Designs**: `generate_designs` paints with the `champion` (the procedural motifs until one is
-  promoted) and writes `designs/staging/ds=<ds>/`: per segment and design the print files per box
-  size, previews, mockup and spec.json, plus `order_designs.parquet` (each order's box and design).
-- **Gate and publication**: `evaluate_sustainability` applies `data/gate_policy.yaml`;
-  `publish_batch` writes `published/ds=<ds>/` (the warehouse contract, `docs/warehouse-contract.md`),
-  `_SUCCESS` last, then `published/LATEST`, and emits the `packaging_published_batch` Asset.
-- **Spark** tasks run `spark_jobs/*.py` through `spark-submit` on the `spark_default` connection
-  (host `local[*]` for one machine, a cluster master when scaled out).
+- **Designs**: `generate_designs` right-sizes the orders shipping next into boxes, paints with the
+  `champion` (the procedural motifs until one is promoted), spends each segment's designs on the
+  customer-feedback posteriors, and writes `designs/staging/ds=<ds>/`: per segment and design the print
+  files per box size, previews, mockup and spec.json, plus `order_designs.parquet` (each order's box and
+  design) and `plan.json`.
+- **Gate and publication**: `evaluate_sustainability` applies `data/gate_policy.yaml` (board, CO2e, inks,
+  empty space, recyclability; optimise, reject or fall back); `publish_batch` writes `published/ds=<ds>/`
+  (the warehouse contract, `docs/warehouse-contract.md`), `_SUCCESS` last, then `published/LATEST`, and
+  emits the `packaging_published_batch` Asset.
+- **Feedback**: the `packaging_feedback` DAG (02:30 UTC) turns customer reactions into the posteriors
+  `generate_designs` reads.
 - Every task reads and writes only its `ds` partition; reruns and backfills replace, never append.
+  Bad input fails the task at once (no retries); anything else retries with backoff.
 
 Logic lives in `packaging_pipeline`; this file is wiring only.
 """
@@ -35,19 +47,14 @@ from pathlib import Path
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param, PokeReturnValue, dag, task
 
+# Light at parse time (standard library and settings only); every stage is imported inside its task.
+from packaging_pipeline.airflow_support import DEFAULT_ARGS, night_stage
+
 SPARK_JOBS = Path(__file__).resolve().parent.parent / "spark_jobs"
 NIGHT = "{{ ti.xcom_pull(task_ids='wait_for_raw_inputs') }}"
 LAKE = "{{ params.lake_uri or '' }}"
 # Emitted when a night's batch is complete (its _SUCCESS written); the event's extra names the ds and prefix.
 PUBLISHED_BATCH = Asset(name="packaging_published_batch")
-
-DEFAULT_ARGS = {
-    "owner": "data-engineering",
-    "retries": 2,
-    "retry_delay": dt.timedelta(minutes=5),
-    "retry_exponential_backoff": True,
-    "max_retry_delay": dt.timedelta(minutes=30),
-}
 
 
 @dag(
@@ -85,12 +92,12 @@ def packaging_nightly() -> None:
     @task.sensor(poke_interval=300, timeout=6 * 3600, mode="reschedule")
     def wait_for_raw_inputs(**context) -> PokeReturnValue:
         """Wait until every required source has delivered the night's partition."""
-        from packaging_pipeline.airflow_support import failing_fast_on_bad_input, run_ds, task_settings
+        from packaging_pipeline.airflow_support import run_ds
         from packaging_pipeline.ingest.checks import missing_required_inputs
 
-        with failing_fast_on_bad_input():
+        with night_stage(context) as settings:
             ds = run_ds(context)
-            missing = missing_required_inputs(task_settings(context["params"]), ds)
+            missing = missing_required_inputs(settings, ds)
         if missing:
             print(f"ds={ds}: waiting for {', '.join(missing)}")
         return PokeReturnValue(is_done=not missing, xcom_value=ds)
@@ -98,12 +105,10 @@ def packaging_nightly() -> None:
     @task
     def ingest_raw(night: str, **context) -> dict:
         """Validate the night's raw partitions; returns the counts and keys (not data) for XCom."""
-        from packaging_pipeline.airflow_support import failing_fast_on_bad_input, task_settings
         from packaging_pipeline.ingest.raw import ingest_partition
 
-        with failing_fast_on_bad_input():
-            report = ingest_partition(task_settings(context["params"]), night)
-        return report.as_dict()
+        with night_stage(context) as settings:
+            return ingest_partition(settings, night).as_dict()
 
     build_customer_features = SparkSubmitOperator(
         task_id="build_customer_features",
@@ -132,24 +137,21 @@ def packaging_nightly() -> None:
     @task
     def log_segment_profiles(night: str, **context) -> str:
         """Log the night's segment profiles to MLflow for analysts; returns the run id."""
-        from packaging_pipeline.airflow_support import failing_fast_on_bad_input, task_settings
         from packaging_pipeline.customers.tracking import log_night_segments
 
-        with failing_fast_on_bad_input():
-            return log_night_segments(task_settings(context["params"]), night)
+        with night_stage(context) as settings:
+            return log_night_segments(settings, night)
 
     @task(queue="gpu", pool="gpu", execution_timeout=dt.timedelta(hours=4))
     def train_pattern_gan(night: str, **context) -> dict:
         """Fine-tune the pattern GAN from the champion (or train from scratch); registers a challenger."""
         import functools
 
-        from packaging_pipeline.airflow_support import failing_fast_on_bad_input, task_settings
         from packaging_pipeline.feedback.bandit import night_class_weights
         from packaging_pipeline.gan.training import train_for_night
 
         params = context["params"]
-        with failing_fast_on_bad_input():
-            settings = task_settings(params)
+        with night_stage(context) as settings:
             result = train_for_night(
                 settings, night, params["corpus_uri"], params["gan_profile"],
                 epochs=params["gan_epochs"], from_scratch=params["gan_from_scratch"],
@@ -161,24 +163,22 @@ def packaging_nightly() -> None:
     @task
     def evaluate_and_promote_model(night: str, trained: dict, **context) -> dict:
         """Score the challenger against held-out motifs; move the champion alias only if it earns it."""
-        from packaging_pipeline.airflow_support import failing_fast_on_bad_input, task_settings
         from packaging_pipeline.gan.evaluation import evaluate_for_night
 
         params = context["params"]
-        with failing_fast_on_bad_input():
-            report = evaluate_for_night(task_settings(params), night, params["corpus_uri"], params["gan_profile"])
+        with night_stage(context) as settings:
+            report = evaluate_for_night(settings, night, params["corpus_uri"], params["gan_profile"])
         return {k: report[k] for k in ("challenger_version", "champion_version_after", "promoted", "reasons")}
 
     @task(execution_timeout=dt.timedelta(hours=2))
     def generate_designs(night: str, gate: dict, **context) -> dict:
         """Compose each segment's designs on the box sizes its orders need, into the night's staging."""
-        from packaging_pipeline.airflow_support import failing_fast_on_bad_input, task_settings
         from packaging_pipeline.design.batch import generate_night_designs
 
         params = context["params"]
-        with failing_fast_on_bad_input():
+        with night_stage(context) as settings:
             plan = generate_night_designs(
-                task_settings(params), night, designs_per_segment=params["designs_per_segment"],
+                settings, night, designs_per_segment=params["designs_per_segment"],
                 tile_mm=float(params["tile_mm"]),
             )  # fmt: skip
         return {k: plan[k] for k in ("designs", "print_files", "orders_with_design", "orders_unfit", "artwork_source")}
@@ -186,21 +186,19 @@ def packaging_nightly() -> None:
     @task
     def evaluate_sustainability(night: str, designs: dict, **context) -> dict:
         """Score every design x box (board, CO2e, inks, ESR, grade); reject, optimise or fall back per policy."""
-        from packaging_pipeline.airflow_support import failing_fast_on_bad_input, task_settings
         from packaging_pipeline.gate.night import gate_night
 
-        with failing_fast_on_bad_input():
-            gate = gate_night(task_settings(context["params"]), night)
+        with night_stage(context) as settings:
+            gate = gate_night(settings, night)
         return {"counts": gate["counts"], "policy": gate["policy"]}
 
     @task(outlets=[PUBLISHED_BATCH])
     def publish_batch(night: str, designs: dict, gate: dict, **context) -> dict:
         """Publish the gated batch for warehouses: files, assignments, manifest, then _SUCCESS, then LATEST."""
-        from packaging_pipeline.airflow_support import failing_fast_on_bad_input, task_settings
         from packaging_pipeline.publication.publish import publish_night
 
-        with failing_fast_on_bad_input():
-            result = publish_night(task_settings(context["params"]), night,
+        with night_stage(context) as settings:
+            result = publish_night(settings, night,
                                    model_version=designs["artwork_source"].get("model_version"))  # fmt: skip
         context["outlet_events"][PUBLISHED_BATCH].extra = {"ds": night, "prefix": result["published_uri"]}
         return {k: result[k] for k in ("published_uri", "designs", "print_files", "orders", "latest")}

@@ -1,11 +1,13 @@
-"""The seam between Airflow and the library: settings from Params and Connections, the run's ds.
+"""The seam between Airflow and the library: shared task defaults, settings from Params and Connections, the run's ds.
 
-Called inside tasks only (never at DAG-parse time), so DAG files stay cheap to parse.
+DAG files import this module at parse time, so it imports nothing but the standard library and
+the light core modules (settings, errors, keys); stages are imported inside the tasks.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -13,6 +15,15 @@ from typing import Any
 from packaging_pipeline.core.config import S3Options, Settings
 from packaging_pipeline.core.errors import ConfigError, PipelineError
 from packaging_pipeline.core.keys import parse_ds
+
+DEFAULT_ARGS = {
+    "owner": "data-engineering",
+    "retries": 2,
+    "retry_delay": dt.timedelta(minutes=5),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": dt.timedelta(minutes=30),
+}
+"""Every packaging DAG's task defaults: retries with backoff; bad input fails at once (``night_stage``)."""
 
 AWS_CONN_ID = "aws_default"
 PSEUDONYM_CONN_ID = "packaging_pseudonym"
@@ -86,6 +97,16 @@ def failing_fast_on_bad_input() -> Iterator[None]:
         from airflow.sdk.exceptions import AirflowFailException
 
         raise AirflowFailException(str(exc)) from exc
+
+
+@contextlib.contextmanager
+def night_stage(context: Mapping[str, Any]) -> Iterator[Settings]:
+    """The preamble of every task: the run's settings, and bad input failing the task without retries.
+
+    Usage inside a task: ``with night_stage(context) as settings: return stage(settings, night)``.
+    """
+    with failing_fast_on_bad_input():
+        yield task_settings(context.get("params"))
 
 
 def triggered_ds(context: Mapping[str, Any]) -> str:
