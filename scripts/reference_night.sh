@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# One small night with fixed seeds through every stage, in a fresh home, then the published
-# manifest's sha256 and batch id. Two runs of the same code print the same two digests; a
-# behaviour-preserving change (a refactor) must print them too.
+# One small night with fixed seeds through every stage (sample data, ingest, Spark features and
+# segments, GAN training and gate, right-sizing, designs, sustainability gate, publication) in a
+# fresh home, then the published batch's id: the sha256 over every file of manifest.json (key, size,
+# sha256). Two runs of the same code print the same batch id; a behaviour-preserving change (a
+# refactor) must too. manifest.json itself also records MLflow run ids, the lake URI and the plan's
+# timings, so its own digest differs between runs; files.tsv lists every file for a diff.
 #
 #   scripts/reference_night.sh [HOME_DIR]      (default: a new temporary folder)
 set -euo pipefail
@@ -37,7 +40,8 @@ import hashlib, json, pathlib, sys
 root = pathlib.Path(sys.argv[1])
 manifest = (root / "manifest.json").read_bytes()
 files = json.loads(manifest)["files"]
-print(f"manifest.json sha256 {hashlib.sha256(manifest).hexdigest()}")
+(root.parent.parent.parent / "files.tsv").write_text("".join(f"{f['key']}\t{f['size']}\t{f['sha256']}\n" for f in files))
 print(f"batch_id             {json.loads(manifest)['batch_id']}")
-print(f"files                {len(files)}")
+print(f"files                {len(files)} ({sum(f['size'] for f in files)} bytes), listed in {root.parent.parent.parent / 'files.tsv'}")
+print(f"manifest.json sha256 {hashlib.sha256(manifest).hexdigest()} (carries run ids and timings: differs per run)")
 PY
