@@ -2,7 +2,7 @@
 # dag-processor, triggerer and the default Celery workers; the compose file also runs the MLflow server
 # and the Spark master/worker from it (one Spark and one Python stack everywhere). Build from the repo root:
 #   docker build -f docker/airflow.Dockerfile -t packaging-airflow .
-# The tag must match apache-airflow in constraints.txt (tests/test_docker_config.py checks it).
+# The tag must match apache-airflow in constraints.txt (tests/unit/test_docker_config.py checks it).
 FROM apache/airflow:3.3.2-python3.11
 
 USER root

@@ -1,6 +1,6 @@
 # GPU training worker: the pattern GAN task (queue `gpu`, pool `gpu`) on a CUDA build of TensorFlow.
 # The base image's TensorFlow must be the version constraints.txt pins for tensorflow-cpu (the same Keras
-# and protobuf); tests/test_docker_config.py checks it. Build from the repo root:
+# and protobuf); tests/unit/test_docker_config.py checks it. Build from the repo root:
 #   docker build -f docker/gpu-worker.Dockerfile -t packaging-gpu-worker .
 # Run with a GPU: `docker run --gpus all ...` or the compose service `airflow-gpu-worker`.
 FROM tensorflow/tensorflow:2.21.0-gpu
