@@ -40,6 +40,20 @@ def check_key(key: str) -> str:
     return key
 
 
+def folder_prefix(prefix: str) -> str:
+    """``prefix`` if it names a folder (non-empty, ending in '/'), else ValueError.
+
+    Deleting by a bare name prefix would also take every sibling whose name starts the same: on S3
+    and locally, ``ds=2026-11-20`` matches ``ds=2026-11-20.bak/``.
+    """
+    if not prefix or not prefix.endswith("/"):
+        raise ValueError(
+            f"refusing to delete by prefix {prefix!r}: name a folder ending in '/', so sibling folders whose "
+            f"names start the same (e.g. a backup ds=...bak) are not deleted with it"
+        )
+    return check_key(prefix.rstrip("/")) + "/"
+
+
 class Lake:
     """Interface shared by :class:`LocalLake` and :class:`S3Lake`."""
 
@@ -87,7 +101,7 @@ class Lake:
         raise NotImplementedError
 
     def delete_prefix(self, prefix: str) -> int:
-        """Delete every object under ``prefix``; returns how many were deleted."""
+        """Delete every object under the folder ``prefix`` (it must end in '/'); returns how many were deleted."""
         raise NotImplementedError
 
     def write_text(self, key: str, text: str) -> None:
@@ -122,9 +136,13 @@ class LocalLake(Lake):
 
     def list(self, prefix: str = "") -> list[ObjectInfo]:
         base = self._path(prefix) if prefix else self.root
-        if base.is_file():
+        if prefix.endswith("/"):
+            # A folder: only what is inside it, never a sibling whose name starts the same
+            # (an operator's backup ds=2026-11-20.bak beside a missing ds=2026-11-20).
+            candidates = [base] if base.is_dir() else []
+        elif base.is_file():
             return [ObjectInfo(prefix, base.stat().st_size)]
-        if not base.is_dir():
+        elif not base.is_dir():
             # A prefix may end mid-name ("raw/ord"); list the parent and filter.
             parent = base.parent
             if not parent.is_dir():
@@ -180,7 +198,7 @@ class LocalLake(Lake):
         self._path(key).unlink(missing_ok=True)
 
     def delete_prefix(self, prefix: str) -> int:
-        objects = self.list(prefix)
+        objects = self.list(folder_prefix(prefix))
         for obj in objects:
             self._path(obj.key).unlink(missing_ok=True)
         base = self._path(prefix.rstrip("/")) if prefix else None
@@ -332,7 +350,7 @@ class S3Lake(Lake):
         self.client.delete_object(Bucket=self.bucket, Key=self._full(key))
 
     def delete_prefix(self, prefix: str) -> int:
-        keys = [self._full(o.key) for o in self.list(prefix)]
+        keys = [self._full(o.key) for o in self.list(folder_prefix(prefix))]
         for start in range(0, len(keys), 1000):
             batch = keys[start : start + 1000]
             resp = self.client.delete_objects(
