@@ -2,6 +2,9 @@
 
 Every subcommand takes ``--lake`` (default ``$PACKAGING_LAKE_URI``, else the embedded default lake)
 and ``--json``; it exits 0 on success and 2 with a one-paragraph message on stderr on bad input.
+
+Each handler imports its stage inside the function: the stages pull in TensorFlow, PySpark, MLflow
+and PIL, and ``--help``, ``status`` or ``pull`` should not pay seconds for them.
 """
 
 from __future__ import annotations
