@@ -60,7 +60,6 @@ def ingest_report_key(ds: str) -> str:
 
 GROUND_TRUTH_KEY = "raw/_ground_truth/customer_segments.parquet"
 
-
 DAILY_FEATURES_BASE = "features/daily/"
 CUSTOMER_FEATURES_BASE = "features/customer/"
 

@@ -22,7 +22,6 @@ from packaging_pipeline.design.dielines import make_dieline
 from packaging_pipeline.design.materials import load_materials
 
 STYLES = ("0427", "0201")
-
 """FEFCO styles the right-sizer can choose from: e-commerce mailer and regular slotted container."""
 
 Dims = tuple[float, float, float]

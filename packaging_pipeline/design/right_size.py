@@ -35,23 +35,17 @@ from packaging_pipeline.design.boxes import BoxCatalog, Dims, load_box_catalog
 from packaging_pipeline.design.packing import BoxChoice, Unit, choose_box
 
 DEFAULT_LOOKBACK_DAYS = 14
-
 """How many nights of accepted orders (ending at ``ds``) are searched for lines shipping next."""
 
-
 MAX_UNITS_PER_ORDER = 200
-
 """Orders with more units are reported, not packed: packing time grows steeply with the unit count."""
 
-
 PPWR_ESR_LIMIT = 0.5
-
 """Art. 24 PPWR empty-space limit, used only to report the share of orders above it (the gate has its own policy)."""
 
 ORDER_COLUMNS = ("order_id", "warehouse_id", "ship_date", "product_id", "quantity")
 
 CATALOG_COLUMNS = ("product_id", "length_mm", "width_mm", "height_mm")
-
 
 RESULT_COLUMNS = (
     "order_id", "warehouse_id", "ship_date", "guest", "status", "style", "box_code", "board_grade",
@@ -59,7 +53,6 @@ RESULT_COLUMNS = (
     "returned_units", "item_volume_mm3", "item_volume_l", "box_volume_mm3", "box_volume_l", "esr",
     "board_area_m2", "reason",
 )  # fmt: skip
-
 """One row per (order, warehouse, ship date). ``status``: fitted, unfit, missing_product, returns_only."""
 
 

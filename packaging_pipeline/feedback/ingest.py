@@ -27,12 +27,10 @@ from packaging_pipeline.ingest.raw import ingest_source
 
 log = logging.getLogger(__name__)
 
-
 EVENT_COLUMNS = (
     "feedback_id", "event_time", "order_id", "design_id", "rating", "event", "published_ds", "warehouse_id",
     "box_code", "segment_id", "motif", "palette",
 )  # fmt: skip
-
 
 UNMATCHED_SCHEMA = pa.schema(
     [("feedback_id", pa.string()), ("reason", pa.string()), ("reasons", pa.string()), ("record", pa.string())]

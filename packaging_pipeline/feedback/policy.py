@@ -16,7 +16,6 @@ from packaging_pipeline.core.schemas import FEEDBACK_EVENTS
 
 log = logging.getLogger(__name__)
 
-
 FEEDBACK_EXPERIMENT = "design-feedback"
 
 

@@ -24,9 +24,7 @@ from packaging_pipeline.feedback.policy import FEEDBACK_EXPERIMENT, FeedbackPoli
 
 log = logging.getLogger(__name__)
 
-
 Posteriors = Mapping[int, Mapping[str, tuple[float, float]]]  # segment_id -> arm -> (alpha, beta)
-
 
 STATS_SCHEMA = pa.schema(
     [

@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 
 K_SLOTS_RANGE = (2, 4)
-
 """Paper plus one to three inks: what a flexo line prints economically."""
 
 _LUMA = np.array([0.2126, 0.7152, 0.0722])

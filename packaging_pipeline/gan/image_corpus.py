@@ -20,16 +20,12 @@ from packaging_pipeline.gan.corpus import Corpus, _check_k_slots, quantise_to_sl
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 
-
 MIN_IMAGE_SIDE = 4
-
 """Images with a shorter side below this hold no motif worth upscaling; they are skipped as ``too_small``."""
 
 MAX_IMAGE_BYTES = 200 * 1024 * 1024
 
-
 WORK_SIDE_FACTOR = 2
-
 """Large images are downscaled so their shorter side is this many tiles: a crop then shows a motif, not a pixel."""
 
 MAX_FILES_LISTED = 20

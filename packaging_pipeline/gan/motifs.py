@@ -15,7 +15,6 @@ import numpy as np
 from packaging_pipeline.gan.corpus import Corpus, _check_k_slots
 
 MOTIFS = ("stripes", "dots", "checks", "chevrons", "waves", "blobs", "terrazzo", "geometric")
-
 """Procedural motif classes; ``blobs`` are florals and organic shapes."""
 
 

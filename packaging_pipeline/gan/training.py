@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-
 GAN_EXPERIMENT = "pattern-gan"
 
 
@@ -288,7 +287,6 @@ class EpochLogger(keras.callbacks.Callback):
 
 
 HOLDOUT_SHARE = 0.25
-
 """Share of the corpus kept out of training; evaluation scores against it (same seed, same split)."""
 
 

@@ -52,7 +52,6 @@ from packaging_pipeline.gate.scoring import design_failures, evaluate_design
 
 log = logging.getLogger(__name__)
 
-
 SUSTAINABILITY_EXPERIMENT = "sustainability"
 
 
@@ -261,7 +260,6 @@ SUSTAINABILITY_SCHEMA = pa.schema([
     ("failed_rules", pa.string()), ("reasons", pa.list_(pa.string())), ("optimised", pa.string()),
     ("policy_version", pa.int32()), ("materials_version", pa.int32()),
 ])  # fmt: skip
-
 """One row per (design, box). ``inks``, ``materials``, ``failed_rules`` ({rule, measured, limit}) and
 ``optimised`` are JSON text; ``passed`` covers every rule, ``design_rules_passed`` all but ESR.
 Rows of rejected designs carry their original orders' ESR; the others the gated assignment's."""

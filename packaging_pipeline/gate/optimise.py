@@ -92,7 +92,6 @@ def design_tile(png: bytes, inks: Sequence[Mapping[str, Any]], source: str) -> n
 
 
 Box = tuple[str, str, Sequence[float], str]
-
 """(box_code, style, inner_mm, board), as the design stage plans print files."""
 
 

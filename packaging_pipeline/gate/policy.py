@@ -22,21 +22,16 @@ from packaging_pipeline.design.materials import MaterialsLibrary, YamlReader, lo
 
 log = logging.getLogger(__name__)
 
-
 POLICY_FILE = "gate_policy.yaml"
 
 GRADE_RULES = ("crosslinked_ink", "metallic_ink", "more_inks", "high_coverage", "not_mono_material")
 
-
 INK_GRADE_RULES = frozenset(GRADE_RULES[:4])
-
 """Grade rules an ink change can fix; ``not_mono_material`` is about the box's parts."""
 
 INK_RULES = frozenset({"max_inks", "max_total_ink_coverage"})
 
-
 BOX_RULES = frozenset({"max_esr"})
-
 """Rules the artwork cannot change: they mark the pair failed but never reject the design."""
 
 

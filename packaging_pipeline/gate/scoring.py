@@ -29,7 +29,6 @@ from packaging_pipeline.gate.policy import BOX_RULES, GatePolicy
 
 log = logging.getLogger(__name__)
 
-
 TEXT_RENDER_PX_PER_MM = 10.0
 
 

@@ -50,7 +50,6 @@ _DIURNAL = np.array(
      2.1, 2.0, 1.8, 1.7, 1.7, 1.9, 2.3, 2.7, 2.9, 2.6, 1.8, 1.0]
 )  # fmt: skip
 
-
 _DIURNAL_CDF = np.cumsum(_DIURNAL / _DIURNAL.sum())
 
 _WAREHOUSE_CDF = np.cumsum(WAREHOUSE_SHARES) / sum(WAREHOUSE_SHARES)
@@ -176,7 +175,6 @@ _MULTI_QTY = np.array([a.multi_quantity for a in ARCHETYPES])
 _DWELL = np.array([a.dwell_ms for a in ARCHETYPES])
 
 _BROWSE_TO_EVENT = np.array([EVENT_TYPES.index(t) for t in BROWSE_TYPES])
-
 
 _EV_VIEW, _EV_CART, _EV_SEARCH, _EV_PURCHASE = (
     EVENT_TYPES.index(t) for t in ("view", "add_to_cart", "search", "purchase")

@@ -30,7 +30,6 @@ BAD_ROW_KINDS: dict[str, tuple[str, ...]] = {
     "feedback": ("malformed_json", "missing_field", "bad_enum", "out_of_range"),
 }  # fmt: skip
 
-
 INGEST_REASON = {
     "malformed_json": "malformed_json",
     "missing_field": "missing_field",
@@ -42,7 +41,6 @@ INGEST_REASON = {
     "zero_quantity": "out_of_range",
     "out_of_range": "out_of_range",
 }
-
 """The reason prefix ingest gives each generated bad-row kind (``out_of_range:unit_price`` etc.)."""
 
 

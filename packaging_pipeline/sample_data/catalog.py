@@ -33,7 +33,6 @@ class _CategorySpec:
 
 _P = _Prototype
 
-
 CATEGORY_SPECS: tuple[_CategorySpec, ...] = (
     _CategorySpec("apparel", 110, PALETTE, (
         _P("t-shirt (folded)", (300, 250, 20), 200, 19, 0.0),
