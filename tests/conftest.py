@@ -139,3 +139,72 @@ def spark():
     session.stop()
     # py4j logs from __del__ at interpreter exit, after pytest closed the captured streams.
     logging.getLogger("py4j").setLevel(logging.ERROR)
+
+
+# --------------------------------------------------------------------------------------------------
+# Nights on a small local lake, shared by unit and integration tests (builders in tests/support/)
+
+
+@pytest.fixture(scope="module")
+def night(tmp_path_factory):
+    """Two ingested nights and hand-made segments (tests/support/nights.py): (lake, settings)."""
+    from tests.support.nights import segmented_night
+
+    return segmented_night(tmp_path_factory.mktemp("designs") / "lake")
+
+
+@pytest.fixture(scope="module")
+def staged(tmp_path_factory):
+    """A lake with the night's designs staged (as in tests/unit/test_design_batch.py): 2 segments + default."""
+    from packaging_pipeline.design.batch import generate_night_designs
+    from tests.support.nights import DS, segmented_night
+
+    lake, settings = segmented_night(tmp_path_factory.mktemp("sustainability") / "lake")
+    plan = generate_night_designs(settings, DS, designs_per_segment=2, use_model=False, workers=1)
+    assert plan["design_ids"] == ["d20261102-sx-00", "d20261102-s0-00", "d20261102-s0-01", "d20261102-s1-00",
+                                  "d20261102-s1-01"]  # fmt: skip
+    return lake.root
+
+
+@pytest.fixture(scope="module")
+def gated(staged, tmp_path_factory):
+    """The night gated with total ink coverage <= 60%, three designs repainted to known coverage.
+
+    * s0-01 (yellow, navy): 31% yellow + 38% navy = 69% -> merging yellow (less coverage) leaves
+      38% navy: optimised.
+    * s1-01 (pink, purple): 66% pink + 19% purple -> merging purple leaves 66%: rejected; its
+      orders move to s1-00 (about 40%), which passes.
+    * sx-00, the default segment's only design: 70% beige + 9% navy -> 70% after: rejected, and
+      the segment falls back to a plain box (nothing was published before).
+    """
+    import pyarrow.parquet as pq
+
+    from packaging_pipeline.gate.night import gate_night
+    from tests.support.gate import COVERAGE_060, STAGING, copy_night, hashes, ink_separations, policy_text, restage
+    from tests.support.nights import DS
+
+    lake, settings = copy_night(staged, tmp_path_factory.mktemp("gated") / "lake")
+    restage(lake, "d20261102-s0-01", (80, 96))
+    restage(lake, "d20261102-s1-01", (168, 48))
+    restage(lake, "d20261102-sx-00", (180, 24))
+    before = {
+        "orders": pq.read_table(lake.root / STAGING / "order_designs.parquet").to_pandas(),
+        "hashes": hashes(lake),
+        "s0-01-inks": {
+            k: ink_separations(lake.read_bytes(k))
+            for k in hashes(lake, STAGING + "segment=0/d20261102-s0-01/")
+            if k.endswith(".pdf")
+        },  # fmt: skip
+    }
+    policy = lake.root.parent / "policy.yaml"
+    policy.write_text(policy_text(**COVERAGE_060))
+    gate = gate_night(settings, DS, policy, log_to_mlflow=False)
+    return lake, settings, policy, gate, before
+
+
+@pytest.fixture
+def night1(tmp_path):
+    """Night 1 of the feedback tests, published with four designs per segment: (lake, settings, plans, fitted)."""
+    from tests.support.feedback import published_night1
+
+    return published_night1(tmp_path / "lake")

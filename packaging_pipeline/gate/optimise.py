@@ -15,6 +15,7 @@ import numpy as np
 
 from packaging_pipeline.core.colour import PAPER_HEX, hex_rgb, relative_luminance
 from packaging_pipeline.core.errors import InputError
+from packaging_pipeline.core.formats import spec_bytes
 from packaging_pipeline.design.batch import PlannedDesign, compose_design_files
 from packaging_pipeline.design.compose import DEFAULT_TILE_MM
 from packaging_pipeline.gate.policy import INK_GRADE_RULES, INK_RULES, GatePolicy
@@ -117,6 +118,6 @@ def compose_variant(
     )  # fmt: skip
     source = dict(spec.get("artwork_source") or {})
     files = compose_design_files(plan, tile, ds, source, float(spec.get("tile_mm", DEFAULT_TILE_MM)))
-    spec_bytes, spec_key = files[-1]
-    new_spec = {**json.loads(spec_bytes), **notes}
+    staged_spec, spec_key = files[-1]
+    new_spec = {**json.loads(staged_spec), **notes}
     return files[:-1] + [(spec_bytes(new_spec), spec_key)], new_spec

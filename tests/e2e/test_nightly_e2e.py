@@ -8,7 +8,7 @@ import pytest
 
 from packaging_pipeline.core.formats import read_json
 from packaging_pipeline.core.storage import LocalLake
-from packaging_pipeline.sample_data.shop import generate_sample_data
+from packaging_pipeline.sample_data.generate import generate_sample_data
 from tests.conftest import REPO, TEST_PSEUDONYM_KEY
 
 pytestmark = pytest.mark.slow
@@ -86,7 +86,8 @@ def test_nightly_dag_ingests_a_generated_night(airflow_db, tmp_path, monkeypatch
     manifest = read_json(lake, "published/ds=2026-11-01/manifest.json")
     assert manifest["ds"] == DS and published["designs"] == manifest["counts"]["designs"] > 0
     assert all(lake.exists(f["key"]) for f in manifest["files"])
-    report = lake.read_text(manifest["report"]["key"])  # a card per published design (tests/test_report.py renders it)
+    # A card per published design (tests/integration/test_report.py renders it).
+    report = lake.read_text(manifest["report"]["key"])
     assert all(f'data-design-id="{d["design_id"]}"' in report for d in manifest["designs"])
 
 

@@ -18,7 +18,7 @@ from packaging_pipeline.core.storage import LocalLake
 from packaging_pipeline.customers.features import run_customer_features
 from packaging_pipeline.customers.spark_io import SparkLake
 from packaging_pipeline.ingest.raw import ingest_range
-from packaging_pipeline.sample_data.shop import generate_sample_data
+from packaging_pipeline.sample_data.generate import generate_sample_data
 
 UTC = dt.UTC
 

@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 
 from packaging_pipeline.core.errors import PipelineError
+from packaging_pipeline.core.keys import gan_checkpoint_prefix
 from packaging_pipeline.core.storage import LocalLake
-from packaging_pipeline.gan.corpus import procedural_corpus, seam_score
+from packaging_pipeline.gan.corpus import seam_score
 from packaging_pipeline.gan.evaluation import PromotionPolicy, evaluate_and_promote, promotion_decision
 from packaging_pipeline.gan.model import ModelShape, model_flops_per_image
-from packaging_pipeline.gan.render import generate_separations
+from packaging_pipeline.gan.motifs import procedural_corpus
 from packaging_pipeline.gan.registry import CHAMPION, MODEL_NAME
-from packaging_pipeline.core.keys import gan_checkpoint_prefix
+from packaging_pipeline.gan.render import generate_separations
 from packaging_pipeline.gan.training import PROFILES, build_gan, train_pattern_gan
 
 pytestmark = pytest.mark.slow

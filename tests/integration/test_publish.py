@@ -19,20 +19,21 @@ import pytest
 
 from packaging_pipeline.core.errors import InputError
 from packaging_pipeline.core.formats import read_parquet_prefix
-from packaging_pipeline.core.keys import accepted_prefix
-from packaging_pipeline.core.storage import Lake, LocalLake, S3Lake
-from packaging_pipeline.design.batch import generate_night_designs, staging_prefix
-from packaging_pipeline.publication.publish import (
-    ASSIGNMENT_COLUMNS,
-    LATEST_KEY,
-    manifest_key,
-    publish_batch,
+from packaging_pipeline.core.keys import (
+    PUBLISHED_LATEST_KEY,
+    accepted_prefix,
+    published_manifest_key,
     published_prefix,
-    success_key,
+    published_success_key,
+    staging_prefix,
 )
+from packaging_pipeline.core.storage import Lake, LocalLake, S3Lake
+from packaging_pipeline.design.batch import generate_night_designs
+from packaging_pipeline.publication.publish import ASSIGNMENT_COLUMNS, publish_batch
 from packaging_pipeline.publication.pull import PullError, pull_batch
-from tests.test_cli import run_cli
-from tests.test_design_batch import DS, night  # noqa: F401 - the staged-night fixture, reused
+from tests.support.cli import run_cli
+from tests.support.lakes import RecordingLake
+from tests.support.nights import DS
 
 PREFIX = published_prefix(DS)
 STAGING = staging_prefix(DS)
@@ -49,65 +50,6 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-class RecordingLake(Lake):
-    """A real lake underneath; records puts and deletes in order, can fail the N-th put or refuse all writes."""
-
-    def __init__(self, inner: Lake, fail_on_put: int | None = None, read_only: bool = False):
-        self.inner, self.uri = inner, inner.uri
-        self.fail_on_put, self.read_only = fail_on_put, read_only
-        self.events: list[tuple[str, str]] = []
-        self.reads: list[str] = []
-
-    def _write(self, op: str, key: str) -> None:
-        if self.read_only:
-            raise AssertionError(f"read-only lake: {op} {key}")
-        if op == "put" and self.fail_on_put == 1 + sum(1 for e in self.events if e[0] == "put"):
-            raise OSError(f"injected failure uploading {key}")
-        self.events.append((op, key))
-
-    def list(self, prefix=""):
-        return self.inner.list(prefix)
-
-    def exists(self, key):
-        return self.inner.exists(key)
-
-    def read_bytes(self, key):
-        self.reads.append(key)
-        return self.inner.read_bytes(key)
-
-    def open_read(self, key):
-        self.reads.append(key)
-        return self.inner.open_read(key)
-
-    def write_bytes(self, key, data):
-        self._write("put", key)
-        self.inner.write_bytes(key, data)
-
-    def upload_file(self, path, key):
-        self._write("put", key)
-        self.inner.upload_file(path, key)
-
-    def upload_many(self, items):
-        def checked():
-            for src, key in items:
-                self._write("put", key)
-                yield src, key
-
-        return self.inner.upload_many(checked())
-
-    def copy(self, src_key, dst_key):
-        self._write("put", dst_key)
-        self.inner.copy(src_key, dst_key)
-
-    def delete(self, key):
-        self._write("delete", key)
-        self.inner.delete(key)
-
-    def delete_prefix(self, prefix):
-        self._write("delete_prefix", prefix)
-        return self.inner.delete_prefix(prefix)
-
-
 def twin(lake: Lake) -> Lake:
     """Another client on the same storage, as a separate process (publisher or warehouse) would have."""
     if isinstance(lake, S3Lake):
@@ -116,8 +58,11 @@ def twin(lake: Lake) -> Lake:
 
 
 @pytest.fixture(scope="module")
-def staged(night):  # noqa: F811
-    """The staged night's objects (key -> bytes) and every customer key, which must never be published."""
+def staged(night):
+    """The staged night's objects (key -> bytes) and every customer key, which must never be published.
+
+    ``night`` is the segmented night of tests/conftest.py; this fixture overrides conftest's ``staged``.
+    """
     lake, settings = night
     generate_night_designs(settings, DS, designs_per_segment=2, use_model=False, workers=1)
     objects = {o.key: lake.read_bytes(o.key) for o in lake.list(STAGING)}
@@ -141,7 +86,7 @@ def staged_orders(objects: dict[str, bytes]) -> dict[str, dict]:
 
 
 def manifest_of(lake: Lake, ds: str = DS) -> dict:
-    return json.loads(lake.read_bytes(manifest_key(ds)))
+    return json.loads(lake.read_bytes(published_manifest_key(ds)))
 
 
 def batch_keys(lake: Lake) -> set[str]:
@@ -158,21 +103,22 @@ def test_published_batch_matches_the_contract(night_lake):
 
     keys = batch_keys(night_lake)
     assert not [k for k in keys if not CONTRACT.match(k)]
-    assert night_lake.read_text(LATEST_KEY) == DS + "\n" and result["latest_moved"]
+    assert night_lake.read_text(PUBLISHED_LATEST_KEY) == DS + "\n" and result["latest_moved"]
     manifest = manifest_of(night_lake)
     listed = {f["key"]: (f["size"], f["sha256"]) for f in manifest["files"]}
-    assert set(listed) == keys - {manifest_key(DS), success_key(DS)}
+    assert set(listed) == keys - {published_manifest_key(DS), published_success_key(DS)}
     for key, (size, digest) in listed.items():
         data = night_lake.read_bytes(key)
         assert (len(data), sha(data)) == (size, digest), key
-    marker = json.loads(night_lake.read_bytes(success_key(DS)))
-    assert marker["manifest_sha256"] == sha(night_lake.read_bytes(manifest_key(DS))) == result["manifest_sha256"]
+    marker = json.loads(night_lake.read_bytes(published_success_key(DS)))
+    manifest_sha = sha(night_lake.read_bytes(published_manifest_key(DS)))
+    assert marker["manifest_sha256"] == manifest_sha == result["manifest_sha256"]
 
     # Every file, then the manifest, then _SUCCESS, then LATEST; nothing of the batch after _SUCCESS.
     puts = [key for op, key in recorder.events if op == "put"]
-    assert puts[-3:] == [manifest_key(DS), success_key(DS), LATEST_KEY]
+    assert puts[-3:] == [published_manifest_key(DS), published_success_key(DS), PUBLISHED_LATEST_KEY]
     assert sorted(puts[:-3]) == sorted(listed)
-    assert recorder.events[0] == ("delete", success_key(DS))
+    assert recorder.events[0] == ("delete", published_success_key(DS))
 
     assert manifest["schema_version"] == 1 and manifest["ds"] == DS and manifest["model"]["version"] == "7"
     assert manifest["gate"] == {"ran": False, "summary": None, "sustainability_key": None}
@@ -262,12 +208,12 @@ def test_a_rerun_replaces_the_batch_as_a_whole(night_lake, staged):
 
     recorder = RecordingLake(night_lake)
     second = publish_batch(recorder, DS)
-    assert recorder.events[:2] == [("delete", success_key(DS)), ("delete_prefix", PREFIX)]
+    assert recorder.events[:2] == [("delete", published_success_key(DS)), ("delete_prefix", PREFIX)]
     assert second["replaced_files"] == first["files"] + 1  # the old files and manifest; _SUCCESS went first
     keys = batch_keys(night_lake)
     assert not [k for k in keys if f"/designs/{rejected}/" in k]  # present only in the first run: gone
     manifest = manifest_of(night_lake)
-    assert {f["key"] for f in manifest["files"]} == keys - {manifest_key(DS), success_key(DS)}
+    assert {f["key"] for f in manifest["files"]} == keys - {published_manifest_key(DS), published_success_key(DS)}
     assert manifest["batch_id"] != first_manifest["batch_id"]
     assert rejected not in {d["design_id"] for d in manifest["designs"]}
     assert manifest["gate"]["ran"] and manifest["gate"]["summary"]["rejected"] == [rejected]
@@ -279,16 +225,17 @@ def test_a_rerun_replaces_the_batch_as_a_whole(night_lake, staged):
         assert rejected.encode() not in night_lake.read_bytes(wh["assignments_key"])
 
     # Republishing the same staging changes nothing a reader could see.
-    manifest_bytes = night_lake.read_bytes(manifest_key(DS))
+    manifest_bytes = night_lake.read_bytes(published_manifest_key(DS))
     third = publish_batch(night_lake, DS)
-    assert night_lake.read_bytes(manifest_key(DS)) == manifest_bytes and third["batch_id"] == second["batch_id"]
+    assert night_lake.read_bytes(published_manifest_key(DS)) == manifest_bytes
+    assert third["batch_id"] == second["batch_id"]
 
 
 def test_a_failure_mid_publish_never_looks_complete(night_lake, staged, tmp_path):
     warehouse = next(iter(staged_orders(staged[0]).values()))["warehouse_id"]
     with pytest.raises(OSError, match="injected failure"):
         publish_batch(RecordingLake(night_lake, fail_on_put=5), DS)
-    assert not night_lake.exists(success_key(DS)) and not night_lake.exists(LATEST_KEY)
+    assert not night_lake.exists(published_success_key(DS)) and not night_lake.exists(PUBLISHED_LATEST_KEY)
     with pytest.raises(PullError, match="no batch published yet"):
         pull_batch(night_lake, "latest", warehouse, tmp_path / "a")
     with pytest.raises(PullError, match=f"ds={DS}"):
@@ -297,11 +244,11 @@ def test_a_failure_mid_publish_never_looks_complete(night_lake, staged, tmp_path
     publish_batch(night_lake, DS)
     with pytest.raises(OSError, match="injected failure"):  # a rerun dies after deleting the old batch
         publish_batch(RecordingLake(night_lake, fail_on_put=3), DS)
-    assert not night_lake.exists(success_key(DS)) and not night_lake.exists(manifest_key(DS))
+    assert not night_lake.exists(published_success_key(DS)) and not night_lake.exists(published_manifest_key(DS))
     # Locally the first files landed; S3's transfer manager cancels in-flight uploads, so none did.
     with pytest.raises(PullError, match=f"is not complete \\(no _SUCCESS\\)|no batch published for ds={DS}"):
         pull_batch(RecordingLake(night_lake, read_only=True), "latest", warehouse, tmp_path / "b")
-    assert not (tmp_path / "b" / manifest_key(DS)).exists()
+    assert not (tmp_path / "b" / published_manifest_key(DS)).exists()
 
     publish_batch(night_lake, DS)  # the next run heals it as a whole
     assert pull_batch(night_lake, "latest", warehouse, tmp_path / "b")["ds"] == DS
@@ -317,13 +264,13 @@ def test_pull_fetches_only_the_warehouse_share_and_verifies_it(night_lake, tmp_p
 
     result = pull_batch(reader, "latest", wh["warehouse_id"], dest)
     pulled = {p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file()}
-    assert pulled == {wh["assignments_key"], manifest_key(DS), *wh["print_files"]}
+    assert pulled == {wh["assignments_key"], published_manifest_key(DS), *wh["print_files"]}
     referenced = {r["print_file_key"] for r in read_csv((dest / wh["assignments_key"]).read_bytes())} - {""}
     assert referenced == set(wh["print_files"]) and len(referenced) < manifest["counts"]["print_files"]
-    for key in pulled - {manifest_key(DS)}:
+    for key in pulled - {published_manifest_key(DS)}:
         data = (dest / key).read_bytes()
         assert (len(data), sha(data)) == listed[key]
-    assert (dest / manifest_key(DS)).read_bytes() == night_lake.read_bytes(manifest_key(DS))
+    assert (dest / published_manifest_key(DS)).read_bytes() == night_lake.read_bytes(published_manifest_key(DS))
     assert result["ds"] == DS and result["attempts"] == 1 and result["orders"] == wh["orders"]
     assert result["downloaded"] == 1 + len(referenced) and set(result["files"]) == pulled
     assert not [k for k in reader.reads if "/designs/" in k and k not in referenced]
@@ -346,7 +293,7 @@ def test_a_corrupted_print_file_fails_the_pull_naming_it(night_lake, tmp_path):
     assert {key for key, _ in failed.value.failures} == set(bad)
     assert all(key in str(failed.value) for key in bad) and "sha256" in str(failed.value)
     assert not any((dest / key).exists() for key in bad)
-    assert not (dest / manifest_key(DS)).exists()  # the pull did not complete, and says so locally too
+    assert not (dest / published_manifest_key(DS)).exists()  # the pull did not complete, and says so locally too
     assert all((dest / key).exists() for key in wh["print_files"] if key not in bad)  # the good ones landed
 
 
@@ -370,7 +317,7 @@ def test_a_rerun_during_the_pull_restarts_it_once(night_lake, tmp_path):
     reader = RerunDuringPull(night_lake, lambda: publish_batch(twin(night_lake), DS, model_version="run 2"))
     result = pull_batch(reader, DS, wh, tmp_path / "dest", wait_seconds=60, poll_seconds=0.1)
     assert reader.reruns == 1 and result["attempts"] == 2
-    local = json.loads((tmp_path / "dest" / manifest_key(DS)).read_bytes())
+    local = json.loads((tmp_path / "dest" / published_manifest_key(DS)).read_bytes())
     assert local == manifest_of(night_lake) and local["model"]["version"] == "run 2"
 
 
@@ -393,7 +340,7 @@ def test_latest_names_the_newest_complete_night(night_lake, staged, tmp_path):
     publish_batch(night_lake, DS)
     backfill = publish_batch(night_lake, older)
     assert not backfill["latest_moved"] and backfill["latest"] == DS
-    assert night_lake.read_text(LATEST_KEY).strip() == DS and night_lake.exists(success_key(older))
+    assert night_lake.read_text(PUBLISHED_LATEST_KEY).strip() == DS and night_lake.exists(published_success_key(older))
     warehouse = manifest_of(night_lake)["warehouses"][0]["warehouse_id"]
     assert pull_batch(night_lake, "latest", warehouse, tmp_path / "dest")["ds"] == DS
     assert pull_batch(night_lake, older, warehouse, tmp_path / "dest")["ds"] == older
@@ -439,7 +386,7 @@ def test_cli_publish_and_pull(night_lake, tmp_path):
     ok = run_cli("pull", "--lake", uri, "--ds", "latest", "--warehouse", wh, "--dest", str(tmp_path / "a"), env=env)
     assert ok.returncode == 0, ok.stderr
     assert f"pulled ds={DS} for warehouse {wh}" in ok.stdout
-    assert (tmp_path / "a" / manifest_key(DS)).is_file()
+    assert (tmp_path / "a" / published_manifest_key(DS)).is_file()
 
     unknown = run_cli("pull", "--lake", uri, "--ds", DS, "--warehouse", "WH-NOPE", "--dest", str(tmp_path / "b"),
                       env=env)  # fmt: skip

@@ -13,10 +13,10 @@ import shutil
 import pyarrow.parquet as pq
 import pytest
 
-from packaging_pipeline.publication.publish import manifest_key, publish_batch, published_prefix
+from packaging_pipeline.core.keys import published_manifest_key, published_prefix
+from packaging_pipeline.publication.publish import publish_batch
 from packaging_pipeline.publication.report import BatchReport, ReportDesign, render_batch_report
-from tests.test_design_batch import DS
-from tests.test_sustainability import gated, staged  # noqa: F401 - the gated night (rejection, fallback), reused
+from tests.support.nights import DS
 
 PREFIX = published_prefix(DS)
 VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1366, "height": 900}}
@@ -36,10 +36,11 @@ def chromium_path() -> str:
 
 
 @pytest.fixture(scope="module")
-def published(gated):  # noqa: F811
+def published(gated):
+    """The gated night of tests/conftest.py (rejection, fallback), published."""
     lake = gated[0]
     result = publish_batch(lake, DS)
-    manifest = json.loads(lake.read_bytes(manifest_key(DS)))
+    manifest = json.loads(lake.read_bytes(published_manifest_key(DS)))
     return lake, result, manifest
 
 

@@ -1,10 +1,10 @@
-"""Segmentation: planted segments recovered, ids stable across nights, small segments merged, MLflow run."""
+"""Segmentation on Spark: planted segments recovered, ids stable across nights, small segments merged,
+MLflow run (the clustering helpers alone are in tests/unit/test_segments_math.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
@@ -17,14 +17,13 @@ from packaging_pipeline.customers.features import run_customer_features
 from packaging_pipeline.customers.segments import (
     SegmentationConfig,
     adjusted_rand_index,
-    match_to_previous,
-    merge_small_clusters,
     run_segmentation,
 )
 from packaging_pipeline.customers.spark_io import SparkLake
 from packaging_pipeline.ingest.privacy import pseudonym
 from packaging_pipeline.ingest.raw import ingest_range
-from packaging_pipeline.sample_data.shop import ARCHETYPES, generate_sample_data
+from packaging_pipeline.sample_data.archetypes import ARCHETYPES
+from packaging_pipeline.sample_data.generate import generate_sample_data
 
 KEY = "segment-test-key"
 NIGHTS = ("2026-11-20", "2026-11-21")
@@ -132,29 +131,6 @@ def test_k_is_searched_on_a_sample_and_the_chosen_k_fitted_on_everyone(segmented
         SegmentationConfig(search_sample_size=10)
 
 
-def test_merge_small_clusters_goes_to_the_nearest_neighbour():
-    centers = np.array([[0.0, 0.0], [10.0, 0.0], [0.5, 0.0], [10.2, 0.0]])
-    merged = merge_small_clusters({0: 100, 1: 80, 2: 3, 3: 2}, centers, min_size=10)
-    assert merged == {0: 0, 1: 1, 2: 0, 3: 1}
-    assert merge_small_clusters({0: 5, 1: 4}, centers[:2], min_size=10) == {0: 0, 1: 0}
-
-
-def test_matching_keeps_ids_and_refuses_far_clusters():
-    previous = {7: np.array([0.0, 0.0]), 3: np.array([5.0, 5.0])}
-    today = {0: np.array([5.1, 4.9]), 1: np.array([0.2, 0.0]), 2: np.array([-9.0, 9.0])}
-    assert match_to_previous(today, previous, max_distance=1.0) == {0: 3, 1: 7}
-
-
-def test_adjusted_rand_index_matches_the_textbook_values():
-    assert adjusted_rand_index([0, 0, 1, 1], [5, 5, 9, 9]) == 1.0
-    assert adjusted_rand_index([0, 0, 1, 1], [0, 1, 0, 1]) == pytest.approx(-0.5)
-    from sklearn.metrics import adjusted_rand_score
-
-    rng = np.random.default_rng(0)
-    a, b = rng.integers(0, 4, 500), rng.integers(0, 5, 500)
-    assert adjusted_rand_index(a, b) == pytest.approx(adjusted_rand_score(a, b))
-
-
 def test_segmenting_without_features_is_a_clear_error(spark, tmp_path):
     with SparkLake(LocalLake(tmp_path / "lake"), spark) as io, pytest.raises(InputError, match="features --ds"):
         run_segmentation(io, "2026-11-21")
@@ -163,7 +139,7 @@ def test_segmenting_without_features_is_a_clear_error(spark, tmp_path):
 def test_segment_run_is_logged_to_mlflow(segmented):
     import mlflow
 
-    from packaging_pipeline.core.tracking import SEGMENTS_EXPERIMENT, log_segments
+    from packaging_pipeline.customers.tracking import SEGMENTS_EXPERIMENT, log_segments
 
     _, results = segmented
     run_id = log_segments(results[NIGHTS[1]])

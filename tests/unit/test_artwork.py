@@ -3,15 +3,9 @@
 import numpy as np
 import pytest
 
+from packaging_pipeline.core.colour import contrast_ratio, relative_luminance
 from packaging_pipeline.core.errors import InputError
-from packaging_pipeline.design.artwork import (
-    contrast_ratio,
-    inks_for_slots,
-    night_tiles,
-    procedural_tiles,
-    relative_luminance,
-    upscale_separation,
-)
+from packaging_pipeline.design.artwork import inks_for_slots, night_tiles, procedural_tiles, upscale_separation
 
 
 def test_upscaled_tiles_stay_seamless_and_keep_their_inks():

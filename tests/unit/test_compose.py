@@ -11,10 +11,11 @@ import numpy as np
 import pypdfium2 as pdfium
 import pytest
 
+from packaging_pipeline.core.colour import PAPER_HEX, contrast_ratio, hex_rgb
 from packaging_pipeline.core.errors import InputError
 from packaging_pipeline.core.vocabulary import COLOR_HEX
 from packaging_pipeline.design import compose, pdf
-from packaging_pipeline.design.artwork import contrast_ratio, night_tiles
+from packaging_pipeline.design.artwork import night_tiles
 from packaging_pipeline.design.compose import (
     BLACK_HEX,
     BLEED_MM,
@@ -24,22 +25,17 @@ from packaging_pipeline.design.compose import (
     MIN_TEXT_PT,
     MOCKUP_PX,
     PAGE_MARGIN_MM,
-    PAPER_HEX,
     PREVIEW_PX_PER_MM,
     SAFE_MM,
     Design,
     clean_message,
-    design_pdf,
-    design_svg,
-    hex_rgb,
     layout_for,
     message_panel,
-    mockup_rgb,
-    png_bytes,
-    preview_rgb,
 )
 from packaging_pipeline.design.dielines import Dieline, make_dieline
-from tests.test_dielines import PdfFile, split_strings
+from packaging_pipeline.design.previews import mockup_rgb, png_bytes, preview_rgb
+from packaging_pipeline.design.print_files import design_pdf, design_svg
+from tests.support.pdf import PdfFile, split_strings
 
 PT = 72 / 25.4  # points per mm
 RENDER_PX_PER_MM = 2.0

@@ -12,31 +12,32 @@ import json
 import pyarrow.parquet as pq
 
 from packaging_pipeline.core.formats import read_json
-from packaging_pipeline.design.right_size import orders_shipping_next
-from packaging_pipeline.gate.night import gate_night, rejected_prefix
-from packaging_pipeline.publication.publish import (
-    LATEST_KEY,
-    manifest_key,
-    publish_batch,
+from packaging_pipeline.core.keys import (
+    PUBLISHED_LATEST_KEY,
+    published_manifest_key,
     published_prefix,
-    success_key,
+    published_success_key,
+    rejected_prefix,
 )
-from tests.test_design_batch import DS
-from tests.test_publish import RecordingLake
-from tests.test_sustainability import STAGING, gated, staged  # noqa: F401 - the gated night, reused
+from packaging_pipeline.design.right_size import orders_shipping_next
+from packaging_pipeline.gate.night import gate_night
+from packaging_pipeline.publication.publish import publish_batch
+from tests.support.gate import STAGING
+from tests.support.lakes import RecordingLake
+from tests.support.nights import DS
 
 PREFIX = published_prefix(DS)
 
 
 def batch(lake) -> tuple[dict, set[str], list[dict]]:
     """The manifest, every key under the batch prefix, and every assignment row of every warehouse."""
-    manifest = json.loads(lake.read_bytes(manifest_key(DS)))
+    manifest = json.loads(lake.read_bytes(published_manifest_key(DS)))
     rows = [row for wh in manifest["warehouses"]
             for row in csv.DictReader(io.StringIO(lake.read_text(wh["assignments_key"])))]  # fmt: skip
     return manifest, {o.key for o in lake.list(PREFIX)}, rows
 
 
-def test_a_gated_night_is_published_whole_and_a_rerun_replaces_it(gated):  # noqa: F811
+def test_a_gated_night_is_published_whole_and_a_rerun_replaces_it(gated):
     lake, settings, _, gate, _ = gated
     recorder = RecordingLake(lake)
     publish_batch(recorder, DS)
@@ -44,12 +45,13 @@ def test_a_gated_night_is_published_whole_and_a_rerun_replaces_it(gated):  # noq
 
     # Complete and verifiable: the manifest lists every file of the batch with its size and sha256.
     listed = {f["key"]: f for f in manifest["files"]}
-    assert set(listed) == keys - {manifest_key(DS), success_key(DS)}
+    assert set(listed) == keys - {published_manifest_key(DS), published_success_key(DS)}
     for key, entry in listed.items():
         data = lake.read_bytes(key)
         assert (len(data), hashlib.sha256(data).hexdigest()) == (entry["size"], entry["sha256"]), key
     puts = [key for op, key in recorder.events if op == "put"]
-    assert puts[-3:] == [manifest_key(DS), success_key(DS), LATEST_KEY]  # _SUCCESS after every batch file
+    # _SUCCESS after every batch file
+    assert puts[-3:] == [published_manifest_key(DS), published_success_key(DS), PUBLISHED_LATEST_KEY]
 
     # Every order shipping tomorrow is listed exactly once: with a published print file of its box, or
     # (the one multi-item order no standard box takes) with no box and the reason.
@@ -98,7 +100,8 @@ def test_a_gated_night_is_published_whole_and_a_rerun_replaces_it(gated):  # noq
     publish_batch(lake, DS)
     manifest2, keys2, rows2 = batch(lake)
     assert manifest2["batch_id"] != manifest["batch_id"]
-    assert set(listed2 := {f["key"] for f in manifest2["files"]}) == keys2 - {manifest_key(DS), success_key(DS)}
+    listed2 = {f["key"] for f in manifest2["files"]}
+    assert set(listed2) == keys2 - {published_manifest_key(DS), published_success_key(DS)}
     assert not any(f"/{plain}/" in k for k in keys2) and plain not in {r["design_id"] for r in rows2}
     assert sorted(r["order_id"] for r in rows2) == sorted(r["order_id"] for r in rows)
     assert all(r["print_file_key"] in listed2 for r in rows2 if r["box_code"])

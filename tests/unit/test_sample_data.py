@@ -17,14 +17,9 @@ import pytest
 from packaging_pipeline.core.keys import GROUND_TRUTH_KEY, raw_prefix
 from packaging_pipeline.core.schemas import CATALOG, CLICKSTREAM, EVENT_TYPES, FEEDBACK, FEEDBACK_EVENTS, ORDERS
 from packaging_pipeline.core.storage import LocalLake
-from packaging_pipeline.sample_data.shop import (
-    ARCHETYPES,
-    CATEGORIES,
-    DEVICES,
-    PALETTE,
-    WAREHOUSES,
-    generate_sample_data,
-)
+from packaging_pipeline.core.vocabulary import CATEGORIES, DEVICES, PALETTE
+from packaging_pipeline.sample_data.archetypes import ARCHETYPES, WAREHOUSES
+from packaging_pipeline.sample_data.generate import generate_sample_data
 
 START = dt.date(2026, 11, 1)
 

@@ -1,5 +1,8 @@
 """The sustainability evaluation and gate: hand-computed measures, grading, policy files, and a night
-gated end to end on a small lake (optimisation, rejection, order reassignment, fallbacks, MLflow)."""
+gated end to end on a small lake (optimisation, rejection, order reassignment, fallbacks).
+
+The staged and gated nights are fixtures of tests/conftest.py; the gate's MLflow log is checked in
+tests/integration/test_sustainability_mlflow.py."""
 
 from __future__ import annotations
 
@@ -7,47 +10,33 @@ import hashlib
 import io
 import json
 import re
-import shutil
-from importlib import resources
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from packaging_pipeline.core.config import Settings
+from packaging_pipeline.contract import last_published_design
+from packaging_pipeline.core.colour import PAPER_HEX
 from packaging_pipeline.core.errors import InputError
+from packaging_pipeline.core.keys import design_prefix
 from packaging_pipeline.core.storage import LocalLake
-from packaging_pipeline.design.batch import PlannedDesign, compose_design_files, design_prefix, generate_night_designs
-from packaging_pipeline.design.compose import BLACK_HEX, PAPER_HEX, logo_alpha
-from packaging_pipeline.gate.night import (
-    POLICY_FILE,
-    SUSTAINABILITY_EXPERIMENT,
-    evaluate_pair,
-    gate_night,
-    last_published_design,
-    load_policy,
-    log_gate,
-    message_ink_mm2,
-    parse_policy,
+from packaging_pipeline.design.compose import BLACK_HEX, logo_alpha
+from packaging_pipeline.gate.night import gate_night
+from packaging_pipeline.gate.policy import load_policy, parse_policy
+from packaging_pipeline.gate.scoring import evaluate_pair, message_ink_mm2
+from tests.support.gate import (
+    COVERAGE_060,
+    SHIPPED_POLICY,
+    STAGING,
+    copy_night,
+    hashes,
+    ink_separations,
+    policy_text,
+    restage,
+    spec_of,
 )
-from tests.conftest import TEST_PSEUDONYM_KEY
-from tests.test_design_batch import DS, segmented_night
-from tests.test_dielines import PdfFile
-
-SHIPPED_POLICY = resources.files("packaging_pipeline").joinpath("data", POLICY_FILE).read_text(encoding="utf-8")
-STAGING = f"designs/staging/ds={DS}/"
-TILE_PX = 256
-
-
-def policy_text(**replacements: str) -> str:
-    """The shipped policy with whole lines swapped, e.g. ``{"  max_inks: 3": "  max_inks: 1"}``."""
-    text = SHIPPED_POLICY
-    for old, new in replacements.items():
-        assert text.count(old) == 1, old
-        text = text.replace(old, new)
-    return text
-
+from tests.support.nights import DS
 
 # --------------------------------------------------------------------------------------------------
 # One pair, by hand
@@ -222,89 +211,9 @@ def test_a_missing_policy_file_is_a_clear_error(tmp_path):
 # A night on a small lake
 
 
-@pytest.fixture(scope="module")
-def staged(tmp_path_factory):
-    """A lake with the night's designs staged (as in tests/test_design_batch.py): 2 segments + default."""
-    lake, settings = segmented_night(tmp_path_factory.mktemp("sustainability") / "lake")
-    plan = generate_night_designs(settings, DS, designs_per_segment=2, use_model=False, workers=1)
-    assert plan["design_ids"] == ["d20261102-sx-00", "d20261102-s0-00", "d20261102-s0-01", "d20261102-s1-00",
-                                  "d20261102-s1-01"]  # fmt: skip
-    return lake.root
-
-
-def copy_night(staged, path) -> tuple[LocalLake, Settings]:
-    shutil.copytree(staged, path)
-    lake = LocalLake(path)
-    return lake, Settings(lake_uri=lake.uri, pseudonym_key=TEST_PSEUDONYM_KEY)
-
-
-def spec_of(lake: LocalLake, design_id: str, ds: str = DS) -> dict:
-    (key,) = [o.key for o in lake.list(f"designs/staging/ds={ds}/") if o.key.endswith(f"/{design_id}/spec.json")]
-    return json.loads(lake.read_bytes(key))
-
-
-def restage(lake: LocalLake, design_id: str, shares: tuple[int, int]) -> None:
-    """Repaint a staged design with stripes of known coverage: ``shares`` columns of 256 per ink slot."""
-    spec = spec_of(lake, design_id)
-    tile = np.zeros((TILE_PX, TILE_PX), np.uint8)
-    tile[:, : shares[0]] = 1
-    tile[:, shares[0] : shares[0] + shares[1]] = 2
-    plan = PlannedDesign(
-        design_id, spec["segment_id"], spec["segment_label"], spec["motif"], spec["variant"],
-        tuple(i["hex"] for i in spec["inks"]), tuple(i["name"] for i in spec["inks"]), spec["message"],
-        tuple((p["box_code"], p["style"], tuple(p["inner_mm"]), p["board"]) for p in spec["print_files"]),
-        spec["orders"],
-    )  # fmt: skip
-    lake.upload_many(compose_design_files(plan, tile, DS, spec["artwork_source"], spec["tile_mm"]))
-
-
-def ink_separations(pdf: bytes) -> set[str]:
-    doc = PdfFile(pdf)
-    names = {re.match(rb"^\[/Separation /(\S+) ", b).group(1).decode() for b in doc.objects.values()
-             if b.startswith(b"[/Separation ")}  # fmt: skip
-    return {n.replace("#20", " ") for n in names if n.startswith("Ink")}
-
-
 def artwork_colours(lake: LocalLake, key: str) -> set[str]:
     rgb = np.asarray(Image.open(io.BytesIO(lake.read_bytes(key))).convert("RGB")).reshape(-1, 3)
     return {"#" + bytes(int(v) for v in c).hex() for c in np.unique(rgb, axis=0)}
-
-
-def hashes(lake: LocalLake, prefix: str = "designs/") -> dict[str, str]:
-    return {o.key: hashlib.sha256(lake.read_bytes(o.key)).hexdigest() for o in lake.list(prefix)}
-
-
-COVERAGE_060 = {"  max_total_ink_coverage: 1.20": "  max_total_ink_coverage: 0.60"}
-
-
-@pytest.fixture(scope="module")
-def gated(staged, tmp_path_factory):
-    """The night gated with total ink coverage <= 60%, three designs repainted to known coverage.
-
-    * s0-01 (yellow, navy): 31% yellow + 38% navy = 69% -> merging yellow (less coverage) leaves
-      38% navy: optimised.
-    * s1-01 (pink, purple): 66% pink + 19% purple -> merging purple leaves 66%: rejected; its
-      orders move to s1-00 (about 40%), which passes.
-    * sx-00, the default segment's only design: 70% beige + 9% navy -> 70% after: rejected, and
-      the segment falls back to a plain box (nothing was published before).
-    """
-    lake, settings = copy_night(staged, tmp_path_factory.mktemp("gated") / "lake")
-    restage(lake, "d20261102-s0-01", (80, 96))
-    restage(lake, "d20261102-s1-01", (168, 48))
-    restage(lake, "d20261102-sx-00", (180, 24))
-    before = {
-        "orders": pq.read_table(lake.root / STAGING / "order_designs.parquet").to_pandas(),
-        "hashes": hashes(lake),
-        "s0-01-inks": {
-            k: ink_separations(lake.read_bytes(k))
-            for k in hashes(lake, STAGING + "segment=0/d20261102-s0-01/")
-            if k.endswith(".pdf")
-        },  # fmt: skip
-    }
-    policy = lake.root.parent / "policy.yaml"
-    policy.write_text(policy_text(**COVERAGE_060))
-    gate = gate_night(settings, DS, policy, log_to_mlflow=False)
-    return lake, settings, policy, gate, before
 
 
 def test_counts_reconcile_and_gate_json_records_policy_and_materials(gated):
@@ -426,26 +335,6 @@ def test_a_rerun_of_the_gate_gives_the_same_decisions_and_files(gated):
     first = hashes(lake)
     again = gate_night(settings, DS, policy, log_to_mlflow=False)
     assert again == gate and hashes(lake) == first
-
-
-def test_the_gate_log_is_one_mlflow_run_with_the_pair_table(gated, tmp_path, monkeypatch):
-    import mlflow
-
-    lake, _, _, gate, _ = gated
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    monkeypatch.setenv("MLFLOW_ARTIFACT_ROOT", (tmp_path / "artifacts").as_uri())
-    pairs = pq.read_table(lake.root / STAGING / "sustainability.parquet")
-    run = mlflow.get_run(log_gate(gate, pairs))
-    assert mlflow.get_experiment(run.info.experiment_id).name == SUSTAINABILITY_EXPERIMENT
-    assert run.data.tags["ds"] == DS and run.data.tags["policy_version"] == "1"
-    assert run.data.params["policy_version"] == "1" and run.data.params["max_total_ink_coverage"] == "0.6"
-    metrics = run.data.metrics
-    assert metrics["rejected"] == 2 and metrics["segment_-1_pass_rate"] == 0 and metrics["segment_1_pass_rate"] == 0.5
-    assert metrics["segment_0_mean_co2e_kg"] > 0 and metrics["segment_0_mean_board_kg"] > 0
-    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
-    assert {"sustainability_pairs.json", "gate.json"} <= artifacts
-    logged = mlflow.load_table("sustainability_pairs.json", run_ids=[run.info.run_id])
-    assert len(logged) == pairs.num_rows
 
 
 def test_a_rerun_with_a_looser_policy_brings_rejected_designs_back(staged, tmp_path):
