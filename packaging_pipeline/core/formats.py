@@ -13,7 +13,6 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from packaging_pipeline.core.errors import InputError
 from packaging_pipeline.core.storage import Lake
 
 PARQUET_COMPRESSION = "zstd"
@@ -39,25 +38,6 @@ def dumps(obj: Any, **kwargs: Any) -> str:
 def spec_bytes(spec: Any) -> bytes:
     """A ``spec.json`` as staged and published: indented, keys sorted, so reruns are byte-identical."""
     return dumps(spec, indent=2, sort_keys=True).encode("utf-8")
-
-
-def load_yaml(packaged: str, path: str | None = None) -> Any:
-    """A YAML document: the user's file at ``path``, else ``packaging_pipeline/data/<packaged>``.
-
-    Raises:
-        InputError: naming the file that cannot be read or parsed.
-    """
-    from importlib import resources
-
-    import yaml
-
-    try:
-        if path is None:
-            return yaml.safe_load(resources.files("packaging_pipeline").joinpath("data", packaged).read_text("utf-8"))
-        with open(path, encoding="utf-8") as fh:
-            return yaml.safe_load(fh)
-    except (OSError, yaml.YAMLError) as exc:
-        raise InputError(f"cannot read {path or 'packaging_pipeline/data/' + packaged}: {exc}") from exc
 
 
 def write_json(lake: Lake, key: str, obj: Any) -> None:

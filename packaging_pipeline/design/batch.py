@@ -34,13 +34,14 @@ import pyarrow as pa
 from packaging_pipeline.core import keys
 from packaging_pipeline.core.colour import PAPER_HEX
 from packaging_pipeline.core.errors import InputError
-from packaging_pipeline.core.formats import load_yaml, read_json, read_parquet_prefix, spec_bytes, write_parquet
+from packaging_pipeline.core.formats import read_json, read_parquet_prefix, spec_bytes, write_parquet
 from packaging_pipeline.core.hashing import stable_hash64
 from packaging_pipeline.core.keys import design_prefix, print_file_key, staging_prefix
 from packaging_pipeline.core.storage import Lake, open_lake
 from packaging_pipeline.design.artwork import ArtworkSource, night_tiles, palette_variants
 from packaging_pipeline.design.compose import DEFAULT_TILE_MM, Design, clean_message, layout_for
 from packaging_pipeline.design.dielines import make_dieline
+from packaging_pipeline.design.messages import load_messages
 from packaging_pipeline.design.previews import colour_tile, mockup_rgb, png_bytes, preview_rgb
 from packaging_pipeline.design.print_files import design_pdf, design_svg, svg_ink_uris
 from packaging_pipeline.design.right_size import orders_shipping_next, right_size_night
@@ -77,15 +78,6 @@ class PlannedDesign:
     boxes: tuple[tuple[str, str, tuple[float, float, float], str], ...]  # (box_code, style, inner, board)
     orders: int
     allocation: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False)  # arm, why, posterior
-
-
-def load_messages(path: str | None = None) -> dict[str, str]:
-    """Segment messages by top category (``default`` for the rest), from packaged YAML or a user file."""
-    doc = load_yaml("messages.yaml", path)
-    messages = doc.get("messages") if isinstance(doc, dict) else None
-    if not isinstance(messages, dict) or not isinstance(messages.get("default"), str):
-        raise InputError(f"segment messages {path or 'data/messages.yaml'} need a `messages:` map with a default")
-    return {str(k): str(v) for k, v in messages.items()}
 
 
 def order_choice(order_id: str, n: int) -> int:

@@ -10,17 +10,42 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from collections.abc import Callable, Mapping, Sequence
-from importlib import resources
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-import yaml
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    PrivateAttr,
+    Strict,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
 
+from packaging_pipeline.core.config_files import (
+    ConfigModel,
+    Flag,
+    Number,
+    Text,
+    got,
+    kind_of,
+    load_config,
+    packaged_source,
+    problem,
+    problems,
+    read_text,
+    validate_config,
+)
 from packaging_pipeline.core.errors import InputError
 from packaging_pipeline.design.dielines import make_dieline
 from packaging_pipeline.design.materials import load_materials
 
+CATALOG_FILE = "box_catalog.yaml"
 STYLES = ("0427", "0201")
 """FEFCO styles the right-sizer can choose from: e-commerce mailer and regular slotted container."""
 
@@ -78,13 +103,6 @@ class BoxCatalog:
         return tuple(d - 2 * self.padding_mm for d in box.inner_mm)  # type: ignore[return-value]
 
 
-_CATALOG_KEYS = {"version", "padding_mm", "custom_sizes", "boxes"}
-
-_BOX_KEYS = {"code", "style", "inner_mm", "board"}
-
-_CUSTOM_KEYS = {"enabled", "style", "board", "step_mm", "max_inner_mm"}
-
-
 def format_dims(dims: Sequence[float]) -> str:
     """``LxWxH`` in mm, as in box names and messages."""
     return "x".join(f"{d:g}" for d in dims)
@@ -92,7 +110,7 @@ def format_dims(dims: Sequence[float]) -> str:
 
 def default_box_catalog_text() -> str:
     """The packaged standard range (``packaging_pipeline/data/box_catalog.yaml``)."""
-    return (resources.files("packaging_pipeline") / "data" / "box_catalog.yaml").read_text(encoding="utf-8")
+    return read_text(kind_of(BoxCatalogFile), CATALOG_FILE, None)
 
 
 def load_box_catalog(path: str | os.PathLike[str] | None = None) -> BoxCatalog:
@@ -102,82 +120,15 @@ def load_box_catalog(path: str | os.PathLike[str] | None = None) -> BoxCatalog:
 
     Raises:
         InputError: the file is missing, not YAML, or an entry is invalid; the message names the
-            file and the entry.
+            file, each entry and field, and what it should be.
     """
-    if path is None:
-        source, text = "packaging_pipeline/data/box_catalog.yaml", default_box_catalog_text()
-    else:
-        source = str(Path(path))
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InputError(f"cannot read box catalog {source}: {exc.strerror or exc}") from None
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InputError(f"box catalog {source} is not valid YAML: {exc}") from None
-    return parse_box_catalog(doc, source)
+    source = packaged_source(CATALOG_FILE) if path is None else str(Path(path))
+    return _catalog(load_config(BoxCatalogFile, CATALOG_FILE, path, source=source), source)
 
 
 def parse_box_catalog(doc: Any, source: str = "<inline>") -> BoxCatalog:
     """Validate a parsed catalog document and compute each box's blank area from its dieline."""
-
-    def fail(where: str, what: str) -> InputError:
-        return InputError(f"box catalog {source}: {where}: {what}")
-
-    if not isinstance(doc, dict):
-        raise fail("top level", "expected a mapping with 'padding_mm', 'custom_sizes' and 'boxes'")
-    _no_unknown(doc, _CATALOG_KEYS, "top level", fail)
-    padding = _number(doc.get("padding_mm", 5.0), "padding_mm", fail, minimum=0.0)
-
-    raw_boxes = doc.get("boxes")
-    if not isinstance(raw_boxes, list) or not raw_boxes:
-        raise fail("boxes", "expected a non-empty list of {code, style, inner_mm, board}")
-    boxes: list[Box] = []
-    seen: set[str] = set()
-    for i, entry in enumerate(raw_boxes):
-        where = f"boxes[{i}]"
-        if not isinstance(entry, dict):
-            raise fail(where, "expected a mapping {code, style, inner_mm, board}")
-        if isinstance(entry.get("code"), str):
-            where += f" ({entry['code']!r})"
-        _no_unknown(entry, _BOX_KEYS, where, fail)
-        code = entry.get("code")
-        if not isinstance(code, str) or not code.strip():
-            raise fail(where, "'code' must be a non-empty string such as \"0427-M3\"")
-        if code in seen:
-            raise fail(where, f"code {code!r} appears twice; box codes must be unique")
-        seen.add(code)
-        style = _style(entry.get("style"), where, fail)
-        inner = _dims(entry.get("inner_mm"), where + ".inner_mm", fail)
-        if min(inner) <= 2 * padding:
-            raise fail(where, f"inner_mm {format_dims(inner)} leaves no room inside {padding:g} mm padding per side")
-        board = _board(entry.get("board"), where, fail)
-        try:
-            area = box_blank_area(style, inner, board)
-        except InputError as exc:
-            raise fail(where, str(exc)) from None
-        boxes.append(Box(code, style, inner, board, area))
-
-    custom_doc = doc.get("custom_sizes", {}) or {}
-    if not isinstance(custom_doc, dict):
-        raise fail("custom_sizes", "expected a mapping {enabled, style, board, step_mm, max_inner_mm}")
-    _no_unknown(custom_doc, _CUSTOM_KEYS, "custom_sizes", fail)
-    defaults = CustomSizes()
-    enabled = custom_doc.get("enabled", defaults.enabled)
-    if not isinstance(enabled, bool):
-        raise fail("custom_sizes.enabled", f"expected true or false, got {enabled!r}")
-    max_inner = _dims(custom_doc.get("max_inner_mm", list(defaults.max_inner_mm)), "custom_sizes.max_inner_mm", fail)
-    if min(max_inner) <= 2 * padding:
-        raise fail("custom_sizes.max_inner_mm", f"{format_dims(max_inner)} leaves no room inside the padding")
-    custom = CustomSizes(
-        enabled=enabled,
-        style=_style(custom_doc.get("style", defaults.style), "custom_sizes", fail),
-        board=_board(custom_doc.get("board", defaults.board), "custom_sizes", fail),
-        step_mm=_number(custom_doc.get("step_mm", defaults.step_mm), "custom_sizes.step_mm", fail, 0.0, True),
-        max_inner_mm=max_inner,
-    )
-    return BoxCatalog(tuple(boxes), padding, custom, source)
+    return _catalog(validate_config(BoxCatalogFile, doc, source), source)
 
 
 def box_blank_area(style: str, inner_mm: Dims, board: str) -> float:
@@ -185,45 +136,112 @@ def box_blank_area(style: str, inner_mm: Dims, board: str) -> float:
     return make_dieline(style, inner_mm, board).blank_area_m2
 
 
-def _no_unknown(doc: Mapping[str, Any], known: set[str], where: str, fail: Callable[[str, str], InputError]) -> None:
-    unknown = sorted(str(k) for k in set(doc) - known)
-    if unknown:
-        raise fail(where, f"unknown keys {unknown}; expected some of {sorted(known)}")
-
-
-def _number(
-    value: Any,
-    where: str,
-    fail: Callable[[str, str], InputError],
-    minimum: float | None = None,
-    exclusive: bool = False,
-) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise fail(where, f"expected a number, got {value!r}")
-    if minimum is not None and (value <= minimum if exclusive else value < minimum):
-        raise fail(where, f"{value!r} must be {'greater than' if exclusive else 'at least'} {minimum:g}")
-    return float(value)
-
-
-def _dims(value: Any, where: str, fail: Callable[[str, str], InputError]) -> Dims:
-    if not isinstance(value, list | tuple) or len(value) != 3:
-        raise fail(where, f"expected three sizes in mm [length, width, height], got {value!r}")
-    l, w, h = (_number(v, where, fail, minimum=0.0, exclusive=True) for v in value)  # noqa: E741
-    return (l, w, h)
-
-
-def _style(value: Any, where: str, fail: Callable[[str, str], InputError]) -> str:
+# -- the file, as pydantic models --------------------------------------------------------------------
+def _style(value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
-        raise fail(where, f'style {value!r} must be a quoted FEFCO code such as "0427" (YAML reads 0427 as a number)')
+        raise problem(f'expected a quoted FEFCO code such as "0427", got the number {value!r}: '
+                      "YAML reads an unquoted code with a leading 0 as a number (0427 as 279)")  # fmt: skip
     if value not in STYLES:
-        raise fail(where, f"style {value!r} is not supported; use one of {', '.join(repr(s) for s in STYLES)}")
+        raise problem(f"expected one of {', '.join(repr(s) for s in STYLES)} (FEFCO styles with a dieline), "
+                      f"got {got(value)}")  # fmt: skip
     return str(value)
 
 
-def _board(value: Any, where: str, fail: Callable[[str, str], InputError]) -> str:
-    if not isinstance(value, str):
-        raise fail(where, f"board {value!r} must be a board grade code such as E, B or C")
+def _board_code(value: str) -> str:
+    """The materials library's code of board grade ``value`` (case-insensitive)."""
     try:
         return load_materials().board(value).code
     except InputError as exc:
-        raise fail(where, str(exc)) from None
+        raise problem(str(exc)) from None
+
+
+def _three(value: Any) -> Any:
+    if not isinstance(value, list | tuple) or len(value) != 3:
+        raise problem(f"expected three sizes in mm [length, width, height], got {got(value)}")
+    return value
+
+
+Style = Annotated[str, PlainValidator(_style)]
+BoardCode = Annotated[Text, AfterValidator(_board_code)]
+Size = Annotated[Number, Field(gt=0)]
+Sizes = Annotated[tuple[Size, Size, Size], BeforeValidator(_three)]
+
+
+def _named(code: str) -> str:
+    if not code.strip():
+        raise problem('expected a non-empty box code such as "0427-M3"')
+    return code
+
+
+class _BoxEntry(ConfigModel):
+    code: Annotated[Text, AfterValidator(_named)]
+    style: Style
+    inner_mm: Sizes
+    board: BoardCode
+    _blank_area_m2: float = PrivateAttr(0.0)
+
+    @model_validator(mode="after")
+    def _has_a_dieline(self) -> _BoxEntry:
+        try:
+            self._blank_area_m2 = box_blank_area(self.style, self.inner_mm, self.board)
+        except InputError as exc:
+            raise problem(str(exc)) from None
+        return self
+
+
+_DEFAULT_CUSTOM = CustomSizes()
+
+
+class _CustomSizesEntry(ConfigModel):
+    enabled: Flag = _DEFAULT_CUSTOM.enabled
+    style: Style = _DEFAULT_CUSTOM.style
+    board: BoardCode = _DEFAULT_CUSTOM.board
+    step_mm: Number = Field(_DEFAULT_CUSTOM.step_mm, gt=0)
+    max_inner_mm: Sizes = _DEFAULT_CUSTOM.max_inner_mm
+
+
+class BoxCatalogFile(ConfigModel):
+    """``data/box_catalog.yaml``: unique box codes, every box and the custom maximum roomier than the padding."""
+
+    model_config = ConfigDict(title="box catalog")
+
+    version: Any = None
+    padding_mm: Number = Field(5.0, ge=0)
+    # An empty or null custom_sizes means the defaults (custom sizes off).
+    custom_sizes: Annotated[_CustomSizesEntry, BeforeValidator(lambda v: v or {})] = _CustomSizesEntry()
+    boxes: Annotated[list[_BoxEntry], Strict(), Field(min_length=1)]
+
+    @field_validator("boxes", mode="wrap")
+    @classmethod
+    def _listed(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> list[_BoxEntry]:
+        if not isinstance(value, list) or not value:
+            raise problem(f"expected a non-empty list of {{code, style, inner_mm, board}}, got {got(value)}")
+        return handler(value)
+
+    @model_validator(mode="after")
+    def _roomy_and_unique(self) -> BoxCatalogFile:
+        found: list[tuple[tuple[Any, ...], str, Any]] = []
+        seen: set[str] = set()
+        room = f"expected every size above {2 * self.padding_mm:g} mm (twice the {self.padding_mm:g} mm padding_mm)"
+        for i, box in enumerate(self.boxes):
+            if box.code in seen:
+                found.append((("boxes", i, "code"), f"code {box.code!r} appears twice; box codes must be unique",
+                              box.code))  # fmt: skip
+            seen.add(box.code)
+            if min(box.inner_mm) <= 2 * self.padding_mm:
+                found.append((("boxes", i, "inner_mm"), f"{room}, got {format_dims(box.inner_mm)}: no room is left "
+                              "inside the padding", list(box.inner_mm)))  # fmt: skip
+        limit = self.custom_sizes.max_inner_mm
+        if min(limit) <= 2 * self.padding_mm:
+            found.append((("custom_sizes", "max_inner_mm"), f"{room}, got {format_dims(limit)}: no room is left "
+                          "inside the padding", list(limit)))  # fmt: skip
+        if found:
+            raise problems(found)
+        return self
+
+
+def _catalog(doc: BoxCatalogFile, source: str) -> BoxCatalog:
+    boxes = tuple(Box(b.code, b.style, b.inner_mm, b.board, b._blank_area_m2) for b in doc.boxes)
+    c = doc.custom_sizes
+    custom = CustomSizes(c.enabled, c.style, c.board, c.step_mm, c.max_inner_mm)
+    return BoxCatalog(boxes, doc.padding_mm, custom, source)

@@ -9,15 +9,25 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 import os
-from collections.abc import Mapping
-from importlib import resources
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-import yaml
+from pydantic import ConfigDict, Field, Strict, field_validator, model_validator
 
+from packaging_pipeline.core.config_files import (
+    ConfigModel,
+    Flag,
+    Number,
+    Text,
+    TextList,
+    Whole,
+    load_config,
+    packaged_source,
+    problem,
+    problems,
+)
 from packaging_pipeline.core.errors import InputError
 
 SHIPPED_FILE = "materials.yaml"
@@ -50,8 +60,7 @@ class BoardGrade:
 
     def computed_gsm(self) -> float:
         """Liners + each medium x its take-up factor + starch: what ``combined_gsm`` must agree with."""
-        fluting = sum(m * f for m, f in zip(self.mediums_gsm, self.take_up, strict=True))
-        return sum(self.liners_gsm) + fluting + self.starch_gsm
+        return _grammage(self.liners_gsm, self.mediums_gsm, self.take_up, self.starch_gsm)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,175 +129,171 @@ def _lookup(kind: str, code: str, entries: Mapping[str, Any], source: str) -> An
 
 
 def load_materials(path: str | os.PathLike[str] | None = None) -> MaterialsLibrary:
-    """Load and check a materials file; without ``path`` the shipped library (read once, then cached)."""
+    """Load and check a materials file; without ``path`` the shipped library (read once, then cached).
+
+    Raises:
+        InputError: unreadable file, invalid YAML, or a missing, unknown or invalid field; the message
+            names the file, each field path and what it should be.
+    """
     if path is None:
         return _shipped_library()
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot read materials file {path}: {exc.strerror or exc}. Check the path.") from None
-    return parse_materials(text, source=str(path))
+    return _library(load_config(MaterialsFile, SHIPPED_FILE, path, source=str(path)), str(path))
 
 
 @functools.lru_cache(maxsize=1)
 def _shipped_library() -> MaterialsLibrary:
-    text = resources.files("packaging_pipeline").joinpath("data", SHIPPED_FILE).read_text(encoding="utf-8")
-    return parse_materials(text, source=f"packaging_pipeline/data/{SHIPPED_FILE}")
+    return _library(load_config(MaterialsFile, SHIPPED_FILE), packaged_source(SHIPPED_FILE))
 
 
 def parse_materials(text: str, source: str = "materials file") -> MaterialsLibrary:
     """Parse YAML text into a checked library; errors name the file, the entry and the field."""
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InputError(f"{source} is not valid YAML: {exc}") from None
-    r = YamlReader(source)
-    doc = r.mapping(doc, "the document")
-    version = r.field(doc, "version", "", int)
-    if version < 1:
-        raise r.error("version", f"must be a positive whole number, got {version}")
-    factors = tuple(_factor(r, code, entry) for code, entry in r.section(doc, "emission_factors").items())
-    boards = tuple(_board(r, code, entry) for code, entry in r.section(doc, "board_grades").items())
-    inks = tuple(_ink(r, code, entry) for code, entry in r.section(doc, "inks").items())
-    factor_codes = {f.code for f in factors}
-    for board in boards:
-        if board.emission_factor not in factor_codes:
-            raise r.error(
-                f"board_grades.{board.code}.emission_factor",
-                f"names {board.emission_factor!r}, which is not among emission_factors ({', '.join(factor_codes)})",
-            )
-    return MaterialsLibrary(version=version, boards=boards, inks=inks, emission_factors=factors, source=source)
+    return _library(load_config(MaterialsFile, SHIPPED_FILE, text=text, source=source), source)
 
 
-def _board(r: YamlReader, code: str, entry: Any) -> BoardGrade:
-    where = f"board_grades.{code}"
-    entry = r.mapping(entry, where)
-    board = BoardGrade(
-        code=str(code),
-        name=r.field(entry, "name", where, str),
-        wall=r.field(entry, "wall", where, str),
-        flutes=tuple(r.strings(entry, "flutes", where)),
-        caliper_mm=r.positive(entry, "caliper_mm", where),
-        liners_gsm=tuple(r.positives(entry, "liners_gsm", where)),
-        mediums_gsm=tuple(r.positives(entry, "mediums_gsm", where)),
-        take_up=tuple(r.positives(entry, "take_up", where)),
-        starch_gsm=r.number(entry, "starch_gsm", where, minimum=0.0),
-        combined_gsm=r.positive(entry, "combined_gsm", where),
-        recycled_fibre_share=r.number(entry, "recycled_fibre_share", where, minimum=0.0, maximum=1.0),
-        emission_factor=r.field(entry, "emission_factor", where, str),
-        assumptions=tuple(r.strings(entry, "assumptions", where, required=False)),
+def _grammage(liners: Sequence[float], mediums: Sequence[float], take_up: Sequence[float], starch: float) -> float:
+    fluting = sum(m * f for m, f in zip(mediums, take_up, strict=True))
+    return sum(liners) + fluting + starch
+
+
+# -- the file, as pydantic models --------------------------------------------------------------------
+Positive = Annotated[Number, Field(gt=0)]
+Positives = Annotated[list[Positive], Strict(), Field(min_length=1)]
+
+
+class _BoardEntry(ConfigModel):
+    name: Text
+    wall: Literal["single", "double", "triple"]
+    flutes: TextList
+    caliper_mm: Positive
+    liners_gsm: Positives
+    mediums_gsm: Positives
+    take_up: Positives
+    starch_gsm: Number = Field(ge=0)
+    combined_gsm: Positive
+    recycled_fibre_share: Number = Field(ge=0, le=1)
+    emission_factor: Text
+    assumptions: TextList | None = None
+
+    @model_validator(mode="after")
+    def _layers_add_up(self) -> _BoardEntry:
+        found: list[tuple[tuple[str, ...], str, Any]] = []
+        mediums = len(self.mediums_gsm)
+        if len(self.take_up) != mediums or len(self.flutes) != mediums:
+            found.append(((), f"expected one take_up factor and one flute per medium in mediums_gsm ({mediums}), "
+                              f"got {len(self.take_up)} take_up and {len(self.flutes)} flutes", None))  # fmt: skip
+        if len(self.liners_gsm) != mediums + 1:
+            found.append((("liners_gsm",), f"expected one liner more than there are mediums ({mediums + 1} liners), "
+                                           f"got {len(self.liners_gsm)}", self.liners_gsm))  # fmt: skip
+        if not found:
+            computed = _grammage(self.liners_gsm, self.mediums_gsm, self.take_up, self.starch_gsm)
+            if abs(self.combined_gsm - computed) > GRAMMAGE_TOLERANCE * computed:
+                found.append((("combined_gsm",), f"expected {computed:g} (liners + mediums x take-up + starch, within "
+                              f"{GRAMMAGE_TOLERANCE:.0%}), got {self.combined_gsm:g}; fix one or the other",
+                              self.combined_gsm))  # fmt: skip
+        if found:
+            raise problems(found)
+        return self
+
+
+class _InkEntry(ConfigModel):
+    name: Text
+    process: Text
+    laydown_gsm: Positive
+    crosslinked: Flag
+    metallic: Flag
+    assumption: Text | None = None
+
+
+class _FactorEntry(ConfigModel):
+    material: Text
+    value: Positive
+    unit: Text
+    scope: Text
+    year: Whole
+    source: Text
+    note: Text | None = None
+
+    @field_validator("unit")
+    @classmethod
+    def _per_kg(cls, unit: str) -> str:
+        if unit != "kg CO2e/kg":
+            raise problem(f"expected 'kg CO2e/kg', got {unit!r}")
+        return unit
+
+    @field_validator("scope")
+    @classmethod
+    def _one_boundary(cls, scope: str) -> str:
+        if sum(b in scope for b in BOUNDARIES) != 1:
+            raise problem(f"must name exactly one of {', '.join(BOUNDARIES)}, got {scope!r}")
+        return scope
+
+
+class MaterialsFile(ConfigModel):
+    """``data/materials.yaml``: entries by code, in file order; every board's emission factor is in the file."""
+
+    model_config = ConfigDict(title="materials file")
+
+    version: Whole = Field(ge=1)
+    board_grades: Annotated[dict[Any, _BoardEntry], Strict(), Field(min_length=1)]
+    inks: Annotated[dict[Any, _InkEntry], Strict(), Field(min_length=1)]
+    emission_factors: Annotated[dict[Any, _FactorEntry], Strict(), Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _factors_exist(self) -> MaterialsFile:
+        codes = [str(c) for c in self.emission_factors]
+        found = [
+            (("board_grades", code, "emission_factor"), f"names {board.emission_factor!r}, which is not among "
+             f"emission_factors; use one of {', '.join(codes)}", board.emission_factor)
+            for code, board in self.board_grades.items() if board.emission_factor not in codes
+        ]  # fmt: skip
+        if found:
+            raise problems(found)
+        return self
+
+
+def _library(doc: MaterialsFile, source: str) -> MaterialsLibrary:
+    boards = tuple(
+        BoardGrade(
+            code=str(code),
+            name=b.name,
+            wall=b.wall,
+            flutes=tuple(b.flutes),
+            caliper_mm=b.caliper_mm,
+            liners_gsm=tuple(b.liners_gsm),
+            mediums_gsm=tuple(b.mediums_gsm),
+            take_up=tuple(b.take_up),
+            starch_gsm=b.starch_gsm,
+            combined_gsm=b.combined_gsm,
+            recycled_fibre_share=b.recycled_fibre_share,
+            emission_factor=b.emission_factor,
+            assumptions=tuple(b.assumptions or ()),
+        )  # fmt: skip
+        for code, b in doc.board_grades.items()
     )
-    if board.wall not in ("single", "double", "triple"):
-        raise r.error(f"{where}.wall", f"must be single, double or triple, got {board.wall!r}")
-    if len(board.mediums_gsm) != len(board.take_up) or len(board.mediums_gsm) != len(board.flutes):
-        raise r.error(f"{where}", "needs one take_up factor and one flute per medium in mediums_gsm")
-    if len(board.liners_gsm) != len(board.mediums_gsm) + 1:
-        raise r.error(f"{where}.liners_gsm", "needs one liner more than there are mediums")
-    computed = board.computed_gsm()
-    if abs(board.combined_gsm - computed) > GRAMMAGE_TOLERANCE * computed:
-        raise r.error(
-            f"{where}.combined_gsm",
-            f"is {board.combined_gsm:g} but liners + mediums x take-up + starch give {computed:g}; fix either",
-        )
-    return board
-
-
-def _ink(r: YamlReader, code: str, entry: Any) -> Ink:
-    where = f"inks.{code}"
-    entry = r.mapping(entry, where)
-    return Ink(
-        code=str(code),
-        name=r.field(entry, "name", where, str),
-        process=r.field(entry, "process", where, str),
-        laydown_gsm=r.positive(entry, "laydown_gsm", where),
-        crosslinked=r.field(entry, "crosslinked", where, bool),
-        metallic=r.field(entry, "metallic", where, bool),
-        assumption=r.field(entry, "assumption", where, str, required=False) or "",
+    inks = tuple(
+        Ink(
+            code=str(code),
+            name=i.name,
+            process=i.process,
+            laydown_gsm=i.laydown_gsm,
+            crosslinked=i.crosslinked,
+            metallic=i.metallic,
+            assumption=i.assumption or "",
+        )  # fmt: skip
+        for code, i in doc.inks.items()
     )
-
-
-def _factor(r: YamlReader, code: str, entry: Any) -> EmissionFactor:
-    where = f"emission_factors.{code}"
-    entry = r.mapping(entry, where)
-    factor = EmissionFactor(
-        code=str(code),
-        material=r.field(entry, "material", where, str),
-        value=r.positive(entry, "value", where),
-        unit=r.field(entry, "unit", where, str),
-        scope=r.field(entry, "scope", where, str),
-        year=r.field(entry, "year", where, int),
-        source=r.field(entry, "source", where, str),
-        note=r.field(entry, "note", where, str, required=False) or "",
+    factors = tuple(
+        EmissionFactor(
+            code=str(code),
+            material=f.material,
+            value=f.value,
+            unit=f.unit,
+            scope=f.scope,
+            year=f.year,
+            source=f.source,
+            note=f.note or "",
+        )  # fmt: skip
+        for code, f in doc.emission_factors.items()
     )
-    if sum(b in factor.scope for b in BOUNDARIES) != 1:
-        raise r.error(f"{where}.scope", f"must name exactly one of {', '.join(BOUNDARIES)}, got {factor.scope!r}")
-    if factor.unit != "kg CO2e/kg":
-        raise r.error(f"{where}.unit", f"must be 'kg CO2e/kg', got {factor.unit!r}")
-    return factor
-
-
-class YamlReader:
-    """Typed field access whose errors name the file and the dotted field path."""
-
-    def __init__(self, source: str):
-        self.source = source
-
-    def error(self, where: str, problem: str) -> InputError:
-        return InputError(f"{self.source}: {where} {problem}")
-
-    def mapping(self, value: Any, where: str) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise self.error(where, f"must be a mapping, got {type(value).__name__}")
-        return value
-
-    def section(self, doc: dict[str, Any], name: str) -> dict[str, Any]:
-        section = self.mapping(doc.get(name), name)
-        if not section:
-            raise self.error(name, "must list at least one entry")
-        return section
-
-    def field(self, entry: dict[str, Any], name: str, where: str, kind: type, required: bool = True) -> Any:
-        path = f"{where}.{name}" if where else name
-        if name not in entry or entry[name] is None:
-            if required:
-                raise self.error(path, "is missing")
-            return None
-        value = entry[name]
-        # bool is an int subclass: a YAML `true` must not pass as a number, nor 1 as a flag.
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise self.error(path, f"must be {kind.__name__}, got {value!r}")
-        return value
-
-    def number(
-        self, entry: dict[str, Any], name: str, where: str, minimum: float | None = None, maximum: float | None = None
-    ) -> float:
-        path = f"{where}.{name}"
-        value = entry.get(name)
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise self.error(path, f"must be a finite number, got {value!r}")
-        if minimum is not None and value < minimum:
-            raise self.error(path, f"must be at least {minimum:g}, got {value!r}")
-        if maximum is not None and value > maximum:
-            raise self.error(path, f"must be at most {maximum:g}, got {value!r}")
-        return float(value)
-
-    def positive(self, entry: dict[str, Any], name: str, where: str) -> float:
-        value = self.number(entry, name, where)
-        if value <= 0:
-            raise self.error(f"{where}.{name}", f"must be greater than zero, got {value:g}")
-        return value
-
-    def positives(self, entry: dict[str, Any], name: str, where: str) -> list[float]:
-        values = entry.get(name)
-        if not isinstance(values, list) or not values:
-            raise self.error(f"{where}.{name}", f"must be a non-empty list of numbers, got {values!r}")
-        return [self.positive({name: v}, name, where) for v in values]
-
-    def strings(self, entry: dict[str, Any], name: str, where: str, required: bool = True) -> list[str]:
-        values = entry.get(name)
-        if values is None and not required:
-            return []
-        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-            raise self.error(f"{where}.{name}", f"must be a list of strings, got {values!r}")
-        return values
+    return MaterialsLibrary(version=doc.version, boards=boards, inks=inks, emission_factors=factors, source=source)

@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any
 
-from packaging_pipeline.core.errors import InputError
-from packaging_pipeline.core.formats import load_yaml
+from pydantic import BeforeValidator, ConfigDict, PlainValidator, Strict, model_validator
+
+from packaging_pipeline.core.config_files import ConfigModel, got, load_config, problem, problems
 from packaging_pipeline.core.schemas import FEEDBACK_EVENTS
 
 log = logging.getLogger(__name__)
 
 FEEDBACK_EXPERIMENT = "design-feedback"
+POLICY_FILE = "feedback_policy.yaml"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,30 +41,92 @@ class FeedbackPolicy:
 
 def load_policy(path: str | None = None) -> FeedbackPolicy:
     """The packaged policy, or the user's file at ``path``; a bad file is named in the error."""
-    where = path or "packaging_pipeline/data/feedback_policy.yaml"
-    doc = load_yaml("feedback_policy.yaml", path)
-    try:
-        reward, prior, alloc, gan = doc["reward"], doc["prior"], doc["allocation"], doc.get("gan") or {}
-        events = {str(k): float(v) for k, v in reward["events"].items()}
-        policy = FeedbackPolicy(
-            version=int(doc["version"]), event_reward=events, rating_weight=float(reward["rating_weight"]),
-            prior=(float(prior["alpha"]), float(prior["beta"])), half_life_days=float(doc["half_life_days"]),
-            lookback_days=int(doc["lookback_days"]), exploration_floor=float(alloc["exploration_floor"]),
-            gan_feedback_weighting=bool(gan.get("feedback_weighting", False)),
-            gan_min_weight=float(gan.get("min_weight", 0.25)),
-        )  # fmt: skip
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InputError(f"cannot read feedback policy {where}: {type(exc).__name__}: {exc}") from exc
-    problems = [f"reward.events lacks {e}" for e in FEEDBACK_EVENTS if e not in events]
-    problems += [f"reward.events.{e}={v} is outside [0, 1]" for e, v in events.items() if not 0 <= v <= 1]
-    if not 0 <= policy.rating_weight <= 1:
-        problems.append(f"reward.rating_weight={policy.rating_weight} is outside [0, 1]")
-    if min(policy.prior) <= 0:
-        problems.append(f"prior {policy.prior} must be positive")
-    if policy.half_life_days <= 0 or policy.lookback_days < 1:
-        problems.append("half_life_days must be > 0 and lookback_days >= 1")
-    if not 0 <= policy.exploration_floor <= 1:
-        problems.append(f"allocation.exploration_floor={policy.exploration_floor} is outside [0, 1]")
-    if problems:
-        raise InputError(f"feedback policy {where}: " + "; ".join(problems))
-    return policy
+    doc = load_config(FeedbackPolicyFile, POLICY_FILE, path)
+    return FeedbackPolicy(
+        version=doc.version, event_reward=dict(doc.reward.events), rating_weight=doc.reward.rating_weight,
+        prior=(doc.prior.alpha, doc.prior.beta), half_life_days=doc.half_life_days, lookback_days=doc.lookback_days,
+        exploration_floor=doc.allocation.exploration_floor, gan_feedback_weighting=doc.gan.feedback_weighting,
+        gan_min_weight=doc.gan.min_weight,
+    )  # fmt: skip
+
+
+# -- the file, as pydantic models --------------------------------------------------------------------
+# Numbers are read the way Python's int(), float() and bool() read them (a quoted "0.5" is 0.5), as
+# this file always has been; the ranges are checked after.
+def _python(convert: Callable[[Any], Any], what: str) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        try:
+            return convert(value)
+        except (TypeError, ValueError, OverflowError):
+            raise problem(f"expected {what}, got {got(value)}") from None
+
+    return check
+
+
+_Float = Annotated[float, PlainValidator(_python(float, "a number"))]
+_Int = Annotated[int, PlainValidator(_python(int, "a whole number"))]
+_Bool = Annotated[bool, PlainValidator(bool)]
+_Key = Annotated[str, PlainValidator(str)]
+
+
+class _Reward(ConfigModel):
+    events: Annotated[dict[_Key, _Float], Strict()]
+    rating_weight: _Float
+
+
+class _Prior(ConfigModel):
+    alpha: _Float
+    beta: _Float
+
+
+class _Allocation(ConfigModel):
+    exploration_floor: _Float
+
+
+class _Gan(ConfigModel):
+    feedback_weighting: _Bool = False
+    min_weight: _Float = 0.25
+
+
+class FeedbackPolicyFile(ConfigModel):
+    """``data/feedback_policy.yaml``: a reward in [0, 1] for every feedback event, positive prior and decay."""
+
+    model_config = ConfigDict(title="feedback policy")
+
+    version: _Int
+    reward: _Reward
+    prior: _Prior
+    half_life_days: _Float
+    lookback_days: _Int
+    allocation: _Allocation
+    # An empty or null gan section means the defaults (no feedback weighting).
+    gan: Annotated[_Gan, BeforeValidator(lambda v: v or {})] = _Gan()
+
+    @model_validator(mode="after")
+    def _in_range(self) -> FeedbackPolicyFile:
+        events = self.reward.events
+        found: list[tuple[tuple[str, ...], str, Any]] = [
+            (("reward", "events"), f"lacks {e}; expected a reward in [0, 1] for each of {', '.join(FEEDBACK_EVENTS)}",
+             None)
+            for e in FEEDBACK_EVENTS if e not in events
+        ]  # fmt: skip
+        found += [(("reward", "events", e), f"expected a reward in [0, 1], got {v!r}", v)
+                  for e, v in events.items() if not 0 <= v <= 1]  # fmt: skip
+        if not 0 <= self.reward.rating_weight <= 1:
+            weight = self.reward.rating_weight
+            found.append((("reward", "rating_weight"), f"expected a weight in [0, 1], got {weight!r}", weight))
+        if min(self.prior.alpha, self.prior.beta) <= 0:
+            found += [(("prior", k), f"expected a pseudo-count > 0, got {v!r}", v)
+                      for k, v in (("alpha", self.prior.alpha), ("beta", self.prior.beta)) if v <= 0]  # fmt: skip
+        if self.half_life_days <= 0:
+            found.append((("half_life_days",), f"expected a number of days > 0, got {self.half_life_days!r}",
+                          self.half_life_days))  # fmt: skip
+        if self.lookback_days < 1:
+            found.append((("lookback_days",), f"expected a whole number of days >= 1, got {self.lookback_days!r}",
+                          self.lookback_days))  # fmt: skip
+        if not 0 <= self.allocation.exploration_floor <= 1:
+            found.append((("allocation", "exploration_floor"), f"expected a share in [0, 1], got "
+                          f"{self.allocation.exploration_floor!r}", self.allocation.exploration_floor))  # fmt: skip
+        if found:
+            raise problems(found)
+        return self

@@ -11,14 +11,34 @@ import datetime as dt
 import logging
 import os
 from collections.abc import Mapping
-from importlib import resources
-from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-import yaml
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    Strict,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from packaging_pipeline.core.errors import InputError
-from packaging_pipeline.design.materials import MaterialsLibrary, YamlReader, load_materials
+from packaging_pipeline.core.config_files import (
+    ConfigModel,
+    Flag,
+    Number,
+    Text,
+    TextList,
+    Whole,
+    got,
+    load_config,
+    packaged_source,
+    problem,
+    problems,
+)
+from packaging_pipeline.design.materials import MaterialsLibrary, load_materials
 
 log = logging.getLogger(__name__)
 
@@ -88,113 +108,148 @@ def load_policy(path: str | os.PathLike[str] | None = None, materials: Materials
 
     Raises:
         InputError: unreadable file, invalid YAML, or a missing, unknown or invalid key; the message
-            names the file and the dotted key.
+            names the file, each dotted key and what it should be.
     """
-    if path is None:
-        text = resources.files("packaging_pipeline").joinpath("data", POLICY_FILE).read_text(encoding="utf-8")
-        return parse_policy(text, f"packaging_pipeline/data/{POLICY_FILE}", materials)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot read gate policy {path}: {exc.strerror or exc}. Check the path.") from None
-    return parse_policy(text, str(path), materials)
+    library = materials or load_materials()
+    source = packaged_source(POLICY_FILE) if path is None else str(path)
+    doc = load_config(GatePolicyFile, POLICY_FILE, path, source=source, context={"materials": library})
+    return _policy(doc, source)
 
 
 def parse_policy(text: str, source: str = "gate policy", materials: MaterialsLibrary | None = None) -> GatePolicy:
     """Parse policy YAML; ink types are checked against ``materials`` (default: the shipped library)."""
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InputError(f"{source} is not valid YAML: {exc}") from None
     library = materials or load_materials()
-    r = YamlReader(source)
-    doc = r.mapping(doc, "the document")
-    _only(r, doc, {"version", "name", "updated", "limits", "grading", "inks", "mono_material", "optimisation",
-                   "fallback"}, "")  # fmt: skip
-    version = r.field(doc, "version", "", int)
-    if version < 1:
-        raise r.error("version", f"must be a positive whole number, got {version}")
-    updated = doc.get("updated")
-    if isinstance(updated, str):
+    doc = load_config(GatePolicyFile, POLICY_FILE, text=text, source=source, context={"materials": library})
+    return _policy(doc, source)
+
+
+# -- the file, as pydantic models --------------------------------------------------------------------
+def _iso_date(value: Any) -> str:
+    """A YAML date, or a quoted ISO date, as ``YYYY-MM-DD`` (a YAML timestamp keeps its time)."""
+    if isinstance(value, str):
         try:
-            updated = dt.date.fromisoformat(updated)
+            value = dt.date.fromisoformat(value)
         except ValueError:
             pass
-    if not isinstance(updated, dt.date):
-        raise r.error("updated", f"must be a date YYYY-MM-DD, got {updated!r}")
-
-    limits = r.mapping(doc.get("limits"), "limits")
-    _only(r, limits, {"max_esr", "max_inks", "max_total_ink_coverage", "min_recyclability_grade"}, "limits")
-    grading = r.mapping(doc.get("grading"), "grading")
-    _only(r, grading, {"grades", "rules"}, "grading")
-    grades = tuple(r.strings(grading, "grades", "grading"))
-    if len(grades) < 2 or len(set(grades)) != len(grades):
-        raise r.error("grading.grades", f"must list at least two distinct grades, best first, got {list(grades)}")
-    min_grade = r.field(limits, "min_recyclability_grade", "limits", str)
-    if min_grade not in grades:
-        raise r.error("limits.min_recyclability_grade", f"must be one of {list(grades)}, got {min_grade!r}")
-    rules_doc = r.mapping(grading.get("rules"), "grading.rules")
-    _only(r, rules_doc, set(GRADE_RULES), "grading.rules")
-    rules = {code: _grade_rule(r, code, rules_doc.get(code)) for code in GRADE_RULES}
-
-    inks = r.mapping(doc.get("inks"), "inks")
-    _only(r, inks, {"default_type", "by_name"}, "inks")
-    default_type = _ink_code(r, library, r.field(inks, "default_type", "inks", str), "inks.default_type")
-    by_name = r.mapping(inks.get("by_name") or {}, "inks.by_name")
-    ink_types = {str(n).casefold(): _ink_code(r, library, t, f"inks.by_name.{n}") for n, t in by_name.items()}
-
-    mono = r.mapping(doc.get("mono_material"), "mono_material")
-    _only(r, mono, {"fibre_factors"}, "mono_material")
-    fibre = r.strings(mono, "fibre_factors", "mono_material")
-    known = {f.code for f in library.emission_factors}
-    for code in fibre:
-        if code not in known:
-            raise r.error("mono_material.fibre_factors", f"names {code!r}, not an emission factor of {library.source}")
-    optimisation = r.mapping(doc.get("optimisation"), "optimisation")
-    _only(r, optimisation, {"enabled"}, "optimisation")
-    fallback = r.mapping(doc.get("fallback"), "fallback")
-    _only(r, fallback, {"lookback_days"}, "fallback")
-    lookback = r.field(fallback, "lookback_days", "fallback", int)
-    if lookback < 0:
-        raise r.error("fallback.lookback_days", f"must be 0 or more, got {lookback}")
-    max_inks = r.field(limits, "max_inks", "limits", int)
-    if max_inks < 1:
-        raise r.error("limits.max_inks", f"must be at least 1 (the message needs an ink), got {max_inks}")
-    return GatePolicy(
-        version=version, name=r.field(doc, "name", "", str), updated=updated.isoformat(),
-        max_esr=r.number(limits, "max_esr", "limits", minimum=0.0, maximum=1.0), max_inks=max_inks,
-        max_total_ink_coverage=r.positive(limits, "max_total_ink_coverage", "limits"), min_grade=min_grade,
-        grades=grades, rules=rules, default_ink_type=default_type, ink_types_by_name=ink_types,
-        fibre_factors=frozenset(fibre), optimise=r.field(optimisation, "enabled", "optimisation", bool),
-        fallback_lookback_days=lookback, source=source,
-    )  # fmt: skip
+    if not isinstance(value, dt.date):
+        raise problem(f"expected a date YYYY-MM-DD, got {got(value)}")
+    return value.isoformat()
 
 
-def _only(r: YamlReader, entry: Mapping[str, Any], known: set[str], where: str) -> None:
-    """Unknown keys are errors: a misspelt limit must not silently fall back to nothing."""
-    unknown = sorted(set(entry) - known)
-    if unknown:
-        key = f"{where}.{unknown[0]}" if where else str(unknown[0])
-        raise r.error(key, f"is not a known key; known: {sorted(known)}")
-
-
-def _grade_rule(r: YamlReader, code: str, entry: Any) -> GradeRule:
-    where = f"grading.rules.{code}"
-    entry = r.mapping(entry, where)
-    needs_above = code in ("more_inks", "high_coverage")
-    _only(r, entry, {"step", "reason", "above"} if needs_above else {"step", "reason"}, where)
-    step = r.field(entry, "step", where, int)
-    if step < 0:
-        raise r.error(f"{where}.step", f"must be 0 (off) or more, got {step}")
-    reason = r.field(entry, "reason", where, str).strip()
+def _said(reason: str) -> str:
+    reason = reason.strip()
     if not reason:
-        raise r.error(f"{where}.reason", "must say why the grade drops")
-    above = r.number(entry, "above", where, minimum=0.0) if needs_above else None
-    return GradeRule(code, step, reason, above)
+        raise problem("expected a sentence saying why the grade drops, got an empty reason")
+    return reason
 
 
-def _ink_code(r: YamlReader, library: MaterialsLibrary, code: Any, where: str) -> str:
-    codes = [i.code for i in library.inks]
-    if not isinstance(code, str) or code not in codes:
-        raise r.error(where, f"names ink type {code!r}, which is not an ink of {library.source} ({', '.join(codes)})")
-    return code
+class _Limits(ConfigModel):
+    max_esr: Number = Field(ge=0, le=1)
+    max_inks: Whole = Field(ge=1)
+    max_total_ink_coverage: Number = Field(gt=0)
+    min_recyclability_grade: Text
+
+
+class _Rule(ConfigModel):
+    step: Whole = Field(ge=0)
+    reason: Annotated[Text, AfterValidator(_said)]
+
+
+class _RuleAbove(_Rule):
+    above: Number = Field(ge=0)
+
+
+class _Rules(ConfigModel):
+    """One entry per code of :data:`GRADE_RULES`; the two counting rules also say ``above`` what."""
+
+    crosslinked_ink: _Rule
+    metallic_ink: _Rule
+    more_inks: _RuleAbove
+    high_coverage: _RuleAbove
+    not_mono_material: _Rule
+
+
+class _Grading(ConfigModel):
+    grades: TextList
+    rules: _Rules
+
+    @field_validator("grades")
+    @classmethod
+    def _distinct(cls, grades: list[str]) -> list[str]:
+        if len(grades) < 2 or len(set(grades)) != len(grades):
+            raise problem(f"expected at least two distinct grades, best first, got {grades}")
+        return grades
+
+
+class _Inks(ConfigModel):
+    default_type: Text
+    # An empty or null by_name (even `[]`) means no ink is named.
+    by_name: Annotated[dict[Any, Text], BeforeValidator(lambda v: v or {}), Strict()] = {}
+
+
+class _MonoMaterial(ConfigModel):
+    fibre_factors: TextList
+
+
+class _Optimisation(ConfigModel):
+    enabled: Flag
+
+
+class _Fallback(ConfigModel):
+    lookback_days: Whole = Field(ge=0)
+
+
+class GatePolicyFile(ConfigModel):
+    """``data/gate_policy.yaml``; ink types and fibre factors must be codes of the materials library.
+
+    Validate with ``context={"materials": MaterialsLibrary}``.
+    """
+
+    model_config = ConfigDict(title="gate policy")
+
+    version: Whole = Field(ge=1)
+    name: Text
+    updated: Annotated[str, PlainValidator(_iso_date)]
+    limits: _Limits
+    grading: _Grading
+    inks: _Inks
+    mono_material: _MonoMaterial
+    optimisation: _Optimisation
+    fallback: _Fallback
+
+    @model_validator(mode="after")
+    def _names_exist(self, info: ValidationInfo) -> GatePolicyFile:
+        library: MaterialsLibrary = (info.context or {})["materials"]
+        found: list[tuple[tuple[Any, ...], str, Any]] = []
+        grades = self.grading.grades
+        if self.limits.min_recyclability_grade not in grades:
+            found.append((("limits", "min_recyclability_grade"), f"expected one of {grades} (grading.grades), got "
+                          f"{self.limits.min_recyclability_grade!r}", self.limits.min_recyclability_grade))  # fmt: skip
+        inks = [i.code for i in library.inks]
+        named = [(("inks", "default_type"), self.inks.default_type)]
+        named += [(("inks", "by_name", n), t) for n, t in self.inks.by_name.items()]
+        use = f"which is not an ink of {library.source}; use one of {', '.join(inks)}"
+        found += [(loc, f"names ink type {code!r}, {use}", code) for loc, code in named if code not in inks]
+        factors = [f.code for f in library.emission_factors]
+        found += [
+            (("mono_material", "fibre_factors", i), f"names {code!r}, not an emission factor of {library.source}; "
+             f"use one of {', '.join(factors)}", code)
+            for i, code in enumerate(self.mono_material.fibre_factors) if code not in factors
+        ]  # fmt: skip
+        if found:
+            raise problems(found)
+        return self
+
+
+def _policy(doc: GatePolicyFile, source: str) -> GatePolicy:
+    rules = {code: getattr(doc.grading.rules, code) for code in GRADE_RULES}
+    return GatePolicy(
+        version=doc.version, name=doc.name, updated=doc.updated, max_esr=doc.limits.max_esr,
+        max_inks=doc.limits.max_inks, max_total_ink_coverage=doc.limits.max_total_ink_coverage,
+        min_grade=doc.limits.min_recyclability_grade, grades=tuple(doc.grading.grades),
+        rules={code: GradeRule(code, r.step, r.reason, getattr(r, "above", None)) for code, r in rules.items()},
+        default_ink_type=doc.inks.default_type,
+        ink_types_by_name={str(n).casefold(): t for n, t in doc.inks.by_name.items()},
+        fibre_factors=frozenset(doc.mono_material.fibre_factors), optimise=doc.optimisation.enabled,
+        fallback_lookback_days=doc.fallback.lookback_days, source=source,
+    )  # fmt: skip

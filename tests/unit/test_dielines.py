@@ -319,12 +319,12 @@ def shipped_yaml() -> str:
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
-        ("combined_gsm: 385", "combined_gsm: 500", "board_grades.E.combined_gsm is 500 but"),
-        ("caliper_mm: 1.5", "caliper_mm: -1.5", "board_grades.E.caliper_mm must be greater than zero"),
-        ("version: 1", "version: one", "version must be int"),
+        ("combined_gsm: 385", "combined_gsm: 500", "board_grades.E.combined_gsm: expected 385 (liners + mediums"),
+        ("caliper_mm: 1.5", "caliper_mm: -1.5", "board_grades.E.caliper_mm: expected a number > 0, got -1.5"),
+        ("version: 1", "version: one", "version: expected a whole number, got 'one'"),
         ("emission_factor: corrugated_eu_2021", "emission_factor: nope", "names 'nope'"),
         ("scope: cradle-to-gate\n", "scope: gate only\n", "must name exactly one of"),
-        ("crosslinked: true", "crosslinked: 1", "inks.uv_cured.crosslinked must be bool"),
+        ("crosslinked: true", "crosslinked: 1", "inks.uv_cured.crosslinked: expected true or false, got 1"),
     ],
 )
 def test_a_bad_materials_file_names_the_field(old, new, message):

@@ -96,7 +96,8 @@ def test_bad_policy_is_named(tmp_path):
     bad = tmp_path / "p.yaml"
     bad.write_text("version: 1\nreward: {events: {unboxed: 2}, rating_weight: 0.5}\nprior: {alpha: 1, beta: 1}\n"
                    "half_life_days: 14\nlookback_days: 60\nallocation: {exploration_floor: 0.1}\n")  # fmt: skip
-    with pytest.raises(InputError, match=r"p\.yaml.*lacks shared.*unboxed=2\.0 is outside"):
+    lines = r"(?s)p\.yaml: .*reward\.events: lacks shared.*events\.unboxed: expected a reward in \[0, 1\], got 2\.0"
+    with pytest.raises(InputError, match=lines):
         load_policy(str(bad))
 
 

@@ -290,13 +290,13 @@ def test_bad_box_catalog_names_file_and_entry(tmp_path):
 
     good = "code: M1, style: '0427', inner_mm: [150, 100, 50], board: E"
     write(good, "code: M2, style: 0427, inner_mm: [200, 150, 50], board: E")
-    with pytest.raises(InputError, match=rf"box catalog {path}: boxes\[1\] \('M2'\): style 279 must be a quoted"):
+    with pytest.raises(InputError, match=rf"box catalog {path}: boxes\[1\] \('M2'\).style: expected a quoted FEFCO"):
         load_box_catalog(path)
     write("code: M1, style: '0427', inner_mm: [150, 100], board: E")
     with pytest.raises(InputError, match=r"boxes\[0\] \('M1'\).inner_mm: expected three sizes"):
         load_box_catalog(path)
     write(good, "code: R1, style: '0201', inner_mm: [200, 150, 150], board: Z")
-    with pytest.raises(InputError, match=r"boxes\[1\] \('R1'\): unknown board grade 'Z'"):
+    with pytest.raises(InputError, match=r"boxes\[1\] \('R1'\).board: unknown board grade 'Z'"):
         load_box_catalog(path)
     write(good, "code: M9, style: '0427', inner_mm: [200, 100, 150], board: E")  # a mailer taller than deep
     with pytest.raises(InputError, match=r"boxes\[1\] \('M9'\): inner size 200x100x150: FEFCO 0427 takes H up to W"):

@@ -182,15 +182,15 @@ def test_esr_over_the_limit_fails_the_pair_as_a_box_finding():
 @pytest.mark.parametrize(
     ("replacements", "message"),
     [
-        ({"  max_inks: 3\n": ""}, "limits.max_inks is missing"),
-        ({"  max_esr: 0.50": "  max_esr: half"}, "limits.max_esr must be a finite number"),
-        ({"  max_inks: 3": "  max_ink: 3"}, "limits.max_ink is not a known key"),
-        ({"  min_recyclability_grade: B": "  min_recyclability_grade: F"}, "limits.min_recyclability_grade must be"),
-        ({"  default_type: water_flexo": "  default_type: solvent"}, "inks.default_type names ink type 'solvent'"),
-        ({"    gold: metallic": "    gold: glitter"}, "inks.by_name.gold names ink type 'glitter'"),
+        ({"  max_inks: 3\n": ""}, "limits.max_inks: missing; add it"),
+        ({"  max_esr: 0.50": "  max_esr: half"}, "limits.max_esr: expected a number, got 'half'"),
+        ({"  max_inks: 3": "  max_ink: 3"}, "limits.max_ink: unknown field 'max_ink'; known fields: max_esr, max_inks"),
+        ({"  min_recyclability_grade: B": "  min_recyclability_grade: F"}, "limits.min_recyclability_grade: expected"),
+        ({"  default_type: water_flexo": "  default_type: solvent"}, "inks.default_type: names ink type 'solvent'"),
+        ({"    gold: metallic": "    gold: glitter"}, "inks.by_name.gold: names ink type 'glitter'"),
         ({"      above: 2\n      step: 1": "      above: 2\n      step: -1"}, "grading.rules.more_inks.step"),
-        ({"version: 1": "version: one"}, "version must be int"),
-        ({"updated: 2026-11-01": "updated: soon"}, "updated must be a date"),
+        ({"version: 1": "version: one"}, "version: expected a whole number, got 'one'"),
+        ({"updated: 2026-11-01": "updated: soon"}, "updated: expected a date YYYY-MM-DD, got 'soon'"),
         ({"limits:\n": "limits: [\n"}, "is not valid YAML"),
     ],
 )
@@ -407,7 +407,7 @@ def test_cli_gate_prints_json_and_fails_cleanly_on_a_bad_policy(staged, tmp_path
     bad = tmp_path / "bad.yaml"
     bad.write_text(policy_text(**{"  max_inks: 3": "  max_inks: 0"}))
     assert main(["gate", "--lake", lake.uri, "--ds", DS, "--policy", str(bad), "--no-mlflow"]) == 2
-    assert f"{bad}: limits.max_inks must be at least 1" in capsys.readouterr().err
+    assert f"{bad}: limits.max_inks: expected a number >= 1, got 0" in capsys.readouterr().err
 
 
 def test_gating_a_night_without_designs_is_a_clear_error(staged, tmp_path):
