@@ -217,7 +217,8 @@ def _cmd_right_size(args: argparse.Namespace, settings: Settings) -> dict[str, A
     from packaging_pipeline.design.boxes import load_box_catalog
     from packaging_pipeline.design.right_size import order_records, right_size_night
 
-    per_order, summary = right_size_night(settings, args.ds.isoformat(), load_box_catalog(args.boxes))
+    per_order, summary = right_size_night(settings, args.ds.isoformat(), load_box_catalog(args.boxes),
+                                          on_demand_everywhere=args.on_demand)  # fmt: skip
     return {"lake": settings.lake_uri, "summary": summary, "orders": order_records(per_order)}
 
 
@@ -232,10 +233,17 @@ def _print_right_size(result: dict[str, Any]) -> None:
         f"(catalog snapshot {s['catalog_snapshot']}, boxes {s['box_catalog']})"
     )
     print(
-        f"  fitted {s['fitted']}, fit nothing {s['unfit']}, missing products {s['missing_product']}; "
-        f"ESR mean {pct(s['mean_esr'])}, p95 {pct(s['p95_esr'])}, over 50% {pct(s['share_esr_over_50pct'])}; "
-        f"board {s['board_m2_total']} m2; per style {s['per_style']}"
+        f"  {s['parcels']} parcels: boxed {s['fitted']} ({s['on_demand_parcels']} cut on demand), "
+        f"{s['split_orders']} orders split, own packaging {s['own_packaging']}, missing products "
+        f"{s['missing_product']}; board {s['board_m2_total']} m2, volumetric {s['volumetric_weight_kg_total']} kg"
     )
+    print(
+        f"  ESR inner basis: mean {pct(s['mean_esr'])}, p95 {pct(s['p95_esr'])}, over 50% "
+        f"{pct(s['share_esr_over_50pct'])}; outer basis: mean {pct(s['mean_esr_outer'])}; physical floor: mean "
+        f"{pct(s['mean_esr_floor'])} (ESR / floor {s['esr_to_floor']}); per style {s['per_style']}"
+    )
+    for reason, n in s["over_50pct_reasons"].items():
+        print(f"  over 50%: {n} x {reason}")
     header = ("order", "warehouse", "box", "inner mm", "units", "item L", "box L", "ESR")
     print("  {:<24} {:<9} {:<24} {:>13} {:>5} {:>7} {:>7} {:>6}".format(*header))
     for o in result["orders"]:
@@ -491,9 +499,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ds", type=_date, required=True, help="the night, YYYY-MM-DD")
     p.set_defaults(handler=_cmd_status, printer=_print_status)
 
-    p = add("right-size", "Choose the leanest standard box for every order shipping the day after --ds; report ESR.")
+    p = add("right-size", "Parcel every order shipping the day after --ds in its leanest box; report ESR and board.")
     p.add_argument("--ds", type=_date, required=True, help="the night, YYYY-MM-DD (boxes orders shipping ds + 1)")
     p.add_argument("--boxes", help="box catalog YAML (default: the packaged packaging_pipeline/data/box_catalog.yaml)")
+    p.add_argument("--on-demand", action="store_true",
+                   help="plan as if every warehouse had a box-on-demand machine (the catalog's what_if machine)")
     p.set_defaults(handler=_cmd_right_size, printer=_print_right_size)
     _add_gate_command(add)
     _add_publication_commands(add)

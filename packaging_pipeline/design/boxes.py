@@ -1,8 +1,10 @@
-"""The box catalog: the sizes a warehouse stocks (FEFCO style, inner size, board) and on-demand custom sizes.
+"""The box catalog: the sizes a warehouse stocks, its box-on-demand machines, and how parcels are measured.
 
 Read from ``data/box_catalog.yaml`` or a user's file. Each box's board area is the flat blank area
 of its dieline (:mod:`packaging_pipeline.design.dielines`), so boxes can be tried from the least
-board up.
+board up. A warehouse with a box-on-demand machine (Packsize, CMC CartonWrap, Sparck CVP) also cuts a
+box to each order's packing, within the machine's sizes and step; ``what_if`` is the machine a planner
+assumes everywhere with ``right-size --on-demand``.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -80,6 +82,35 @@ class CustomSizes:
 
 
 @dataclasses.dataclass(frozen=True)
+class OnDemandMachine:
+    """A box-on-demand machine: it cuts a box of one of its styles to the packing, rounded up to its step."""
+
+    styles: tuple[str, ...] = ("0427", "0201")
+    board: str = "B"
+    step_mm: float = 5.0
+    min_inner_mm: Dims = (150.0, 100.0, 20.0)
+    max_inner_mm: Dims = (1200.0, 800.0, 700.0)
+
+    def cut_mm(self, floor_mm: Sequence[float]) -> Dims | None:
+        """The inner size it cuts for goods needing ``floor_mm`` (padding included), or None when too large.
+
+        Each side is rounded up to the cutting step and is at least the machine's minimum (which keeps
+        room for the shipping label on the smallest boxes).
+        """
+        out = []
+        for need, low, high in zip(floor_mm, self.min_inner_mm, self.max_inner_mm, strict=True):
+            size = max(math.ceil(need / self.step_mm - 1e-9) * self.step_mm, low)
+            if size > high + 1e-9:
+                return None
+            out.append(float(size))
+        return (out[0], out[1], out[2])
+
+
+VOLUMETRIC_DIVISOR = 5000.0
+"""Carriers bill the larger of the real and the volumetric weight: L x W x H in cm / 5000 = kg."""
+
+
+@dataclasses.dataclass(frozen=True)
 class BoxCatalog:
     """The boxes a warehouse stocks, kept ordered by board area so the first box that fits is the leanest."""
 
@@ -87,6 +118,9 @@ class BoxCatalog:
     padding_mm: float = 5.0
     custom: CustomSizes = CustomSizes()
     source: str = "<inline>"
+    machines: Mapping[str, OnDemandMachine] = dataclasses.field(default_factory=dict)
+    what_if: OnDemandMachine = OnDemandMachine()
+    volumetric_divisor: float = VOLUMETRIC_DIVISOR
 
     def __post_init__(self) -> None:
         if not self.boxes:
@@ -97,6 +131,11 @@ class BoxCatalog:
     @property
     def largest(self) -> Box:
         return max(self.boxes, key=lambda b: (b.inner_volume_mm3, b.code))
+
+    def machine_for(self, warehouse_id: str | None, every_warehouse: bool = False) -> OnDemandMachine | None:
+        """The warehouse's box-on-demand machine; with ``every_warehouse``, the what-if one where it has none."""
+        machine = self.machines.get(str(warehouse_id))
+        return machine if machine is not None or not every_warehouse else self.what_if
 
     def usable_mm(self, box: Box) -> Dims:
         """Inner dimensions minus the padding on both sides: the space the goods may occupy."""
@@ -200,6 +239,33 @@ class _CustomSizesEntry(ConfigModel):
     max_inner_mm: Sizes = _DEFAULT_CUSTOM.max_inner_mm
 
 
+_DEFAULT_MACHINE = OnDemandMachine()
+
+
+class _MachineEntry(ConfigModel):
+    styles: Annotated[list[Style], Strict(), Field(min_length=1)] = list(_DEFAULT_MACHINE.styles)
+    board: BoardCode = _DEFAULT_MACHINE.board
+    step_mm: Number = Field(_DEFAULT_MACHINE.step_mm, gt=0)
+    min_inner_mm: Sizes = _DEFAULT_MACHINE.min_inner_mm
+    max_inner_mm: Sizes = _DEFAULT_MACHINE.max_inner_mm
+
+    @model_validator(mode="after")
+    def _min_below_max(self) -> _MachineEntry:
+        if any(lo > hi for lo, hi in zip(self.min_inner_mm, self.max_inner_mm, strict=True)):
+            raise problems([(("min_inner_mm",), f"expected every minimum at or below max_inner_mm "
+                             f"{format_dims(self.max_inner_mm)}, got {format_dims(self.min_inner_mm)}",
+                             list(self.min_inner_mm))])  # fmt: skip
+        return self
+
+    def machine(self) -> OnDemandMachine:
+        return OnDemandMachine(tuple(self.styles), self.board, self.step_mm, self.min_inner_mm, self.max_inner_mm)
+
+
+class _OnDemandEntry(ConfigModel):
+    machines: Annotated[dict[Text, _MachineEntry], BeforeValidator(lambda v: v or {})] = {}
+    what_if: _MachineEntry = _MachineEntry()
+
+
 class BoxCatalogFile(ConfigModel):
     """``data/box_catalog.yaml``: unique box codes, every box and the custom maximum roomier than the padding."""
 
@@ -210,6 +276,8 @@ class BoxCatalogFile(ConfigModel):
     # An empty or null custom_sizes means the defaults (custom sizes off).
     custom_sizes: Annotated[_CustomSizesEntry, BeforeValidator(lambda v: v or {})] = _CustomSizesEntry()
     boxes: Annotated[list[_BoxEntry], Strict(), Field(min_length=1)]
+    on_demand: Annotated[_OnDemandEntry, BeforeValidator(lambda v: v or {})] = _OnDemandEntry()
+    volumetric_divisor: Number = Field(VOLUMETRIC_DIVISOR, gt=0)
 
     @field_validator("boxes", mode="wrap")
     @classmethod
@@ -244,4 +312,6 @@ def _catalog(doc: BoxCatalogFile, source: str) -> BoxCatalog:
     boxes = tuple(Box(b.code, b.style, b.inner_mm, b.board, b._blank_area_m2) for b in doc.boxes)
     c = doc.custom_sizes
     custom = CustomSizes(c.enabled, c.style, c.board, c.step_mm, c.max_inner_mm)
-    return BoxCatalog(boxes, doc.padding_mm, custom, source)
+    machines = {warehouse: m.machine() for warehouse, m in doc.on_demand.machines.items()}
+    return BoxCatalog(boxes, doc.padding_mm, custom, source, machines, doc.on_demand.what_if.machine(),
+                      doc.volumetric_divisor)  # fmt: skip

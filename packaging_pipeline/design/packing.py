@@ -14,7 +14,7 @@ import math
 from collections.abc import Callable, Sequence
 
 from packaging_pipeline.core.errors import InputError
-from packaging_pipeline.design.boxes import Box, BoxCatalog, Dims, box_blank_area, format_dims
+from packaging_pipeline.design.boxes import Box, BoxCatalog, Dims, OnDemandMachine, box_blank_area, format_dims
 
 _TOL = 1e-6
 
@@ -105,6 +105,31 @@ def pack_units(units: Sequence[Unit], space_mm: Sequence[float], *, compact: boo
     return None
 
 
+def tightest_packing(units: Sequence[Unit], space_mm: Sequence[float]) -> list[Placement] | None:
+    """The compact packing with the smallest bounding box over every unit order and first orientation.
+
+    What a box cut to the packing is sized by: :func:`pack_units` stops at the first attempt that
+    fits, this one tries them all (three orders x up to six orientations) and keeps the tightest.
+    """
+    space: Dims = tuple(float(s) for s in space_mm)  # type: ignore[assignment]
+    if not all(fits_rotated(u.dims_mm, space) for u in units):
+        return None
+    best: tuple[float, list[Placement]] | None = None
+    tried: set[tuple[Unit, ...]] = set()
+    for key in _DECREASING_ORDERS:
+        ordered = tuple(sorted(units, key=key))
+        if ordered in tried:
+            continue
+        tried.add(ordered)
+        for first in orientations(ordered[0].dims_mm):
+            placed = _extreme_point_pack(ordered, space, True, first)
+            if placed is not None:
+                volume = math.prod(packing_extent(placed))
+                if best is None or volume < best[0] - _TOL:
+                    best = (volume, placed)
+    return None if best is None else best[1]
+
+
 _Block = tuple[Dims, Dims]  # (position, size)
 
 
@@ -190,17 +215,29 @@ def _bounding_volume(blocks: Sequence[_Block], point: Dims, size: Dims) -> float
     return math.prod(extent)
 
 
-def choose_box(units: Sequence[Unit], boxes: BoxCatalog) -> BoxChoice:
+def choose_box(units: Sequence[Unit], boxes: BoxCatalog, machine: OnDemandMachine | None = None) -> BoxChoice:
     """The box with the least board area (all styles) whose padded inside takes every unit.
 
-    When none does, a custom size if the catalog allows them, else no box and a reason that names
-    the oversized item or the volume that does not pack.
+    With a box-on-demand ``machine`` (the warehouse has one), the box cut to the units' packing
+    competes with the standard sizes and the leaner of the two wins. Without either, a custom size
+    if the catalog allows them, else no box and a reason that names the oversized item or the
+    volume that does not pack.
     """
+    standard = None
     for box in boxes.boxes:
         placements = pack_units(units, boxes.usable_mm(box))
         if placements is not None:
-            return BoxChoice(box, tuple(_shifted(p, boxes.padding_mm) for p in placements))
+            standard = BoxChoice(box, tuple(_shifted(p, boxes.padding_mm) for p in placements))
+            break
+    also = [standard.placements] if standard is not None else []
+    cut = cut_on_demand(units, machine, boxes.padding_mm, also) if machine is not None else None
+    if isinstance(cut, BoxChoice) and (standard is None or cut.box.blank_area_m2 < standard.box.blank_area_m2):
+        return cut
+    if standard is not None:
+        return standard
     reason = _unfit_reason(units, boxes)
+    if isinstance(cut, str):
+        reason += f"; {cut}"
     if boxes.custom.enabled:
         custom = _custom_choice(units, boxes)
         if isinstance(custom, BoxChoice):
@@ -229,6 +266,57 @@ def _unfit_reason(units: Sequence[Unit], boxes: BoxCatalog) -> str:
         f"{len(units)} units of total {litres:.1f} L do not pack into any box "
         f"(largest {largest.code} {format_dims(largest.inner_mm)} holds {largest.inner_volume_mm3 / 1e6:.1f} L)"
     )
+
+
+def packing_extent(placements: Sequence[Placement]) -> Dims:
+    """The bounding box of the placed units (positions as placed, padding included in them or not)."""
+    low = [min(p.position_mm[i] for p in placements) for i in range(3)]
+    high = [max(p.position_mm[i] + p.size_mm[i] for p in placements) for i in range(3)]
+    return (high[0] - low[0], high[1] - low[1], high[2] - low[2])
+
+
+def cut_on_demand(
+    units: Sequence[Unit], machine: OnDemandMachine, padding_mm: float, also: Sequence[Sequence[Placement]] = ()
+) -> BoxChoice | str:
+    """The leanest box the machine cuts to the units' compact packing, over its styles; or why it cannot.
+
+    One unit lies flat (its flattest orientation, longest side along the length); several get the
+    tightest compact packing inside the machine's largest size (and any packing in ``also``, e.g. the
+    one a standard box took). The inner size is the packing's extent plus the padding on both sides,
+    rounded up to the machine's step and at least its minimum.
+    """
+    usable = [d - 2 * padding_mm for d in machine.max_inner_mm]
+    if len(units) == 1:
+        size = orientations(units[0].dims_mm)[0]
+        if not all(size[i] <= usable[i] + _TOL for i in range(3)):
+            fitting = [s for s in orientations(units[0].dims_mm) if all(s[i] <= usable[i] + _TOL for i in range(3))]
+            if not fitting:
+                return f"the box-on-demand machine cuts at most {format_dims(machine.max_inner_mm)}"
+            size = fitting[0]
+        placements = [Placement(units[0].product_id, (0.0, 0.0, 0.0), size)]
+        candidates = [placements]
+    else:
+        placed = tightest_packing(units, usable)
+        candidates = [c for c in (placed, *also) if c]
+        if not candidates:
+            return f"the units do not pack within the machine's largest cut {format_dims(machine.max_inner_mm)}"
+    best: BoxChoice | None = None
+    for placements in candidates:
+        low = [min(p.position_mm[i] for p in placements) for i in range(3)]
+        placements = [dataclasses.replace(p, position_mm=tuple(p.position_mm[i] - low[i] for i in range(3)))
+                      for p in placements]  # fmt: skip
+        inner = machine.cut_mm([e + 2 * padding_mm for e in packing_extent(placements)])
+        if inner is None:
+            continue
+        for style in machine.styles:
+            try:
+                area = box_blank_area(style, inner, machine.board)
+            except InputError:
+                continue
+            if best is None or area < best.box.blank_area_m2:  # type: ignore[union-attr]
+                box = Box(f"{style}-OD-{format_dims(inner)}", style, inner, machine.board, area, custom=True)
+                best = BoxChoice(box, tuple(_shifted(p, padding_mm) for p in placements), "cut on demand")
+    return best if best is not None else f"the box-on-demand machine cuts at most {format_dims(machine.max_inner_mm)}"
 
 
 def _custom_choice(units: Sequence[Unit], boxes: BoxCatalog) -> BoxChoice | str:

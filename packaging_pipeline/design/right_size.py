@@ -17,6 +17,7 @@ snapshot at or before ``ds`` (ARCHITECTURE.md).
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -31,8 +32,9 @@ from packaging_pipeline.core.errors import InputError
 from packaging_pipeline.core.formats import read_parquet_prefix
 from packaging_pipeline.core.schemas import CATALOG, ORDERS
 from packaging_pipeline.core.storage import Lake, open_lake
-from packaging_pipeline.design.boxes import BoxCatalog, Dims, load_box_catalog
-from packaging_pipeline.design.packing import BoxChoice, Unit, choose_box
+from packaging_pipeline.design.boxes import BoxCatalog, Dims, OnDemandMachine, format_dims, load_box_catalog
+from packaging_pipeline.design.materials import load_materials
+from packaging_pipeline.design.packing import BoxChoice, Unit, choose_box, packing_extent
 
 DEFAULT_LOOKBACK_DAYS = 14
 """How many nights of accepted orders (ending at ``ds``) are searched for lines shipping next."""
@@ -44,7 +46,6 @@ PPWR_ESR_LIMIT = 0.5
 """Art. 24 PPWR empty-space limit, used only to report the share of orders above it (the gate has its own policy)."""
 
 ORDER_COLUMNS = ("order_id", "warehouse_id", "ship_date", "product_id", "quantity")
-
 CATALOG_COLUMNS = ("product_id", "length_mm", "width_mm", "height_mm")
 
 RESULT_COLUMNS = (
@@ -52,90 +53,222 @@ RESULT_COLUMNS = (
     "custom_size", "inner_length_mm", "inner_width_mm", "inner_height_mm", "lines", "units",
     "returned_units", "item_volume_mm3", "item_volume_l", "box_volume_mm3", "box_volume_l", "esr",
     "board_area_m2", "reason",
+    "parcel", "parcels", "on_demand", "products", "outer_length_mm", "outer_width_mm", "outer_height_mm",
+    "esr_outer", "floor_length_mm", "floor_width_mm", "floor_height_mm", "esr_floor", "volumetric_weight_kg",
+    "esr_reason",
 )  # fmt: skip
-"""One row per (order, warehouse, ship date). ``status``: fitted, unfit, missing_product, returns_only."""
+"""One row per parcel of an (order, warehouse, ship date); most orders are one parcel.
+
+``status``: fitted (a standard, custom or on-demand box), own_packaging (a unit no box or machine
+takes ships in its sales packaging, PPWR Art. 24(5)), missing_product, returns_only. ``esr`` is on the
+inner basis (box inner volume), ``esr_outer`` on the outer (inner plus the board's caliper), and
+``esr_floor`` is the physical floor: a box of exactly the packing's extent plus the padding.
+``units``/``lines``/``products`` are the parcel's; ``returned_units`` the order's."""
+
+SPLIT_CHUNK_UNITS = 50
+"""Orders with more units than ``MAX_UNITS_PER_ORDER`` are first cut into chunks of this many."""
 
 
-def right_size_orders(orders: pd.DataFrame, catalog: pd.DataFrame, boxes: BoxCatalog) -> pd.DataFrame:
-    """Choose a box for every order and measure its empty space; pure, no I/O.
+def outer_mm(style: str, inner_mm: Sequence[float], caliper_mm: float) -> Dims:
+    """Outer size from the board's caliper: one wall each side; a 0201's top and bottom are two flap layers."""
+    length, width, height = (float(d) for d in inner_mm)
+    lids = 4 if style == "0201" else 2
+    return (length + 2 * caliper_mm, width + 2 * caliper_mm, height + lids * caliper_mm)
+
+
+def empty_space_ratio(item_volume_mm3: float, dims_mm: Sequence[float]) -> float:
+    """PPWR Art. 24(3): the volume of the packaging minus the sales packaging inside, over the former.
+
+    Void fill (paper, air cushions, foam) is empty space: only the units' bounding boxes count as full.
+    """
+    volume = math.prod(float(d) for d in dims_mm)
+    return (volume - item_volume_mm3) / volume
+
+
+def volumetric_weight_kg(outer_dims_mm: Sequence[float], divisor: float) -> float:
+    """What carriers bill by size: L x W x H of the outer box in cm, over the divisor (5000 by default)."""
+    return math.prod(float(d) / 10.0 for d in outer_dims_mm) / divisor
+
+
+def right_size_orders(
+    orders: pd.DataFrame, catalog: pd.DataFrame, boxes: BoxCatalog, on_demand_everywhere: bool = False
+) -> pd.DataFrame:
+    """Parcel every order and measure its empty space; pure, no I/O.
 
     Lines with a negative quantity are returns and are not packed; positive quantities expand into
-    units. Guests (null customer) are boxed like everyone; customer ids never reach the output.
+    units. An order whose units fit no single box is split into several parcels, each right-sized; a
+    unit no box or machine takes ships in its own packaging. At a warehouse with a box-on-demand
+    machine (``boxes.machines``, or every warehouse with ``on_demand_everywhere``) each parcel gets
+    the leaner of the best standard box and the machine's cut. Guests (null customer) are boxed like
+    everyone; customer ids never reach the output.
 
     Args:
         orders: order lines (``ORDER_COLUMNS``; a ``customer_key``/``customer_id`` column only marks guests).
-        catalog: one snapshot with ``CATALOG_COLUMNS`` in mm.
+        catalog: one snapshot with ``CATALOG_COLUMNS`` in mm (and ``fragile``, when known).
         boxes: the box catalog.
+        on_demand_everywhere: plan as if every warehouse had a machine (a planner's what-if).
 
     Returns:
-        One row per order with ``RESULT_COLUMNS``; orders that fit nothing carry a ``reason``.
+        One row per parcel with ``RESULT_COLUMNS``.
     """
     _require_columns(orders, ORDER_COLUMNS, "orders")
     _require_columns(catalog, CATALOG_COLUMNS, "catalog")
     products = catalog.drop_duplicates("product_id", keep="last")
-    dims = {
-        str(pid): (float(length), float(width), float(height))
-        for pid, length, width, height in products[list(CATALOG_COLUMNS)].itertuples(index=False)
-    }
+    fragile_col = products["fragile"] if "fragile" in products else pd.Series(False, index=products.index)
+    sizer = _Sizer(
+        boxes,
+        dims={
+            str(pid): (float(length), float(width), float(height))
+            for pid, length, width, height in products[list(CATALOG_COLUMNS)].itertuples(index=False)
+        },
+        fragile={str(pid) for pid, f in zip(products["product_id"], fragile_col, strict=True) if bool(f) is True},
+        everywhere=on_demand_everywhere,
+    )
+    if orders.empty:
+        return pd.DataFrame([], columns=list(RESULT_COLUMNS))
     customer = next((c for c in ("customer_key", "customer_id") if c in orders), None)
-    cache: dict[tuple[tuple[str, Dims], ...], BoxChoice] = {}
-    rows = []
-    for (order_id, warehouse_id, ship_date), lines in orders.groupby(
-        ["order_id", "warehouse_id", "ship_date"], sort=True, dropna=False
-    ):
-        guest = bool(lines[customer].isna().all()) if customer else False
-        rows.append(_size_order(order_id, warehouse_id, ship_date, guest, lines, dims, boxes, cache))
+    frame = orders.assign(_q=orders["quantity"].astype("int64"), _p=orders["product_id"].astype(str))
+    frame = frame.sort_values(["order_id", "warehouse_id", "ship_date"], kind="stable")
+    keys_ = list(zip(frame["order_id"], frame["warehouse_id"], frame["ship_date"], strict=True))
+    qty, pid = frame["_q"].to_numpy(), frame["_p"].to_numpy()
+    guest = frame[customer].isna().to_numpy() if customer else np.zeros(len(frame), bool)
+    rows: list[dict[str, Any]] = []
+    start = 0
+    for i in range(1, len(keys_) + 1):
+        if i < len(keys_) and keys_[i] == keys_[start]:
+            continue
+        order_id, warehouse_id, ship_date = keys_[start]
+        rows.extend(sizer.order(order_id, warehouse_id, ship_date, bool(guest[start:i].all()), pid[start:i],
+                                qty[start:i]))  # fmt: skip
+        start = i
     return pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
 
 
-def _size_order(
-    order_id: Any,
-    warehouse_id: Any,
-    ship_date: Any,
-    guest: bool,
-    lines: pd.DataFrame,
-    dims: Mapping[str, Dims],
-    boxes: BoxCatalog,
-    cache: dict[tuple[tuple[str, Dims], ...], BoxChoice],
-) -> dict[str, Any]:
-    quantity = lines["quantity"].astype("int64")
-    shipped = lines.loc[quantity > 0]
-    row: dict[str, Any] = dict.fromkeys(RESULT_COLUMNS)
-    row.update(
-        order_id=order_id, warehouse_id=warehouse_id, ship_date=ship_date, guest=guest, custom_size=False,
-        lines=len(shipped), units=int(quantity[quantity > 0].sum()), returned_units=int(-quantity[quantity < 0].sum()),
-    )  # fmt: skip
-    if shipped.empty:
-        return {**row, "status": "returns_only", "reason": "only returned lines (negative quantity): nothing to ship"}
-    missing = sorted({str(p) for p in shipped["product_id"]} - set(dims))
-    if missing:
-        names = ", ".join(repr(p) for p in missing)
-        return {**row, "status": "missing_product", "reason": f"product {names} not in the catalog snapshot"}
-    units = [
-        Unit(str(pid), dims[str(pid)])
-        for pid, qty in zip(shipped["product_id"], quantity[quantity > 0], strict=True)
-        for _ in range(int(qty))
-    ]
-    item_volume = sum(u.volume_mm3 for u in units)
-    row.update(item_volume_mm3=item_volume, item_volume_l=item_volume / 1e6)
-    if len(units) > MAX_UNITS_PER_ORDER:
-        reason = f"{len(units)} units exceed the packing limit of {MAX_UNITS_PER_ORDER} per order; split the shipment"
-        return {**row, "status": "unfit", "reason": reason}
-    key = tuple(sorted((u.product_id, u.dims_mm) for u in units))
-    if key not in cache:
-        cache[key] = choose_box(units, boxes)
-    choice = cache[key]
-    if choice.box is None:
-        return {**row, "status": "unfit", "reason": choice.reason}
-    box = choice.box
-    volume = box.inner_volume_mm3
-    row.update(
-        status="fitted", style=box.style, box_code=box.code, board_grade=box.board, custom_size=box.custom,
-        inner_length_mm=box.inner_mm[0], inner_width_mm=box.inner_mm[1], inner_height_mm=box.inner_mm[2],
-        box_volume_mm3=volume, box_volume_l=volume / 1e6, esr=(volume - item_volume) / volume,
-        board_area_m2=box.blank_area_m2, reason=choice.reason,
-    )  # fmt: skip
-    return row
+class _Sizer:
+    """Sizes orders one by one, remembering the parcels of unit sets it has sized before."""
+
+    def __init__(self, boxes: BoxCatalog, dims: Mapping[str, Dims], fragile: set[str], everywhere: bool):
+        self.boxes, self.dims, self.fragile, self.everywhere = boxes, dims, fragile, everywhere
+        self.cache: dict[tuple[Any, ...], list[tuple[list[Unit], BoxChoice | None]]] = {}
+        self.calipers: dict[str, float] = {}
+        self.smallest_area = min(b.blank_area_m2 for b in boxes.boxes)
+
+    def order(self, order_id: Any, warehouse_id: Any, ship_date: Any, guest: bool, pids: np.ndarray,
+              qty: np.ndarray) -> list[dict[str, Any]]:  # fmt: skip
+        base: dict[str, Any] = dict.fromkeys(RESULT_COLUMNS)
+        sale = qty > 0
+        base.update(
+            order_id=order_id, warehouse_id=warehouse_id, ship_date=ship_date, guest=guest, custom_size=False,
+            on_demand=False, lines=int(sale.sum()), units=int(qty[sale].sum()), returned_units=int(-qty[~sale].sum()),
+            parcel=1, parcels=1,
+        )  # fmt: skip
+        if not sale.any():
+            reason = "only returned lines (negative quantity): nothing to ship"
+            return [{**base, "status": "returns_only", "reason": reason}]
+        missing = sorted({p for p in pids[sale]} - set(self.dims))
+        if missing:
+            names = ", ".join(repr(p) for p in missing)
+            return [{**base, "status": "missing_product", "reason": f"product {names} not in the catalog snapshot"}]
+        units = [Unit(p, self.dims[p]) for p, q in zip(pids[sale], qty[sale], strict=True) for _ in range(int(q))]
+        machine = self.boxes.machine_for(warehouse_id, self.everywhere)
+        key = (machine, tuple(sorted(u.dims_mm for u in units)))
+        if key not in self.cache:
+            self.cache[key] = self._parcels(units, machine)
+        planned = self.cache[key]
+        # The cache holds parcels by shape; hand this order's own products back to them, shape by shape.
+        own: dict[Dims, list[str]] = {}
+        for u in units:
+            own.setdefault(u.dims_mm, []).append(u.product_id)
+        rows = []
+        for n, (parcel_units, choice) in enumerate(planned, start=1):
+            ids = [own[u.dims_mm].pop() for u in parcel_units]
+            rows.append(self._row({**base, "parcel": n, "parcels": len(planned)}, ids, parcel_units, choice, machine))
+        return rows
+
+    def _parcels(self, units: list[Unit], machine: OnDemandMachine | None) -> list[tuple[list[Unit], BoxChoice | None]]:
+        """One parcel when a box takes every unit; else first-fit-decreasing into as few boxes as it takes."""
+        alone = {u.dims_mm: choose_box([u], self.boxes, machine) for u in units}
+        own = [u for u in units if alone[u.dims_mm].box is None]
+        rest = [u for u in units if alone[u.dims_mm].box is not None]
+        out: list[tuple[list[Unit], BoxChoice | None]] = []
+        if rest:
+            whole = choose_box(rest, self.boxes, machine) if len(rest) <= MAX_UNITS_PER_ORDER else None
+            if whole is not None and whole.box is not None:
+                out.append((rest, whole))
+            else:
+                bins: list[tuple[list[Unit], BoxChoice]] = []
+                for u in sorted(rest, key=lambda u: (-u.volume_mm3, -max(u.dims_mm))):
+                    for j, (members, _) in enumerate(bins):
+                        if len(members) >= SPLIT_CHUNK_UNITS:
+                            continue
+                        trial = choose_box([*members, u], self.boxes, machine)
+                        if trial.box is not None:
+                            bins[j] = ([*members, u], trial)
+                            break
+                    else:
+                        bins.append(([u], alone[u.dims_mm]))
+                out.extend(bins)
+        out.extend(([u], None) for u in own)
+        return out
+
+    def caliper(self, board: str) -> float:
+        if board not in self.calipers:
+            self.calipers[board] = load_materials().board(board).caliper_mm
+        return self.calipers[board]
+
+    def _row(self, row: dict[str, Any], ids: list[str], units: list[Unit], choice: BoxChoice | None,
+             machine: OnDemandMachine | None) -> dict[str, Any]:  # fmt: skip
+        counts: dict[str, int] = {}
+        for p in ids:
+            counts[p] = counts.get(p, 0) + 1
+        item_volume = sum(u.volume_mm3 for u in units)
+        row.update(
+            units=len(units), lines=len(counts), products=";".join(f"{p}x{n}" for p, n in sorted(counts.items())),
+            item_volume_mm3=item_volume, item_volume_l=item_volume / 1e6,
+        )  # fmt: skip
+        if choice is None or choice.box is None:
+            worst = max(units, key=lambda u: u.volume_mm3)
+            cut = f" and the box-on-demand machine's largest cut {format_dims(machine.max_inner_mm)}" if machine else ""
+            reason = (f"ships in its own packaging (PPWR Art. 24(5)): {format_dims(worst.dims_mm)} mm exceeds every "
+                      f"box{cut}")  # fmt: skip
+            return {**row, "status": "own_packaging", "reason": reason}
+        box, pad = choice.box, self.boxes.padding_mm
+        extent = packing_extent(choice.placements)
+        floor = tuple(e + 2 * pad for e in extent)
+        outer = outer_mm(box.style, box.inner_mm, self.caliper(box.board))
+        volume = box.inner_volume_mm3
+        esr = empty_space_ratio(item_volume, box.inner_mm)
+        on_demand = choice.reason == "cut on demand"
+        row.update(
+            status="fitted", style=box.style, box_code=box.code, board_grade=box.board, custom_size=box.custom,
+            on_demand=on_demand, inner_length_mm=box.inner_mm[0], inner_width_mm=box.inner_mm[1],
+            inner_height_mm=box.inner_mm[2], box_volume_mm3=volume, box_volume_l=volume / 1e6, esr=esr,
+            board_area_m2=box.blank_area_m2, reason=None if on_demand else choice.reason,
+            outer_length_mm=outer[0], outer_width_mm=outer[1], outer_height_mm=outer[2],
+            esr_outer=empty_space_ratio(item_volume, outer), floor_length_mm=floor[0], floor_width_mm=floor[1],
+            floor_height_mm=floor[2], esr_floor=empty_space_ratio(item_volume, floor),
+            volumetric_weight_kg=volumetric_weight_kg(outer, self.boxes.volumetric_divisor),
+        )  # fmt: skip
+        if esr > PPWR_ESR_LIMIT:
+            row["esr_reason"] = self._over_limit_reason(row, units, ids, box, floor, machine)
+        return row
+
+    def _over_limit_reason(self, row: Mapping[str, Any], units: list[Unit], ids: list[str], box: Any,
+                           floor: Sequence[float], machine: OnDemandMachine | None) -> str:  # fmt: skip
+        """Why a parcel is over the 50% limit, in the terms Art. 24(2) allows for; else the gate's rule."""
+        if row["esr_floor"] > PPWR_ESR_LIMIT and len(units) == 1:
+            return "small item: even a box of its own size plus the clearance is over 50% empty (PPWR Art. 24(2))"
+        if machine is not None and row["on_demand"] and any(
+            b > f + machine.step_mm + 1e-9 for b, f in zip(box.inner_mm, floor, strict=True)
+        ):
+            return "label space: the machine's smallest cut keeps room for the shipping label (PPWR Art. 24(2))"
+        if box.blank_area_m2 <= self.smallest_area + 1e-12:
+            return "smaller than the smallest box the warehouse stocks (PPWR Art. 24(2), small items)"
+        if any(p in self.fragile for p in ids):
+            return "fragile: the box keeps room for cushioning (PPWR Art. 24(2))"
+        if len(units) > 1:
+            return "several products: their shapes leave space between them (PPWR Art. 24(2))"
+        return "over the 50% limit with no exemption: fails the gate's max_esr rule unless a leaner box is added"
 
 
 def _require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
@@ -144,17 +277,38 @@ def _require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> 
         raise InputError(f"{what} lack the columns {missing}; right-sizing needs {list(columns)}")
 
 
+def _mean(values: pd.Series) -> float | None:
+    values = values.astype(float)
+    return round(float(values.mean()), 4) if len(values) else None
+
+
 def summarise_right_sizing(per_order: pd.DataFrame) -> dict[str, Any]:
-    """Night totals an operator and an analyst read first: fit counts, ESR spread, board used."""
+    """Night totals an operator and an analyst read first: parcels, ESR spread on both bases, board used.
+
+    ``mean_esr``, ``p95_esr`` and ``share_esr_over_50pct`` are on the inner basis, over the boxed
+    parcels; ``*_outer`` on the outer basis; ``mean_esr_floor`` is the physical floor's mean and
+    ``esr_to_floor`` the ratio of the two means.
+    """
     to_ship = per_order[per_order["status"] != "returns_only"]
     fitted = to_ship[to_ship["status"] == "fitted"]
     esr = fitted["esr"].astype(float).to_numpy()
+    outer = fitted["esr_outer"].astype(float).to_numpy()
     item_total, box_total = float(fitted["item_volume_mm3"].sum()), float(fitted["box_volume_mm3"].sum())
     unboxed = to_ship[to_ship["status"] != "fitted"]
+    orders = to_ship.drop_duplicates(["order_id", "warehouse_id", "ship_date"])
+    over = fitted[fitted["esr"].astype(float) > PPWR_ESR_LIMIT]
+    floor_mean = _mean(fitted["esr_floor"])
+    mean_esr = round(float(esr.mean()), 4) if len(esr) else None
+    single = fitted[fitted["units"] == 1]
     return {
-        "orders": len(to_ship),
+        "esr_basis": "inner (box inner volume); *_outer: outer dimensions from the board caliper",
+        "orders": len(orders),
+        "parcels": len(to_ship),
         "fitted": len(fitted),
-        "custom_sizes": int(fitted["custom_size"].astype(bool).sum()),
+        "split_orders": int(orders["parcels"].astype(int).gt(1).sum()) if len(orders) else 0,
+        "custom_sizes": int((fitted["custom_size"].astype(bool) & ~fitted["on_demand"].astype(bool)).sum()),
+        "on_demand_parcels": int(fitted["on_demand"].astype(bool).sum()),
+        "own_packaging": int((to_ship["status"] == "own_packaging").sum()),
         "unfit": int((to_ship["status"] == "unfit").sum()),
         "missing_product": int((to_ship["status"] == "missing_product").sum()),
         "returns_only": int((per_order["status"] == "returns_only").sum()),
@@ -163,11 +317,20 @@ def summarise_right_sizing(per_order: pd.DataFrame) -> dict[str, Any]:
             for r in unboxed.itertuples(index=False)
         ],
         "units": int(to_ship["units"].sum()),
-        "mean_esr": round(float(esr.mean()), 4) if len(esr) else None,
+        "mean_esr": mean_esr,
         "p95_esr": round(float(np.percentile(esr, 95)), 4) if len(esr) else None,
         "share_esr_over_50pct": round(float((esr > PPWR_ESR_LIMIT).mean()), 4) if len(esr) else None,
+        "mean_esr_outer": round(float(outer.mean()), 4) if len(outer) else None,
+        "p95_esr_outer": round(float(np.percentile(outer, 95)), 4) if len(outer) else None,
+        "share_esr_outer_over_50pct": round(float((outer > PPWR_ESR_LIMIT).mean()), 4) if len(outer) else None,
+        "mean_esr_floor": floor_mean,
+        "esr_to_floor": round(mean_esr / floor_mean, 4) if mean_esr is not None and floor_mean else None,
+        "single_unit": {"parcels": len(single), "mean_esr": _mean(single["esr"]),
+                        "mean_esr_floor": _mean(single["esr_floor"])},  # fmt: skip
+        "over_50pct_reasons": {str(k): int(v) for k, v in over["esr_reason"].value_counts().sort_index().items()},
         "volume_weighted_esr": round(1.0 - item_total / box_total, 4) if box_total else None,
         "board_m2_total": round(float(fitted["board_area_m2"].sum()), 3),
+        "volumetric_weight_kg_total": round(float(fitted["volumetric_weight_kg"].astype(float).sum()), 3),
         "per_style": {str(k): int(v) for k, v in fitted["style"].value_counts().sort_index().items()},
         "per_box": {str(k): int(v) for k, v in fitted["box_code"].value_counts().sort_index().items()},
     }
@@ -231,10 +394,12 @@ def right_size_night(
     boxes: BoxCatalog | None = None,
     lookback_days: int = DEFAULT_LOOKBACK_DAYS,
     shipping: tuple[pd.DataFrame, list[str]] | None = None,
+    on_demand_everywhere: bool = False,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Right-size the orders shipping on ``ds + 1`` (see the module docstring for the rule).
 
-    ``shipping`` is ``orders_shipping_next``'s result when the caller has already read it.
+    ``shipping`` is ``orders_shipping_next``'s result when the caller has already read it;
+    ``on_demand_everywhere`` plans as if every warehouse had a box-on-demand machine.
 
     Raises:
         InputError: the night was not ingested, or no catalog snapshot exists at or before ``ds``.
@@ -253,7 +418,7 @@ def right_size_night(
     catalog_table = read_parquet_prefix(lake, keys.accepted_prefix("catalog", snapshot), schema)
     catalog = (catalog_table if catalog_table is not None else schema.empty_table()).to_pandas()
     lines, partitions = shipping if shipping is not None else orders_shipping_next(lake, ds, lookback_days)
-    per_order = right_size_orders(lines, catalog, boxes)
+    per_order = right_size_orders(lines, catalog, boxes, on_demand_everywhere)
     summary = {
         "ds": ds,
         "ship_date": (night + dt.timedelta(days=1)).isoformat(),
@@ -261,6 +426,7 @@ def right_size_night(
         "order_partitions": partitions,
         "box_catalog": boxes.source,
         "padding_mm": boxes.padding_mm,
+        "on_demand": {"everywhere": on_demand_everywhere, "machines": sorted(boxes.machines)},
         **summarise_right_sizing(per_order),
     }
     return per_order, summary

@@ -161,7 +161,7 @@ def _assignments(
     """CSV rows per warehouse, the print files (names) each design needs, and orders per design."""
     per_warehouse: dict[str, list[list[str]]] = defaultdict(list)
     prints: dict[str, set[str]] = defaultdict(set)
-    orders: Counter[str] = Counter()
+    design_orders: dict[str, set[str]] = defaultdict(set)
     for row in sorted(staging.rows, key=lambda r: str(r["order_id"])):
         order_id, warehouse, design_id = row["order_id"], row["warehouse_id"], row["design_id"]
         if not order_id or not warehouse:
@@ -184,19 +184,22 @@ def _assignments(
             if source not in staging.listing:
                 raise InputError(f"order {order_id} needs {lake.uri_of(source)}, which was not staged")
             prints[design_id].add(name)
-            orders[design_id] += 1
+            design_orders[design_id].add(str(order_id))
             print_key = keys.design_file_key(ds, design_id, name)
         per_warehouse[str(warehouse)].append([
             str(order_id), str(row["box_code"]), str(row["style"]), _dims(row["inner_length_mm"]),
             _dims(row["inner_width_mm"]), _dims(row["inner_height_mm"]), str(design_id or ""), print_key, "",
         ])  # fmt: skip
-    # Orders that no standard box takes (or whose products are unknown) still reach their warehouse,
-    # with no box or design and the reason, so a warehouse's list covers every order shipping next.
+    # Parcels without a box still reach their warehouse, with no box or design and the reason, so a
+    # warehouse's list covers every order shipping next: a unit that ships in its own packaging (one
+    # row per such parcel, beside the order's boxed parcels), or an order whose products are unknown.
     boxed = {str(r["order_id"]) for r in staging.rows}
     for order in (staging.plan.get("right_sizing") or {}).get("unboxed_orders") or []:
-        if str(order["order_id"]) not in boxed:
-            note = f"no standard box: {order.get('reason') or order.get('status')}"
+        own = order.get("status") == "own_packaging"
+        if own or str(order["order_id"]) not in boxed:
+            note = f"{'own packaging' if own else 'no standard box'}: {order.get('reason') or order.get('status')}"
             per_warehouse[str(order["warehouse_id"])].append([str(order["order_id"]), *[""] * 7, note])
+    orders = Counter({design_id: len(ids) for design_id, ids in design_orders.items()})
     for rows in per_warehouse.values():
         rows.sort(key=lambda r: r[0])
     return dict(per_warehouse), dict(prints), orders
@@ -299,7 +302,8 @@ def _build_batch(
     for warehouse in sorted(per_warehouse):
         rows = per_warehouse[warehouse]
         key = put(keys.assignments_key(ds, warehouse), _csv_bytes(rows))
-        warehouses.append({"warehouse_id": warehouse, "assignments_key": key, "orders": len(rows),
+        warehouses.append({"warehouse_id": warehouse, "assignments_key": key, "orders": len({r[0] for r in rows}),
+                           "parcels": len(rows),
                            "print_files": sorted({r[_PRINT_KEY] for r in rows if r[_PRINT_KEY]})})  # fmt: skip
     prefix = keys.published_prefix(ds)
     sustainability = None
@@ -332,7 +336,8 @@ def _build_batch(
             "print_files": sum(len(p) for p in prints.values()),
             "files": len(files),
             "bytes": sum(f.size for f in files),
-            "orders": len(all_rows),
+            "orders": len({r[0] for r in all_rows}),
+            "parcels": len(all_rows),
             "orders_without_design": sum(1 for r in all_rows if not r[_PRINT_KEY]),
             "orders_per_warehouse": {w["warehouse_id"]: w["orders"] for w in warehouses},
         },

@@ -215,10 +215,10 @@ def _pull_once(lake: Lake, ds: str, warehouse_id: str, dest: Path) -> dict[str, 
 
     csv_key = warehouses[warehouse_id]["assignments_key"]
     referenced: list[str] = []
-    orders = 0
+    orders = parcels = 0
     if fetch(csv_key):
         rows = list(csv.DictReader(io.StringIO(_dest_path(dest, csv_key).read_text("utf-8"))))
-        orders = len(rows)
+        orders, parcels = len({r.get("order_id") for r in rows}), len(rows)  # one row per parcel
         referenced = sorted({r["print_file_key"] for r in rows if r.get("print_file_key")})
         for key in referenced:
             fetch(key)
@@ -240,6 +240,7 @@ def _pull_once(lake: Lake, ds: str, warehouse_id: str, dest: Path) -> dict[str, 
         "batch_id": manifest.get("batch_id"),
         "manifest_sha256": sha256_hex(manifest_bytes),
         "orders": orders,
+        "parcels": parcels,
         "print_files": len(referenced),
         "files": [csv_key, *referenced, published_manifest_key(ds)],
         "downloaded": counts["downloaded"],

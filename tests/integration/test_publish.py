@@ -80,9 +80,13 @@ def night_lake(lake, staged):
     return lake
 
 
-def staged_orders(objects: dict[str, bytes]) -> dict[str, dict]:
+def staged_orders(objects: dict[str, bytes]) -> dict[str, list[dict]]:
+    """Each order's staged parcels (most orders have one), in staging order."""
     table = pq.read_table(io.BytesIO(objects[STAGING + "order_designs.parquet"]))
-    return {r["order_id"]: r for r in table.to_pylist()}
+    out: dict[str, list[dict]] = {}
+    for r in table.to_pylist():
+        out.setdefault(r["order_id"], []).append(r)
+    return out
 
 
 def manifest_of(lake: Lake, ds: str = DS) -> dict:
@@ -149,21 +153,23 @@ def test_assignments_carry_no_customer_data_and_name_published_print_files(night
     listed = {f["key"] for f in manifest["files"]}
     orders = staged_orders(objects)
     unboxed = {o["order_id"]: o for o in json.loads(objects[STAGING + "plan.json"])["right_sizing"]["unboxed_orders"]}
-    assert unboxed  # the sample night has an order no standard box takes
+    assert any(len(parcels) > 1 for parcels in orders.values())  # the sample night splits an order into parcels
     seen: dict[str, str] = {}
     for wh in manifest["warehouses"]:
         data = night_lake.read_bytes(wh["assignments_key"])
         rows = read_csv(data)
-        assert tuple(rows[0]) == ASSIGNMENT_COLUMNS and len(rows) == wh["orders"]
+        assert tuple(rows[0]) == ASSIGNMENT_COLUMNS and len(rows) == wh["parcels"]
+        assert len({r["order_id"] for r in rows}) == wh["orders"]
         assert b"customer" not in data and not any(c.encode() in data for c in customers)
+        staged_rows = {o: list(parcels) for o, parcels in orders.items()}
         for row in rows:
-            if row["order_id"] in unboxed:  # listed for its warehouse, with why it has no box
+            if not row["box_code"]:  # listed for its warehouse, with why it has no box
                 assert unboxed[row["order_id"]]["warehouse_id"] == wh["warehouse_id"]
-                assert row["note"] == "no standard box: " + unboxed[row["order_id"]]["reason"]
+                assert row["note"].endswith(unboxed[row["order_id"]]["reason"])
                 assert not (row["box_code"] or row["design_id"] or row["print_file_key"])
                 seen[row["order_id"]] = wh["warehouse_id"]
                 continue
-            order = orders[row["order_id"]]
+            order = staged_rows[row["order_id"]].pop(0)  # the parcels in staging order
             assert order["warehouse_id"] == wh["warehouse_id"] and row["design_id"] == order["design_id"]
             assert row["box_code"] == order["box_code"] and float(row["inner_height_mm"]) == order["inner_height_mm"]
             key = row["print_file_key"]
@@ -232,7 +238,7 @@ def test_a_rerun_replaces_the_batch_as_a_whole(night_lake, staged):
 
 
 def test_a_failure_mid_publish_never_looks_complete(night_lake, staged, tmp_path):
-    warehouse = next(iter(staged_orders(staged[0]).values()))["warehouse_id"]
+    warehouse = next(iter(staged_orders(staged[0]).values()))[0]["warehouse_id"]
     with pytest.raises(OSError, match="injected failure"):
         publish_batch(RecordingLake(night_lake, fail_on_put=5), DS)
     assert not night_lake.exists(published_success_key(DS)) and not night_lake.exists(PUBLISHED_LATEST_KEY)
@@ -322,7 +328,7 @@ def test_a_rerun_during_the_pull_restarts_it_once(night_lake, tmp_path):
 
 
 def test_pull_waits_for_success_or_gives_up(night_lake, staged, tmp_path):
-    warehouse = next(iter(staged_orders(staged[0]).values()))["warehouse_id"]
+    warehouse = next(iter(staged_orders(staged[0]).values()))[0]["warehouse_id"]
     with pytest.raises(PullError, match="no batch published for ds=2026-10-01.*gave up waiting"):
         pull_batch(night_lake, "2026-10-01", warehouse, tmp_path / "a", wait_seconds=0.3, poll_seconds=0.1)
     publisher = threading.Timer(0.5, lambda: publish_batch(twin(night_lake), DS))

@@ -32,13 +32,13 @@ def test_cli_right_size_json(tmp_path, capsys):
     summary, orders = result["summary"], result["orders"]
     assert summary["ship_date"] == "2026-11-03" and summary["catalog_snapshot"] == "2026-11-01"
     assert summary["order_partitions"] == ["2026-11-01", "2026-11-02"]
-    shipped = [o for o in orders if o["status"] != "returns_only"]
-    assert summary["orders"] == len(shipped) > 5
+    shipped = [o for o in orders if o["status"] != "returns_only"]  # one row per parcel
+    assert summary["parcels"] == len(shipped) and summary["orders"] == len({o["order_id"] for o in shipped}) > 5
     assert all(o["ship_date"] == "2026-11-03" and "customer_key" not in o for o in orders)
     fitted = [o for o in shipped if o["status"] == "fitted"]
-    assert summary["fitted"] == len(fitted) and summary["unfit"] + summary["missing_product"] + len(fitted) == len(
-        shipped
-    )
+    assert summary["unfit"] == 0  # every order has parcels or an own-packaging decision
+    assert summary["fitted"] == len(fitted)
+    assert summary["own_packaging"] + summary["missing_product"] + len(fitted) == len(shipped)
     for o in fitted:
         assert o["style"] in ("0427", "0201") and o["box_code"].startswith(o["style"])
         assert o["esr"] == pytest.approx(1 - o["item_volume_mm3"] / o["box_volume_mm3"])
@@ -51,7 +51,7 @@ def test_cli_right_size_json(tmp_path, capsys):
 
     assert main(["right-size", "--lake", uri, "--ds", "2026-11-02"]) == 0
     table = capsys.readouterr().out
-    assert "ESR mean" in table and fitted[0]["order_id"] in table
+    assert "ESR inner basis: mean" in table and "outer basis" in table and fitted[0]["order_id"] in table
 
     bad = tmp_path / "boxes.yaml"
     bad.write_text("boxes: []\n")

@@ -53,14 +53,13 @@ def test_a_gated_night_is_published_whole_and_a_rerun_replaces_it(gated):
     # _SUCCESS after every batch file
     assert puts[-3:] == [published_manifest_key(DS), published_success_key(DS), PUBLISHED_LATEST_KEY]
 
-    # Every order shipping tomorrow is listed exactly once: with a published print file of its box, or
-    # (the one multi-item order no standard box takes) with no box and the reason.
+    # Every order shipping tomorrow is listed, one row per parcel, each with a published print file of
+    # its box: the multi-item order no single standard box takes is split into parcels, not left out.
     lines, _ = orders_shipping_next(lake, DS)
     shipping = set(lines.loc[lines["quantity"] > 0, "order_id"])  # an order of returns only ships nothing
-    assert sorted(r["order_id"] for r in rows) == sorted(shipping)
-    unboxed = [r for r in rows if not r["box_code"]]
-    assert manifest["counts"]["orders_without_design"] == len(unboxed) == 1
-    assert not unboxed[0]["design_id"] and unboxed[0]["note"].startswith("no standard box: 4 units")
+    assert {r["order_id"] for r in rows} == shipping
+    assert manifest["counts"]["orders"] == len(shipping) < manifest["counts"]["parcels"] == len(rows)
+    assert manifest["counts"]["orders_without_design"] == 0 and all(r["box_code"] for r in rows)
     for r in rows:
         if r["box_code"]:
             assert r["print_file_key"] in listed and f"-{r['box_code']}-" in r["print_file_key"], r

@@ -193,18 +193,22 @@ def test_returns_are_not_packed():
     assert out.loc["O2", "status"] == "returns_only" and out.loc["O2", "units"] == 0
 
 
-def test_unfit_and_missing_products_are_reported_not_dropped():
+def test_an_oversized_unit_ships_in_its_own_packaging_and_missing_products_are_reported():
     boxes = catalog_of(box("R10", (600, 400, 400), 1.6))
     catalog = products({"P123": (900, 40, 40), "OK": (100, 100, 100)})
     lines = order_lines(("O1", "P123", 1), ("O1", "OK", 1), ("O2", "GHOST", 1), ("O2", "OK", 1), ("O3", "OK", 1))
-    out = right_size_orders(lines, catalog, boxes).set_index("order_id")
-    assert list(out.index) == ["O1", "O2", "O3"]
-    assert out.loc["O1", "status"] == "unfit" and pd.isna(out.loc["O1", "box_code"])
-    assert out.loc["O1", "reason"] == (
-        "item 'P123' 900x40x40 mm exceeds every box (largest 600x400x400, 5 mm padding per side)"
-    )
+    out = right_size_orders(lines, catalog, boxes)
+    assert list(out["order_id"]) == ["O1", "O1", "O2", "O3"]
+    o1 = out[out["order_id"] == "O1"].set_index("parcel")
+    assert list(o1["parcels"]) == [2, 2]
+    assert o1.loc[1, "status"] == "fitted" and o1.loc[1, "box_code"] == "R10" and o1.loc[1, "products"] == "OKx1"
+    assert o1.loc[2, "status"] == "own_packaging" and pd.isna(o1.loc[2, "box_code"])
+    assert o1.loc[2, "products"] == "P123x1"
+    assert o1.loc[2, "reason"] == "ships in its own packaging (PPWR Art. 24(5)): 900x40x40 mm exceeds every box"
+    out = out.set_index("order_id")
     assert out.loc["O2", "status"] == "missing_product" and "'GHOST'" in out.loc["O2", "reason"]
     assert out.loc["O3", "status"] == "fitted"
+    assert (out["status"] != "unfit").all()
 
 
 def test_guests_get_boxes_and_no_customer_ids_leave():
