@@ -222,6 +222,40 @@ def _cmd_right_size(args: argparse.Namespace, settings: Settings) -> dict[str, A
     return {"lake": settings.lake_uri, "summary": summary, "orders": order_records(per_order)}
 
 
+def _cmd_box_assortment(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from pathlib import Path
+
+    from packaging_pipeline.design.assortment import box_assortment
+
+    text, report = box_assortment(
+        settings, args.ds.isoformat(), args.history_days, args.sizes, styles=args.styles, board=args.board,
+        base_catalog=args.boxes, volumetric_weight=args.volumetric_weight, time_limit_s=args.time_limit,
+    )  # fmt: skip
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    return {"lake": settings.lake_uri, "out": str(out), **report}
+
+
+def _print_box_assortment(result: dict[str, Any]) -> None:
+    gap = "-" if result["mip_gap"] is None else f"{result['mip_gap']:.2%}"
+    print(
+        f"box-assortment ds={result['ds']}: {result['sizes']} sizes from {result['history_orders']} orders of "
+        f"{result['history_days']} nights ({result['demand_classes']} demand sizes, {result['candidates']} "
+        f"candidates); HiGHS {result['solver_status']!r}, gap {gap}, {result['seconds']['total']:.1f} s"
+    )
+    for c in result["chosen"]:
+        print(f"  {c['style']} {'x'.join(f'{v:g}' for v in c['inner_mm'])} mm, board {c['board']}")
+    print(f"  held-out night {result['held_out_ds']}:")
+    for name, s in result["held_out"].items():
+        if "error" in s:
+            print(f"    {name:<9} {s['error']}")
+            continue
+        print(f"    {name:<9} board {s['board_m2_total']} m2, mean ESR {s['mean_esr']}, over 50% "
+              f"{s['share_esr_over_50pct']}, {s['parcels']} parcels for {s['orders']} orders")  # fmt: skip
+    print(f"  catalog written to {result['out']} (use it with `right-size --boxes {result['out']}`)")
+
+
 def _print_right_size(result: dict[str, Any]) -> None:
     s = result["summary"]
 
@@ -505,6 +539,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--on-demand", action="store_true",
                    help="plan as if every warehouse had a box-on-demand machine (the catalog's what_if machine)")
     p.set_defaults(handler=_cmd_right_size, printer=_print_right_size)
+    p = add("box-assortment", "Choose K standard box sizes from the order history (MILP), judged on the next night.")
+    p.add_argument("--ds", type=_date, required=True, help="the last night of the history, YYYY-MM-DD")
+    p.add_argument("--history-days", type=_positive_int, default=30, help="nights of accepted orders (default 30)")
+    p.add_argument("--sizes", type=_positive_int, required=True, help="how many standard sizes to choose")
+    p.add_argument("--styles", nargs="+", default=["0201", "0427"], choices=["0201", "0427"])
+    p.add_argument("--board", default="B", help="board grade of the new sizes (default B)")
+    p.add_argument("--boxes", help="the current catalog to compare with and take padding and machines from")
+    p.add_argument("--volumetric-weight", type=float, default=0.0,
+                   help="m2 of board one kg of volumetric weight is worth in the objective (default 0: board only)")
+    p.add_argument("--time-limit", type=float, default=120.0, help="solver time limit in seconds (default 120)")
+    p.add_argument("--out", required=True, help="where to write the new box catalog YAML")
+    p.set_defaults(handler=_cmd_box_assortment, printer=_print_box_assortment)
     _add_gate_command(add)
     _add_publication_commands(add)
     _add_feedback_commands(add)

@@ -162,3 +162,29 @@ def test_exact_packing_decides_tight_cases():
     cubes = [Unit("C", (100.0, 100.0, 100.0))] * 4
     assert fits_exactly(cubes, (200, 200, 100)) and not fits_exactly(cubes, (199, 200, 100))
     assert fits_exactly([Unit("A", (100.0, 50.0, 30.0))] * 3, (100, 90, 60))  # needs a rotation
+
+
+def test_the_box_set_milp_finds_the_known_optimum_of_a_tiny_history():
+    """Three demand sizes, two boxes to stock: the MILP's choice equals the brute-force optimum."""
+    import itertools
+
+    from packaging_pipeline.design.assortment import candidates_of, choose_sizes
+
+    demand = pd.DataFrame({"length_mm": [100.0, 200.0, 300.0, 150.0], "width_mm": [100.0, 100.0, 200.0, 150.0],
+                           "height_mm": [100.0, 100.0, 100.0, 60.0], "parcels": [5, 3, 1, 4]})  # fmt: skip
+    candidates = candidates_of(demand, ("0201",), "B", 10, 5000.0)
+    result = choose_sizes(demand, candidates, k=2)
+
+    def cost(chosen):
+        total = 0.0
+        for need, n in zip(demand[["length_mm", "width_mm", "height_mm"]].to_numpy(), demand["parcels"], strict=True):
+            fitting = [c.blank_area_m2 for c in chosen if c.takes(need)]
+            if not fitting:
+                return math.inf
+            total += n * min(fitting)
+        return total
+
+    best = min(itertools.combinations(candidates, 2), key=cost)
+    assert {c.inner_mm for c in result.chosen} == {c.inner_mm for c in best}
+    assert result.objective == pytest.approx(cost(best)) and result.mip_gap == pytest.approx(0.0, abs=1e-9)
+    assert (300.0, 200.0, 100.0) in {c.inner_mm for c in result.chosen}  # the only box the largest parcel fits

@@ -1,0 +1,276 @@
+"""Box-set optimisation from order history: the K standard sizes that box every order with the least board.
+
+Why: a warehouse without a box-on-demand machine ships in the sizes it stocks, and the sizes decide the
+empty space. The candidates come from the orders themselves: each parcel of the history is packed as
+tightly as a machine would cut it (its packing's extent plus the padding), rounded up to a grid, and
+every such size is a candidate box. Choosing K of them is a p-median problem, solved exactly with
+``scipy.optimize.milp`` (HiGHS): open at most K sizes, send every demand class (parcels of one rounded
+size) to an open size it fits (rotations allowed), minimise the board area of all parcels, optionally
+plus a weight on their volumetric weight. When the candidates outnumber ``max_candidates`` the most
+frequent are kept, plus the envelope of all demand so every parcel still has a box; HiGHS reports the
+optimality gap of what it returns within the time limit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.sparse import coo_matrix
+
+from packaging_pipeline.core import keys
+from packaging_pipeline.core.config import Settings
+from packaging_pipeline.core.errors import InputError
+from packaging_pipeline.core.formats import read_parquet_prefix
+from packaging_pipeline.core.schemas import CATALOG, ORDERS
+from packaging_pipeline.core.storage import open_lake
+from packaging_pipeline.design.boxes import (
+    Box,
+    BoxCatalog,
+    Dims,
+    OnDemandMachine,
+    box_blank_area,
+    format_dims,
+    load_box_catalog,
+)
+from packaging_pipeline.design.materials import load_materials
+from packaging_pipeline.design.right_size import (
+    catalog_snapshot_ds,
+    outer_mm,
+    right_size_night,
+    right_size_orders,
+    summarise_right_sizing,
+    volumetric_weight_kg,
+)
+
+DEFAULT_GRID_MM = 10.0
+DEFAULT_MAX_CANDIDATES = 400
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    """One candidate box: its inner size (sorted descending, so length >= width; height as packed), style, board."""
+
+    inner_mm: Dims
+    style: str
+    board: str
+    blank_area_m2: float
+    volumetric_kg: float
+
+    def takes(self, need_mm: Sequence[float]) -> bool:
+        """Whether a parcel needing ``need_mm`` (padding included) fits, turned any way."""
+        return all(n <= c + 1e-9 for n, c in zip(sorted(need_mm), sorted(self.inner_mm), strict=True))
+
+
+def demand_of_history(per_parcel: pd.DataFrame, grid_mm: float = DEFAULT_GRID_MM) -> pd.DataFrame:
+    """Demand classes: the boxed parcels' floors (extent + padding) rounded up to the grid, with counts."""
+    fitted = per_parcel[per_parcel["status"] == "fitted"]
+    floors = fitted[["floor_length_mm", "floor_width_mm", "floor_height_mm"]].to_numpy(dtype=float)
+    rounded = np.ceil(floors / grid_mm - 1e-9) * grid_mm
+    rounded = np.maximum(rounded, 20.0)  # the smallest box a dieline makes
+    frame = pd.DataFrame(rounded, columns=["length_mm", "width_mm", "height_mm"])
+    return frame.value_counts().rename("parcels").reset_index().sort_values(
+        ["parcels", "length_mm", "width_mm", "height_mm"], ascending=[False, True, True, True], ignore_index=True
+    )
+
+
+def candidates_of(demand: pd.DataFrame, styles: Sequence[str], board: str, max_candidates: int,
+                  divisor: float) -> list[Candidate]:  # fmt: skip
+    """Each demand size as a box (the leanest of ``styles``), the most frequent first, plus the envelope."""
+    sizes = [tuple(float(v) for v in row) for row in demand[["length_mm", "width_mm", "height_mm"]].to_numpy()]
+    chosen = sizes[:max_candidates]
+    if len(sizes) > max_candidates:  # every parcel must still have a box: the envelope of all of them
+        chosen.append(tuple(float(v) for v in np.max(np.sort(np.array(sizes), axis=1), axis=0)[::-1]))
+    caliper = load_materials().board(board).caliper_mm
+    out = []
+    for size in dict.fromkeys(chosen):
+        best = None
+        for style in styles:
+            try:
+                area = box_blank_area(style, size, board)
+            except InputError:
+                continue
+            if best is None or area < best[1]:
+                best = (style, area)
+        if best is None:
+            continue
+        outer = outer_mm(best[0], size, caliper)
+        out.append(Candidate(size, best[0], board, best[1], volumetric_weight_kg(outer, divisor)))
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Assortment:
+    chosen: list[Candidate]
+    objective: float
+    mip_gap: float | None
+    status: str
+    seconds: float
+    variables: int
+    demand_classes: int
+    candidates: int
+
+
+def choose_sizes(demand: pd.DataFrame, candidates: Sequence[Candidate], k: int, volumetric_weight: float = 0.0,
+                 time_limit_s: float = 120.0) -> Assortment:  # fmt: skip
+    """The p-median MILP: at most ``k`` open sizes, every demand class assigned to an open size it fits.
+
+    Cost of a class on a size: parcels x (board m2 + ``volumetric_weight`` x volumetric kg).
+
+    Raises:
+        InputError: a demand class fits no candidate, or HiGHS found no solution within the time limit.
+    """
+    started = time.perf_counter()
+    needs = demand[["length_mm", "width_mm", "height_mm"]].to_numpy(dtype=float)
+    counts = demand["parcels"].to_numpy(dtype=float)
+    n_c, n_s = len(needs), len(candidates)
+    cand_sorted = np.sort(np.array([c.inner_mm for c in candidates]), axis=1)
+    need_sorted = np.sort(needs, axis=1)
+    fits = np.all(need_sorted[:, None, :] <= cand_sorted[None, :, :] + 1e-9, axis=2)  # [class, candidate]
+    homeless = np.flatnonzero(~fits.any(axis=1))
+    if len(homeless):
+        raise InputError(f"{len(homeless)} demand classes (e.g. {format_dims(needs[homeless[0]])} mm) fit no candidate")
+    pair_c, pair_s = np.nonzero(fits)
+    unit_cost = np.array([c.blank_area_m2 + volumetric_weight * c.volumetric_kg for c in candidates])
+    n_x = len(pair_c)
+    # Variables: x (class -> size, continuous in [0, 1]) then y (size open, binary).
+    cost = np.concatenate([counts[pair_c] * unit_cost[pair_s], np.zeros(n_s)])
+    rows = np.arange(n_x)
+    assign = coo_matrix((np.ones(n_x), (pair_c, rows)), shape=(n_c, n_x + n_s))
+    link = coo_matrix((np.concatenate([np.ones(n_x), -np.ones(n_x)]),
+                       (np.concatenate([rows, rows]), np.concatenate([rows, n_x + pair_s]))),
+                      shape=(n_x, n_x + n_s))  # fmt: skip  x <= y
+    budget = coo_matrix((np.ones(n_s), (np.zeros(n_s, int), n_x + np.arange(n_s))), shape=(1, n_x + n_s))
+    constraints = [
+        LinearConstraint(assign.tocsr(), 1.0, 1.0),
+        LinearConstraint(link.tocsr(), -np.inf, 0.0),
+        LinearConstraint(budget.tocsr(), 0.0, float(k)),
+    ]
+    integrality = np.concatenate([np.zeros(n_x), np.ones(n_s)])
+    result = milp(cost, constraints=constraints, integrality=integrality, bounds=Bounds(0.0, 1.0),
+                  options={"time_limit": time_limit_s, "disp": False})  # fmt: skip
+    if result.x is None:
+        raise InputError(f"HiGHS found no box set of {k} sizes within {time_limit_s:g} s: {result.message}")
+    opened = [candidates[s] for s in np.flatnonzero(result.x[n_x:] > 0.5)]
+    return Assortment(
+        chosen=sorted(opened, key=lambda c: (c.blank_area_m2, c.inner_mm)), objective=float(result.fun),
+        mip_gap=getattr(result, "mip_gap", None), status=result.message, seconds=time.perf_counter() - started,
+        variables=n_x + n_s, demand_classes=n_c, candidates=n_s,
+    )  # fmt: skip
+
+
+def history_lines(settings: Settings, ds: str, history_days: int) -> pd.DataFrame:
+    """Accepted order lines of the nights ``ds - history_days + 1 .. ds`` (a re-delivered line counts once)."""
+    lake = open_lake(settings)
+    night = keys.parse_ds(ds)
+    frames = []
+    for back in range(history_days - 1, -1, -1):
+        day = (night - dt.timedelta(days=back)).isoformat()
+        table = read_parquet_prefix(lake, keys.accepted_prefix("orders", day), ORDERS.accepted_schema)
+        if table is not None:
+            frames.append(table.to_pandas())
+    if not frames:
+        raise InputError(f"no accepted orders in the {history_days} nights up to ds={ds} in {lake.uri}: ingest them "
+                         "first (`packaging-pipeline ingest --start ... --end ...`)")  # fmt: skip
+    lines = pd.concat(frames, ignore_index=True)
+    lines["_sale"] = lines["quantity"] > 0
+    return lines.drop_duplicates(["order_id", "product_id", "_sale"], keep="first").drop(columns="_sale")
+
+
+def catalog_yaml(chosen: Sequence[Candidate], base: BoxCatalog, ds: str, history_days: int) -> str:
+    """A box catalog the right-sizer reads: the chosen sizes, the base catalog's padding and machines."""
+    lines = [
+        f"# Box set optimised from {history_days} nights of orders up to {ds} "
+        f"(packaging-pipeline box-assortment); {len(chosen)} sizes.",
+        "version: 1",
+        f"padding_mm: {base.padding_mm:g}",
+        f"volumetric_divisor: {base.volumetric_divisor:g}",
+    ]
+    if base.machines:
+        lines.append("on_demand:")
+        lines.append("  machines:")
+        for warehouse, m in sorted(base.machines.items()):
+            lines.append(f"    {warehouse}: {_machine_yaml(m)}")
+        lines.append(f"  what_if: {_machine_yaml(base.what_if)}")
+    lines.append("boxes:")
+    for i, c in enumerate(chosen, start=1):
+        inner = ", ".join(f"{v:g}" for v in c.inner_mm)
+        lines.append(f'  - {{code: "{c.style}-A{i}", style: "{c.style}", inner_mm: [{inner}], board: {c.board}}}')
+    return "\n".join(lines) + "\n"
+
+
+def _machine_yaml(m: OnDemandMachine) -> str:
+    def dims(d: Sequence[float]) -> str:
+        return "[" + ", ".join(f"{v:g}" for v in d) + "]"
+
+    styles = ", ".join(f'"{s}"' for s in m.styles)
+    return (f"{{styles: [{styles}], board: {m.board}, step_mm: {m.step_mm:g}, min_inner_mm: {dims(m.min_inner_mm)}, "
+            f"max_inner_mm: {dims(m.max_inner_mm)}}}")  # fmt: skip
+
+
+def _standard_only(boxes: BoxCatalog) -> BoxCatalog:
+    return dataclasses.replace(boxes, machines={})
+
+
+def box_assortment(
+    settings: Settings, ds: str, history_days: int, sizes: int, styles: Sequence[str] = ("0201", "0427"),
+    board: str = "B", base_catalog: str | None = None, volumetric_weight: float = 0.0,
+    grid_mm: float = DEFAULT_GRID_MM, max_candidates: int = DEFAULT_MAX_CANDIDATES, time_limit_s: float = 120.0,
+) -> tuple[str, dict[str, Any]]:  # fmt: skip
+    """Choose ``sizes`` standard boxes from the order history up to ``ds``; judge them on night ``ds + 1``.
+
+    Returns:
+        The new catalog's YAML text and a report: the solver's figures and, for the held-out night,
+        board m2, mean ESR, share over 50% and parcels of the new set beside the base catalog.
+    """
+    started = time.perf_counter()
+    base = load_box_catalog(base_catalog)
+    lake = open_lake(settings)
+    lines = history_lines(settings, ds, history_days)
+    snapshot = catalog_snapshot_ds(lake, ds)
+    products = read_parquet_prefix(lake, keys.accepted_prefix("catalog", snapshot), CATALOG.accepted_schema)
+    products = (products if products is not None else CATALOG.accepted_schema.empty_table()).to_pandas()
+    # Every order of the history packed as tightly as a machine would cut it: its floor is the demand.
+    tight = OnDemandMachine(tuple(styles), board, 1.0, (20.0, 20.0, 20.0), base.largest.inner_mm)
+    sizing = dataclasses.replace(base, machines={}, what_if=tight)
+    parcels = right_size_orders(lines, products, sizing, on_demand_everywhere=True)
+    t_pack = time.perf_counter()
+    demand = demand_of_history(parcels, grid_mm)
+    candidates = candidates_of(demand, styles, board, max_candidates, base.volumetric_divisor)
+    result = choose_sizes(demand, candidates, sizes, volumetric_weight, time_limit_s)
+    text = catalog_yaml(result.chosen, base, ds, history_days)
+    chosen = BoxCatalog(tuple(Box(f"{c.style}-A{i}", c.style, c.inner_mm, c.board, c.blank_area_m2)
+                              for i, c in enumerate(result.chosen, start=1)), base.padding_mm, source="box-assortment")
+    held_out = (keys.parse_ds(ds) + dt.timedelta(days=1)).isoformat()
+    judged = {}
+    for name, boxes in (("optimised", chosen), ("current", _standard_only(base))):
+        try:
+            _, summary = right_size_night(settings, held_out, boxes=boxes)
+        except InputError as exc:
+            judged[name] = {"error": str(exc)}
+            continue
+        judged[name] = {k: summary[k] for k in ("orders", "parcels", "board_m2_total", "mean_esr", "p95_esr",
+                                                 "share_esr_over_50pct", "own_packaging", "split_orders",
+                                                 "volumetric_weight_kg_total")}  # fmt: skip
+    report = {
+        "ds": ds, "history_days": history_days, "sizes": sizes, "styles": list(styles), "board": board,
+        "history_orders": int(lines["order_id"].nunique()), "history_parcels": int(len(parcels)),
+        "history": summarise_right_sizing(parcels) | {"unboxed_orders": None},
+        "demand_classes": result.demand_classes, "candidates": result.candidates, "variables": result.variables,
+        "objective_board_m2": round(result.objective, 4), "mip_gap": result.mip_gap, "solver_status": result.status,
+        "seconds": {"packing": round(t_pack - started, 3), "solve": round(result.seconds, 3),
+                    "total": round(time.perf_counter() - started, 3)},
+        "chosen": [{"inner_mm": list(c.inner_mm), "style": c.style, "board": c.board,
+                    "blank_area_m2": round(c.blank_area_m2, 6)} for c in result.chosen],
+        "held_out_ds": held_out, "held_out": judged,
+        "board_ratio": (round(judged["optimised"]["board_m2_total"] / judged["current"]["board_m2_total"], 4)
+                        if "board_m2_total" in judged.get("optimised", {}) and judged["current"].get("board_m2_total")
+                        else None),
+    }  # fmt: skip
+    return text, report
