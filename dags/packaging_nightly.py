@@ -6,8 +6,10 @@ warehouses pull:
 
 ```
 wait_for_raw_inputs -> ingest_raw -> build_customer_features -> segment_customers -> log_segment_profiles
+                     ingest_raw -> right_size_orders
                      ingest_raw -> train_pattern_gan (gpu) -> evaluate_and_promote_model
-log_segment_profiles + evaluate_and_promote_model -> generate_designs -> evaluate_sustainability -> publish_batch
+log_segment_profiles + right_size_orders + evaluate_and_promote_model -> generate_designs
+                                                              -> evaluate_sustainability -> publish_batch
 ```
 
 - **ds**: the start of the run's data interval (the run at 03:00 UTC on 2026-11-02 processes
@@ -22,7 +24,10 @@ log_segment_profiles + evaluate_and_promote_model -> generate_designs -> evaluat
 - **Pattern GAN**: `train_pattern_gan` runs on the `gpu` queue in the one-slot `gpu` pool, warm-starts
   from the `champion` model (or trains from scratch), registers a `challenger`;
   `evaluate_and_promote_model` moves `champion` only when the challenger passes the gate.
-- **Designs**: `generate_designs` right-sizes the orders shipping next into boxes, paints with the
+- **Parcels**: `right_size_orders` puts every order shipping tomorrow into parcels (the leanest standard
+  box, or the warehouse's box-on-demand cut; split when no box takes it whole; own packaging for a unit
+  no box takes) and writes `parcels/ds=<ds>/` (no customer data), usable by warehouses even if artwork fails.
+- **Designs**: `generate_designs` reads the night's parcels, paints with the
   `champion` (the procedural motifs until one is promoted), spends each segment's designs on the
   customer-feedback posteriors, and writes `designs/staging/ds=<ds>/`: per segment and design the print
   files per box size, previews, mockup and spec.json, plus `order_designs.parquet` (each order's box and
@@ -84,6 +89,7 @@ PUBLISHED_BATCH = Asset(name="packaging_published_batch")
                                                  "the profile's"),
         "gan_from_scratch": Param(False, type="boolean", description="Do not warm-start from the champion"),
         "corpus_uri": Param(None, type=["null", "string"], description="Image corpus; default: procedural motifs"),
+        "on_demand": Param(False, type="boolean", description="Plan as if every warehouse had a box-on-demand machine"),
         "designs_per_segment": Param(4, type="integer", minimum=1, description="Designs composed per segment"),
         "tile_mm": Param(40.0, type="number", minimum=5, maximum=500, description="Size of one pattern repeat"),
     },
@@ -141,6 +147,16 @@ def packaging_nightly() -> None:
 
         with night_stage(context) as settings:
             return log_night_segments(settings, night)
+
+    @task
+    def right_size_orders(night: str, **context) -> dict:
+        """Parcel every order shipping tomorrow in its leanest box (or the warehouse's on-demand cut)."""
+        from packaging_pipeline.design.right_size import right_size_stage
+
+        with night_stage(context) as settings:
+            _, summary = right_size_stage(settings, night, on_demand_everywhere=context["params"]["on_demand"])
+        return {k: summary[k] for k in ("orders", "parcels", "own_packaging", "mean_esr", "share_esr_over_50pct",
+                                        "board_m2_total", "parcels_key")}  # fmt: skip
 
     @task(queue="gpu", pool="gpu", execution_timeout=dt.timedelta(hours=4))
     def train_pattern_gan(night: str, **context) -> dict:
@@ -210,6 +226,7 @@ def packaging_nightly() -> None:
     gate = evaluate_and_promote_model(night, train_pattern_gan(night))
     designs = generate_designs(night, gate)
     profiles >> designs
+    ingested >> right_size_orders(night) >> designs
     publish_batch(night, designs, evaluate_sustainability(night, designs))
 
 

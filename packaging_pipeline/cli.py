@@ -214,11 +214,9 @@ def _print_sample(result: dict[str, Any]) -> None:
 
 
 def _cmd_right_size(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    from packaging_pipeline.design.boxes import load_box_catalog
-    from packaging_pipeline.design.right_size import order_records, right_size_night
+    from packaging_pipeline.design.right_size import order_records, right_size_stage
 
-    per_order, summary = right_size_night(settings, args.ds.isoformat(), load_box_catalog(args.boxes),
-                                          on_demand_everywhere=args.on_demand)  # fmt: skip
+    per_order, summary = right_size_stage(settings, args.ds.isoformat(), args.boxes, args.on_demand)
     return {"lake": settings.lake_uri, "summary": summary, "orders": order_records(per_order)}
 
 

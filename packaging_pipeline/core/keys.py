@@ -113,6 +113,15 @@ def feedback_stats_prefix(ds: str) -> str:
 FEEDBACK_STATS_NAME = "stats.json"
 
 
+def parcels_prefix(ds: str) -> str:
+    """Right-sizing of night ``ds``: every order's parcels (box, sizes, ESR, reason), no customer data."""
+    return partition("parcels", ds=ds)
+
+
+PARCELS_NAME = "parcels.parquet"
+PARCELS_SUMMARY_NAME = "summary.json"
+
+
 # --------------------------------------------------------------------------------------------------
 # Designs: the night's staging (one folder per segment and design) and what the gate rejected
 

@@ -44,7 +44,7 @@ from packaging_pipeline.design.dielines import make_dieline
 from packaging_pipeline.design.messages import load_messages
 from packaging_pipeline.design.previews import colour_tile, mockup_rgb, png_bytes, preview_rgb
 from packaging_pipeline.design.print_files import design_pdf, design_svg, svg_ink_uris
-from packaging_pipeline.design.right_size import orders_shipping_next, right_size_night
+from packaging_pipeline.design.right_size import orders_shipping_next, read_parcels, right_size_night, write_parcels
 from packaging_pipeline.feedback.bandit import (
     allocation_summary,
     design_weights,
@@ -282,8 +282,14 @@ def generate_night_designs(
     if not lake.exists(profiles_key):
         raise InputError(f"no segment profiles for ds={ds} ({lake.uri_of(profiles_key)}): run `segment --ds {ds}`")
     profiles = read_json(lake, profiles_key)["segments"]
-    shipping = orders_shipping_next(lake, ds)  # read once: boxes and each order's customer segment
-    per_order, sizing = right_size_night(settings, ds, shipping=shipping)
+    shipping = orders_shipping_next(lake, ds)  # each order's customer segment (and its boxes, if not sized yet)
+    # The night's parcels as the right-sizing stage wrote them; sized (and written) here when it has not run.
+    parcels = read_parcels(lake, ds)
+    if parcels is None:
+        per_order, sizing = right_size_night(settings, ds, shipping=shipping)
+        write_parcels(lake, ds, per_order, sizing)
+    else:
+        per_order, sizing = parcels
     lines = shipping[0]
     policy = load_policy()
     stats = latest_stats(lake, ds, policy.lookback_days)  # the newest feedback posteriors; none: uniform

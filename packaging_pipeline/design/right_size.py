@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 from packaging_pipeline.core import keys
 from packaging_pipeline.core.config import Settings
 from packaging_pipeline.core.errors import InputError
-from packaging_pipeline.core.formats import read_parquet_prefix
+from packaging_pipeline.core.formats import read_json, read_parquet, read_parquet_prefix, write_json, write_parquet
 from packaging_pipeline.core.schemas import CATALOG, ORDERS
 from packaging_pipeline.core.storage import Lake, open_lake
 from packaging_pipeline.design.boxes import BoxCatalog, Dims, OnDemandMachine, format_dims, load_box_catalog
@@ -429,4 +429,35 @@ def right_size_night(
         "on_demand": {"everywhere": on_demand_everywhere, "machines": sorted(boxes.machines)},
         **summarise_right_sizing(per_order),
     }
+    return per_order, summary
+
+
+def write_parcels(lake: Lake, ds: str, per_order: pd.DataFrame, summary: Mapping[str, Any]) -> str:
+    """Replace night ``ds``'s parcels (table and summary); returns the table's key. No customer data."""
+    prefix = keys.parcels_prefix(ds)
+    lake.delete_prefix(prefix)
+    table_key = prefix + keys.PARCELS_NAME
+    write_parquet(lake, table_key, pa.Table.from_pandas(per_order.reset_index(drop=True), preserve_index=False))
+    write_json(lake, prefix + keys.PARCELS_SUMMARY_NAME, dict(summary))
+    return table_key
+
+
+def read_parcels(lake: Lake, ds: str) -> tuple[pd.DataFrame, dict[str, Any]] | None:
+    """Night ``ds``'s parcels as the right-sizing stage wrote them, or None when it has not run."""
+    prefix = keys.parcels_prefix(ds)
+    if not (lake.exists(prefix + keys.PARCELS_NAME) and lake.exists(prefix + keys.PARCELS_SUMMARY_NAME)):
+        return None
+    per_order = read_parquet(lake, prefix + keys.PARCELS_NAME).to_pandas()
+    return per_order, read_json(lake, prefix + keys.PARCELS_SUMMARY_NAME)
+
+
+def right_size_stage(settings: Settings, ds: str, boxes_path: str | None = None,
+                     on_demand_everywhere: bool = False) -> tuple[pd.DataFrame, dict[str, Any]]:  # fmt: skip
+    """The nightly stage (CLI ``right-size`` and the DAG's ``right_size_orders``): parcels into the lake.
+
+    Warehouses can use ``parcels/ds=<ds>/`` even when the artwork fails; designs and the gate read it.
+    """
+    per_order, summary = right_size_night(settings, ds, load_box_catalog(boxes_path),
+                                          on_demand_everywhere=on_demand_everywhere)  # fmt: skip
+    summary = {**summary, "parcels_key": write_parcels(open_lake(settings), ds, per_order, summary)}
     return per_order, summary

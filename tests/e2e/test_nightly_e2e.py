@@ -66,6 +66,12 @@ def test_nightly_dag_ingests_a_generated_night(airflow_db, tmp_path, monkeypatch
         read_json(lake, "reports/model/ds=2026-11-01/evaluation.json")["challenger_version"] == trained["model_version"]
     )
 
+    # Parcels: its own task, before the artwork; every order has parcels or an own-packaging decision.
+    sized = run.get_task_instance("right_size_orders").xcom_pull(task_ids="right_size_orders")
+    assert sized["parcels_key"] == "parcels/ds=2026-11-01/parcels.parquet" and lake.exists(sized["parcels_key"])
+    parcels = read_json(lake, "parcels/ds=2026-11-01/summary.json")
+    assert parcels["unfit"] == 0 and parcels["orders"] == sized["orders"] > 0
+
     # Designs: every segment got its designs, every fitted order a design and a print file that exists.
     plan = read_json(lake, "designs/staging/ds=2026-11-01/plan.json")
     made = run.get_task_instance("generate_designs").xcom_pull(task_ids="generate_designs")

@@ -50,6 +50,7 @@ def test_nightly_graph(dagbag):
         "build_customer_features",
         "segment_customers",
         "log_segment_profiles",
+        "right_size_orders",
         "train_pattern_gan",
         "evaluate_and_promote_model",
         "generate_designs",
@@ -60,6 +61,7 @@ def test_nightly_graph(dagbag):
     assert downstream["wait_for_raw_inputs"] == {
         "ingest_raw",
         "log_segment_profiles",
+        "right_size_orders",
         "train_pattern_gan",
         "evaluate_and_promote_model",
         "generate_designs",
@@ -69,7 +71,9 @@ def test_nightly_graph(dagbag):
     assert downstream["train_pattern_gan"] == {"evaluate_and_promote_model"}
     train = dag.get_task("train_pattern_gan")
     assert train.queue == "gpu" and train.pool == "gpu"
-    assert downstream["ingest_raw"] == {"build_customer_features"}
+    # Parcels come from ingest alone, before any artwork, and designs read them.
+    assert downstream["ingest_raw"] == {"build_customer_features", "right_size_orders"}
+    assert downstream["right_size_orders"] == {"generate_designs"}
     assert downstream["build_customer_features"] == {"segment_customers"}
     assert downstream["segment_customers"] == {"log_segment_profiles"}
     # Designs wait for both halves: the night's segments and the gate's decision on the model.
