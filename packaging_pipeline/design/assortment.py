@@ -49,8 +49,9 @@ from packaging_pipeline.design.right_size import (
     volumetric_weight_kg,
 )
 
-DEFAULT_GRID_MM = 10.0
-DEFAULT_MAX_CANDIDATES = 400
+DEFAULT_GRID_MM = 25.0
+"""Demand and candidate sizes are rounded up to this: a stocked range steps in 25 mm, and the model stays small."""
+DEFAULT_MAX_CANDIDATES = 1200
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,6 +10,7 @@ assumes everywhere with ``right-size --on-demand``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -170,9 +171,11 @@ def parse_box_catalog(doc: Any, source: str = "<inline>") -> BoxCatalog:
     return _catalog(validate_config(BoxCatalogFile, doc, source), source)
 
 
+@functools.lru_cache(maxsize=65536)
 def box_blank_area(style: str, inner_mm: Dims, board: str) -> float:
-    """Board area of a box: the flat blank area of its dieline (the one seam to box geometry)."""
-    return make_dieline(style, inner_mm, board).blank_area_m2
+    """Board area of a box: the flat blank area of its dieline (the one seam to box geometry); cached,
+    since right-sizing asks for the same few thousand sizes again and again."""
+    return make_dieline(style, tuple(float(d) for d in inner_mm), board).blank_area_m2
 
 
 # -- the file, as pydantic models --------------------------------------------------------------------

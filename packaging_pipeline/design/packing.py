@@ -17,6 +17,8 @@ from packaging_pipeline.core.errors import InputError
 from packaging_pipeline.design.boxes import Box, BoxCatalog, Dims, OnDemandMachine, box_blank_area, format_dims
 
 _TOL = 1e-6
+TIGHTEST_MAX_UNITS = 8
+"""Up to this many units a box cut on demand is sized by the tightest of all compact packings tried."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -295,8 +297,10 @@ def cut_on_demand(
             size = fitting[0]
         placements = [Placement(units[0].product_id, (0.0, 0.0, 0.0), size)]
         candidates = [placements]
-    else:
-        placed = tightest_packing(units, usable)
+    else:  # the exhaustive search pays off for small orders; large ones take the first compact packing
+        placed = tightest_packing(units, usable) if len(units) <= TIGHTEST_MAX_UNITS else pack_units(
+            units, usable, compact=True
+        )
         candidates = [c for c in (placed, *also) if c]
         if not candidates:
             return f"the units do not pack within the machine's largest cut {format_dims(machine.max_inner_mm)}"

@@ -150,6 +150,7 @@ class _Sizer:
     def __init__(self, boxes: BoxCatalog, dims: Mapping[str, Dims], fragile: set[str], everywhere: bool):
         self.boxes, self.dims, self.fragile, self.everywhere = boxes, dims, fragile, everywhere
         self.cache: dict[tuple[Any, ...], list[tuple[list[Unit], BoxChoice | None]]] = {}
+        self.single: dict[tuple[Any, ...], BoxChoice] = {}
         self.calipers: dict[str, float] = {}
         self.smallest_area = min(b.blank_area_m2 for b in boxes.boxes)
 
@@ -187,7 +188,7 @@ class _Sizer:
 
     def _parcels(self, units: list[Unit], machine: OnDemandMachine | None) -> list[tuple[list[Unit], BoxChoice | None]]:
         """One parcel when a box takes every unit; else first-fit-decreasing into as few boxes as it takes."""
-        alone = {u.dims_mm: choose_box([u], self.boxes, machine) for u in units}
+        alone = {u.dims_mm: self._alone(u, machine) for u in units}
         own = [u for u in units if alone[u.dims_mm].box is None]
         rest = [u for u in units if alone[u.dims_mm].box is not None]
         out: list[tuple[list[Unit], BoxChoice | None]] = []
@@ -210,6 +211,13 @@ class _Sizer:
                 out.extend(bins)
         out.extend(([u], None) for u in own)
         return out
+
+    def _alone(self, unit: Unit, machine: OnDemandMachine | None) -> BoxChoice:
+        """The box of one unit by itself, remembered by shape: most orders share a few thousand products."""
+        key = (machine, unit.dims_mm)
+        if key not in self.single:
+            self.single[key] = choose_box([unit], self.boxes, machine)
+        return self.single[key]
 
     def caliper(self, board: str) -> float:
         if board not in self.calipers:
@@ -262,7 +270,7 @@ class _Sizer:
             b > f + machine.step_mm + 1e-9 for b, f in zip(box.inner_mm, floor, strict=True)
         ):
             return "label space: the machine's smallest cut keeps room for the shipping label (PPWR Art. 24(2))"
-        if box.blank_area_m2 <= self.smallest_area + 1e-12:
+        if not row["on_demand"] and box.blank_area_m2 <= self.smallest_area + 1e-12:
             return "smaller than the smallest box the warehouse stocks (PPWR Art. 24(2), small items)"
         if any(p in self.fragile for p in ids):
             return "fragile: the box keeps room for cushioning (PPWR Art. 24(2))"
