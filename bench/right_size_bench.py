@@ -1,0 +1,133 @@
+"""Right-sizing on generated nights: throughput, ESR against the physical floor, box sets, heuristic gap.
+
+    .venv/bin/python bench/right_size_bench.py --root /tmp/rs-bench [--days 32 --customers 4000] [--sizes 20]
+
+Generates (once, kept under --root) a sample lake of ``--days`` nights and ingests it, then measures:
+1. right-sizing one night with the shipped catalog (the reference), with the shipped catalog at a
+   warehouse with a machine (as shipped: WH-BER), and with a box-on-demand machine at every warehouse
+   (``--on-demand``): orders/s (the lake read excluded), mean ESR, floor, share over 50%, board;
+2. ``box-assortment`` over the history (all nights but the last two) for ``--sizes`` sizes, judged on
+   the held-out next night against the shipped catalog;
+3. the packing heuristic against the exact MILP packing on random 2-5 unit orders (mean board gap).
+Results go to bench/results/right_size_<timestamp>.json beside the machine and a BLAS reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import load, machine_base, matmul_reference, write_result  # noqa: E402
+from packaging_pipeline.core import keys  # noqa: E402
+from packaging_pipeline.core.config import Settings  # noqa: E402
+from packaging_pipeline.core.formats import read_parquet_prefix  # noqa: E402
+from packaging_pipeline.core.schemas import CATALOG  # noqa: E402
+from packaging_pipeline.core.storage import LocalLake, open_lake  # noqa: E402
+from packaging_pipeline.design.assortment import box_assortment  # noqa: E402
+from packaging_pipeline.design.boxes import load_box_catalog  # noqa: E402
+from packaging_pipeline.design.exact_packing import leanest_box_exactly  # noqa: E402
+from packaging_pipeline.design.packing import Unit, choose_box  # noqa: E402
+from packaging_pipeline.design.right_size import (  # noqa: E402
+    catalog_snapshot_ds,
+    orders_shipping_next,
+    right_size_orders,
+    summarise_right_sizing,
+)
+from packaging_pipeline.ingest.raw import ingest_range  # noqa: E402
+from packaging_pipeline.sample_data.generate import generate_sample_data  # noqa: E402
+
+KEY = "right-size-bench-key-0123456789"
+START = dt.date(2026, 10, 1)
+KEEP = ("orders", "parcels", "split_orders", "own_packaging", "on_demand_parcels", "mean_esr", "p95_esr",
+        "share_esr_over_50pct", "mean_esr_outer", "mean_esr_floor", "esr_to_floor", "single_unit",
+        "board_m2_total", "volumetric_weight_kg_total", "over_50pct_reasons", "unfit")  # fmt: skip
+
+
+def lake_of(root: Path, days: int, customers: int) -> Settings:
+    settings = Settings(lake_uri=LocalLake(root / "lake").uri, pseudonym_key=KEY)
+    last = START + dt.timedelta(days=days - 1)
+    if not (root / "lake" / "reports" / "ingest" / f"ds={last}").exists():
+        generate_sample_data(LocalLake(root / "lake"), start=START, days=days, customers=customers, seed=3)
+        ingest_range(settings, START.isoformat(), last.isoformat())
+    return settings
+
+
+def night_inputs(settings: Settings, ds: str):  # noqa: ANN201 - (lines, products)
+    lake = open_lake(settings)
+    lines, _ = orders_shipping_next(lake, ds)
+    snap = catalog_snapshot_ds(lake, ds)
+    products = read_parquet_prefix(lake, keys.accepted_prefix("catalog", snap), CATALOG.accepted_schema).to_pandas()
+    return lines, products
+
+
+def sizing_run(lines, products, boxes, everywhere: bool) -> dict:  # noqa: ANN001
+    started = time.perf_counter()
+    parcels = right_size_orders(lines, products, boxes, on_demand_everywhere=everywhere)
+    seconds = time.perf_counter() - started
+    summary = summarise_right_sizing(parcels)
+    orders = summary["orders"]
+    return {"seconds": round(seconds, 3), "orders_per_s": round(orders / seconds, 1),
+            **{k: summary[k] for k in KEEP}}  # fmt: skip
+
+
+def heuristic_gap(n: int, seed: int) -> dict:
+    boxes = load_box_catalog()
+    rng = np.random.default_rng(seed)
+    gaps = []
+    for k in range(n):
+        units = [Unit(f"P{k}-{i}", tuple(float(v) for v in rng.choice([20, 40, 60, 80, 120, 160, 220], 3)))
+                 for i in range(int(rng.integers(2, 6)))]  # fmt: skip
+        exact = leanest_box_exactly(units, boxes)
+        if exact is not None:
+            gaps.append(choose_box(units, boxes).box.blank_area_m2 / exact.blank_area_m2 - 1)
+    arr = np.array(gaps)
+    return {"orders": len(gaps), "mean_board_gap": round(float(arr.mean()), 5), "orders_worse": int((arr > 1e-9).sum()),
+            "max_board_gap": round(float(arr.max()), 4)}  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--root", required=True)
+    ap.add_argument("--days", type=int, default=32)
+    ap.add_argument("--customers", type=int, default=4000)
+    ap.add_argument("--sizes", type=int, default=20)
+    ap.add_argument("--time-limit", type=float, default=120.0)
+    ap.add_argument("--out")
+    args = ap.parse_args()
+    result = {"machine": machine_base(), "load_before": load(), "reference_matmul": matmul_reference(),
+              "args": vars(args)}  # fmt: skip
+    root = Path(args.root)
+    t = time.perf_counter()
+    settings = lake_of(root, args.days, args.customers)
+    result["generate_and_ingest_s"] = round(time.perf_counter() - t, 1)
+    night = (START + dt.timedelta(days=args.days - 3)).isoformat()  # its orders ship the next day
+    lines, products = night_inputs(settings, night)
+    shipped = load_box_catalog()
+    result["night"] = night
+    result["sizing"] = {
+        "shipped_catalog_standard_only": sizing_run(lines, products, dataclasses.replace(shipped, machines={}), False),
+        "shipped_catalog_with_WH-BER_machine": sizing_run(lines, products, shipped, False),
+        "on_demand_everywhere": sizing_run(lines, products, shipped, True),
+    }
+    t = time.perf_counter()
+    _, report = box_assortment(settings, night, args.days - 2, args.sizes, time_limit_s=args.time_limit)
+    result["box_assortment"] = {k: report[k] for k in ("history_orders", "history_parcels", "demand_classes",
+                                                      "candidates", "variables", "objective_board_m2", "mip_gap",
+                                                      "solver_status", "seconds", "held_out_ds", "held_out",
+                                                      "board_ratio", "chosen")}  # fmt: skip
+    result["box_assortment"]["wall_s"] = round(time.perf_counter() - t, 1)
+    result["heuristic_vs_exact"] = heuristic_gap(200, seed=11)
+    result["load_after"] = load()
+    print(write_result(result, "right_size", args.out))
+
+
+if __name__ == "__main__":
+    main()
