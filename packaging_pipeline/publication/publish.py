@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import datetime as dt
 import io
 import json
 import logging
@@ -49,6 +50,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+from packaging_pipeline.contract import is_complete
 from packaging_pipeline.core import keys
 from packaging_pipeline.core.config import Settings
 from packaging_pipeline.core.errors import InputError, PipelineError
@@ -361,6 +363,33 @@ def _advance_latest(lake: Lake, ds: str) -> tuple[str | None, bool]:
     return current, True
 
 
+LATEST_FALLBACK_DAYS = 31
+"""How far back a republish looks for the complete batch LATEST points to while it runs."""
+
+
+def _step_latest_back(lake: Lake, ds: str) -> str | None:
+    """Republishing the night LATEST names: point LATEST at the newest other complete batch first.
+
+    A republish deletes the night's ``_SUCCESS`` before it rewrites the batch; without this step,
+    warehouses pulling ``latest`` would find no complete batch for the whole run, and for ever if it
+    died. Returns the night LATEST now names, or None when it was left alone (another night, or no
+    earlier complete batch within ``LATEST_FALLBACK_DAYS``).
+    """
+    try:
+        if keys.read_latest(lake) != ds:
+            return None
+    except keys.LatestUnreadable:
+        return None
+    night = keys.parse_ds(ds)
+    for back in range(1, LATEST_FALLBACK_DAYS + 1):
+        day = (night - dt.timedelta(days=back)).isoformat()
+        if is_complete(lake, day):
+            keys.write_latest(lake, day)
+            log.info("republishing ds=%s: LATEST points at ds=%s, the newest other complete batch, meanwhile", ds, day)
+            return day
+    return None
+
+
 def publish_batch(lake: Lake, ds: str, model_version: str | None = None) -> dict[str, Any]:
     """Publish the staged night ``ds`` of ``lake`` under ``published/ds=<ds>/`` (protocol in the module doc).
 
@@ -379,7 +408,8 @@ def publish_batch(lake: Lake, ds: str, model_version: str | None = None) -> dict
         files, manifest = _build_batch(lake, ds, staging, Path(tmp), model_version)
         manifest_bytes = (dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8")
         manifest_sha = sha256_hex(manifest_bytes)
-        # From here on the ds has no _SUCCESS until the new batch is whole.
+        # From here on the ds has no _SUCCESS until the new batch is whole; LATEST steps back meanwhile.
+        meanwhile = _step_latest_back(lake, ds)
         lake.delete(keys.published_success_key(ds))
         removed = lake.delete_prefix(prefix)
         uploaded = lake.upload_many((f.path, f.key) for f in files)
@@ -404,6 +434,7 @@ def publish_batch(lake: Lake, ds: str, model_version: str | None = None) -> dict
         "replaced_files": removed,
         "latest": ds if moved else previous,
         "latest_moved": moved,
+        "latest_during_publish": meanwhile,
         **{k: counts[k] for k in ("designs", "print_files", "files", "bytes", "orders", "orders_per_warehouse")},
     }
 

@@ -7,6 +7,7 @@ upload (a crash mid-publish) and to prove the pull client never writes.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import hashlib
 import io
 import json
@@ -405,3 +406,24 @@ def test_cli_publish_and_pull(night_lake, tmp_path):
     night_lake.write_bytes(key, b"not the print file")
     corrupt = run_cli("pull", "--lake", uri, "--ds", DS, "--warehouse", wh, "--dest", str(tmp_path / "c"), env=env)
     assert corrupt.returncode == 2 and key in corrupt.stderr and "failed verification" in corrupt.stderr
+
+
+def test_a_republish_that_dies_never_withdraws_the_last_good_batch(night_lake):
+    """While the night LATEST names is republished, LATEST names the newest other complete batch."""
+    earlier = (dt.date.fromisoformat(DS) - dt.timedelta(days=3)).isoformat()
+    publish_batch(night_lake, DS)
+    for key in night_lake.list(published_prefix(DS)):  # an earlier complete batch: the same files, moved
+        night_lake.copy(key.key, key.key.replace(f"ds={DS}", f"ds={earlier}"))
+    assert night_lake.read_text(PUBLISHED_LATEST_KEY).strip() == DS
+
+    with pytest.raises(OSError, match="injected failure"):
+        publish_batch(RecordingLake(night_lake, fail_on_put=4), DS)
+    assert not night_lake.exists(published_success_key(DS))
+    assert night_lake.read_text(PUBLISHED_LATEST_KEY).strip() == earlier  # still a whole batch to pull
+    assert night_lake.exists(published_success_key(earlier))  # (its copied manifest still says DS: not pulled)
+
+    healed = publish_batch(night_lake, DS)
+    assert healed["latest_during_publish"] is None and healed["latest"] == DS  # LATEST was not on DS any more
+    again = publish_batch(night_lake, DS)
+    assert again["latest_during_publish"] == earlier and again["latest"] == DS
+    assert night_lake.read_text(PUBLISHED_LATEST_KEY).strip() == DS
