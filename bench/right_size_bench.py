@@ -26,17 +26,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import load, machine_base, matmul_reference, write_result  # noqa: E402
-from packaging_pipeline.core import keys  # noqa: E402
 from packaging_pipeline.core.config import Settings  # noqa: E402
-from packaging_pipeline.core.formats import read_parquet_prefix  # noqa: E402
-from packaging_pipeline.core.schemas import CATALOG  # noqa: E402
 from packaging_pipeline.core.storage import LocalLake, open_lake  # noqa: E402
 from packaging_pipeline.design.assortment import box_assortment  # noqa: E402
 from packaging_pipeline.design.boxes import load_box_catalog  # noqa: E402
 from packaging_pipeline.design.exact_packing import leanest_box_exactly  # noqa: E402
 from packaging_pipeline.design.packing import Unit, choose_box  # noqa: E402
 from packaging_pipeline.design.right_size import (  # noqa: E402
-    catalog_snapshot_ds,
+    night_catalog,
     orders_shipping_next,
     right_size_orders,
     summarise_right_sizing,
@@ -63,9 +60,7 @@ def lake_of(root: Path, days: int, customers: int) -> Settings:
 def night_inputs(settings: Settings, ds: str):  # noqa: ANN201 - (lines, products)
     lake = open_lake(settings)
     lines, _ = orders_shipping_next(lake, ds)
-    snap = catalog_snapshot_ds(lake, ds)
-    products = read_parquet_prefix(lake, keys.accepted_prefix("catalog", snap), CATALOG.accepted_schema).to_pandas()
-    return lines, products
+    return lines, night_catalog(lake, ds)[1]
 
 
 def sizing_run(lines, products, boxes, everywhere: bool) -> dict:  # noqa: ANN001

@@ -9,12 +9,18 @@ import datetime as dt
 import json
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from packaging_pipeline.core.errors import PipelineError
 
-if TYPE_CHECKING:
-    from packaging_pipeline.core.storage import Lake
+
+class _TextObjects(Protocol):
+    """What reading and writing ``published/LATEST`` needs of a lake (``core.storage.Lake`` has it)."""
+
+    def exists(self, key: str) -> bool: ...
+    def read_text(self, key: str) -> str: ...
+    def write_text(self, key: str, text: str) -> None: ...
+    def uri_of(self, key: str) -> str: ...
 
 RAW_SOURCES = ("clickstream", "orders", "catalog", "feedback")
 _SAFE_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=-]*$")
@@ -66,7 +72,7 @@ CUSTOMER_FEATURES_BASE = "features/customer/"
 
 def accepted_base(source: str) -> str:
     """``accepted/<source>/``: the parent of every night's accepted partition of ``source``."""
-    return safe_part("accepted") + "/" + safe_part(source) + "/"
+    return f"accepted/{safe_part(source)}/"
 
 
 def daily_features_prefix(ds: str) -> str:
@@ -214,7 +220,7 @@ class LatestUnreadable(PipelineError):
     """``published/LATEST`` holds something that is not a night."""
 
 
-def read_latest(lake: Lake) -> str | None:
+def read_latest(lake: _TextObjects) -> str | None:
     """The night ``published/LATEST`` names, or None before the first publication.
 
     Accepts the plain ``YYYY-MM-DD`` line the publisher writes (and a ``{"ds": ...}`` object);
@@ -231,5 +237,5 @@ def read_latest(lake: Lake) -> str | None:
         ) from None
 
 
-def write_latest(lake: Lake, ds: str) -> None:
+def write_latest(lake: _TextObjects, ds: str) -> None:
     lake.write_text(PUBLISHED_LATEST_KEY, parse_ds(ds).isoformat() + "\n")

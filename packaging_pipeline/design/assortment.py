@@ -28,7 +28,7 @@ from packaging_pipeline.core import keys
 from packaging_pipeline.core.config import Settings
 from packaging_pipeline.core.errors import InputError
 from packaging_pipeline.core.formats import read_parquet_prefix
-from packaging_pipeline.core.schemas import CATALOG, ORDERS
+from packaging_pipeline.core.schemas import ORDERS
 from packaging_pipeline.core.storage import open_lake
 from packaging_pipeline.design.boxes import (
     Box,
@@ -41,11 +41,12 @@ from packaging_pipeline.design.boxes import (
 )
 from packaging_pipeline.design.materials import load_materials
 from packaging_pipeline.design.right_size import (
-    catalog_snapshot_ds,
+    night_catalog,
     outer_mm,
     right_size_night,
     right_size_orders,
     summarise_right_sizing,
+    unique_lines,
     volumetric_weight_kg,
 )
 
@@ -179,9 +180,7 @@ def history_lines(settings: Settings, ds: str, history_days: int) -> pd.DataFram
     if not frames:
         raise InputError(f"no accepted orders in the {history_days} nights up to ds={ds} in {lake.uri}: ingest them "
                          "first (`packaging-pipeline ingest --start ... --end ...`)")  # fmt: skip
-    lines = pd.concat(frames, ignore_index=True)
-    lines["_sale"] = lines["quantity"] > 0
-    return lines.drop_duplicates(["order_id", "product_id", "_sale"], keep="first").drop(columns="_sale")
+    return unique_lines(pd.concat(frames, ignore_index=True))
 
 
 def catalog_yaml(chosen: Sequence[Candidate], base: BoxCatalog, ds: str, history_days: int) -> str:
@@ -232,11 +231,8 @@ def box_assortment(
     """
     started = time.perf_counter()
     base = load_box_catalog(base_catalog)
-    lake = open_lake(settings)
     lines = history_lines(settings, ds, history_days)
-    snapshot = catalog_snapshot_ds(lake, ds)
-    products = read_parquet_prefix(lake, keys.accepted_prefix("catalog", snapshot), CATALOG.accepted_schema)
-    products = (products if products is not None else CATALOG.accepted_schema.empty_table()).to_pandas()
+    _, products = night_catalog(open_lake(settings), ds)
     # Every order of the history packed as tightly as a machine would cut it: its floor is the demand.
     tight = OnDemandMachine(tuple(styles), board, 1.0, (20.0, 20.0, 20.0), base.largest.inner_mm)
     sizing = dataclasses.replace(base, machines={}, what_if=tight)

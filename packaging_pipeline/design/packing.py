@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from packaging_pipeline.core.errors import InputError
 from packaging_pipeline.design.boxes import Box, BoxCatalog, Dims, OnDemandMachine, box_blank_area, format_dims
@@ -93,18 +93,24 @@ def pack_units(units: Sequence[Unit], space_mm: Sequence[float], *, compact: boo
         return None
     if not all(fits_rotated(u.dims_mm, space) for u in units):
         return None
+    return next(_attempts(units, space, compact), None)
+
+
+def _attempts(units: Sequence[Unit], space: Dims, compact: bool) -> Iterator[list[Placement]]:
+    """Every packing that succeeds, per decreasing unit order and orientation of the first unit.
+
+    The first unit's orientation shapes the whole layout, so each one gets its own attempt.
+    """
     tried: set[tuple[Unit, ...]] = set()
     for key in _DECREASING_ORDERS:
         ordered = tuple(sorted(units, key=key))
         if ordered in tried:
             continue
         tried.add(ordered)
-        # The first unit's orientation shapes the whole layout, so each one gets its own attempt.
         for first in orientations(ordered[0].dims_mm):
             placed = _extreme_point_pack(ordered, space, compact, first)
             if placed is not None:
-                return placed
-    return None
+                yield placed
 
 
 def tightest_packing(units: Sequence[Unit], space_mm: Sequence[float]) -> list[Placement] | None:
@@ -117,18 +123,10 @@ def tightest_packing(units: Sequence[Unit], space_mm: Sequence[float]) -> list[P
     if not all(fits_rotated(u.dims_mm, space) for u in units):
         return None
     best: tuple[float, list[Placement]] | None = None
-    tried: set[tuple[Unit, ...]] = set()
-    for key in _DECREASING_ORDERS:
-        ordered = tuple(sorted(units, key=key))
-        if ordered in tried:
-            continue
-        tried.add(ordered)
-        for first in orientations(ordered[0].dims_mm):
-            placed = _extreme_point_pack(ordered, space, True, first)
-            if placed is not None:
-                volume = math.prod(packing_extent(placed))
-                if best is None or volume < best[0] - _TOL:
-                    best = (volume, placed)
+    for placed in _attempts(units, space, True):
+        volume = math.prod(packing_extent(placed))
+        if best is None or volume < best[0] - _TOL:  # the first of equally tight packings wins, as before
+            best = (volume, placed)
     return None if best is None else best[1]
 
 

@@ -390,10 +390,23 @@ def orders_shipping_next(
         frames.append(table.to_pandas())
     if not frames:
         return ORDERS.accepted_schema.empty_table().to_pandas(), read
-    lines = pd.concat(frames, ignore_index=True)
-    lines["_sale"] = lines["quantity"] > 0
-    lines = lines.drop_duplicates(["order_id", "product_id", "_sale"], keep="first").drop(columns="_sale")
-    return lines.reset_index(drop=True), read
+    return unique_lines(pd.concat(frames, ignore_index=True)), read
+
+
+def unique_lines(lines: pd.DataFrame) -> pd.DataFrame:
+    """Each order line once (the first delivery wins, as in ingest); a return shares its order and
+    product with the sale, so the sign of the quantity is part of the line's identity."""
+    sale = lines["quantity"] > 0
+    return lines.loc[~pd.DataFrame({"o": lines["order_id"], "p": lines["product_id"], "s": sale}).duplicated()
+                     ].reset_index(drop=True)  # fmt: skip
+
+
+def night_catalog(lake: Lake, ds: str) -> tuple[str, pd.DataFrame]:
+    """The newest accepted catalog snapshot at or before ``ds``: its ds and its products."""
+    snapshot = catalog_snapshot_ds(lake, ds)
+    schema = CATALOG.accepted_schema
+    table = read_parquet_prefix(lake, keys.accepted_prefix("catalog", snapshot), schema)
+    return snapshot, (table if table is not None else schema.empty_table()).to_pandas()
 
 
 def right_size_night(
@@ -421,10 +434,7 @@ def right_size_night(
             f"night ds={ds} has not been ingested ({lake.uri_of(report)} is missing): run "
             f"`packaging-pipeline ingest --ds {ds}` first, so right-sizing reads validated orders."
         )
-    snapshot = catalog_snapshot_ds(lake, ds)
-    schema = CATALOG.accepted_schema
-    catalog_table = read_parquet_prefix(lake, keys.accepted_prefix("catalog", snapshot), schema)
-    catalog = (catalog_table if catalog_table is not None else schema.empty_table()).to_pandas()
+    snapshot, catalog = night_catalog(lake, ds)
     lines, partitions = shipping if shipping is not None else orders_shipping_next(lake, ds, lookback_days)
     per_order = right_size_orders(lines, catalog, boxes, on_demand_everywhere)
     summary = {
