@@ -28,24 +28,34 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras
 
-from packaging_pipeline.gan.evaluation import build_classifier, evaluate_generator, train_classifier
+from packaging_pipeline.gan.evaluation import evaluate_generator
+from packaging_pipeline.gan.judge import (
+    CLASSIFIER_EPOCHS,
+    Judge,
+    build_classifier,
+    corpus_fingerprint,
+    holdout_accuracy,
+    train_classifier,
+)
 from packaging_pipeline.gan.model import ModelShape
 from packaging_pipeline.gan.render import generate_separations, sample_grid
 from packaging_pipeline.gan.training import HOLDOUT_SHARE, PROFILES, build_gan, load_corpus, make_dataset
 
 
-def judge(train, holdout, seed: int, profile: str):  # noqa: ANN001, ANN201
-    """The evaluation's classifier, trained once per (profile, seed) and kept under $GAN_JUDGE_CACHE."""
-    cache = Path(os.environ.get("GAN_JUDGE_CACHE", "/tmp/gan-judge")) / f"{profile}-{seed}.weights.h5"
+def judge(train, holdout, seed: int) -> Judge:  # noqa: ANN001
+    """The evaluation's judge, trained once per corpus fingerprint and kept under $GAN_JUDGE_CACHE."""
+    t0 = time.perf_counter()
+    fingerprint = corpus_fingerprint(train, holdout, seed, CLASSIFIER_EPOCHS)
+    cache = Path(os.environ.get("GAN_JUDGE_CACHE", "/tmp/gan-judge")) / f"{fingerprint[:16]}.weights.h5"
     if not cache.exists():
         classifier, features, accuracy = train_classifier(train, holdout, seed=seed)
         cache.parent.mkdir(parents=True, exist_ok=True)
         classifier.save_weights(cache)
-        return classifier, features, accuracy
+        return Judge(classifier, features, accuracy, fingerprint, None, False, time.perf_counter() - t0)
     classifier, features = build_classifier(train.slots.shape[1], train.k_slots, len(train.class_names))
     classifier.load_weights(cache)
-    accuracy = float((np.asarray(classifier(holdout.one_hot(), training=False)).argmax(-1) == holdout.labels).mean())
-    return classifier, features, accuracy
+    return Judge(classifier, features, holdout_accuracy(classifier, holdout), fingerprint, None, True,
+                 time.perf_counter() - t0)  # fmt: skip
 
 
 def main() -> None:
@@ -57,23 +67,27 @@ def main() -> None:
     parser.add_argument("--batch", type=int)
     parser.add_argument("--base", type=int, default=ModelShape.base)
     parser.add_argument("--lr", type=float)
+    parser.add_argument("--mode-seeking", type=float, help="weight of the mode-seeking term (0: off)")
+    parser.add_argument("--minibatch-std", choices=("on", "off"), help="the discriminator's minibatch stddev")
+    parser.add_argument("--save-generator", help="write the trained generator (.keras) here")
     parser.add_argument("--grid", help="write a PNG sample grid (one row per motif, tiled 2x2) here")
     args = parser.parse_args()
     profile = PROFILES[args.profile]
     chosen = (("epochs", args.epochs), ("pretrain_epochs", args.pretrain), ("batch_size", args.batch),
-              ("d_learning_rate", args.lr), ("g_learning_rate", args.lr))  # fmt: skip
+              ("d_learning_rate", args.lr), ("g_learning_rate", args.lr), ("mode_seeking", args.mode_seeking),
+              ("minibatch_std", None if args.minibatch_std is None else args.minibatch_std == "on"))  # fmt: skip
     overrides = {k: v for k, v in chosen if v is not None}
     profile = dataclasses.replace(profile, **overrides)
     corpus = load_corpus(None, profile, args.seed)
     train, holdout = corpus.split(HOLDOUT_SHARE, args.seed)
 
-    t0 = time.perf_counter()
-    classifier, features, judge_accuracy = judge(train, holdout, args.seed, profile.name)
-    judge_s = time.perf_counter() - t0
+    the_judge = judge(train, holdout, args.seed)
+    classifier, judge_accuracy, judge_s = the_judge.classifier, the_judge.holdout_accuracy, the_judge.seconds
 
     keras.utils.set_random_seed(args.seed)
     shape = ModelShape(size=profile.size, k_slots=corpus.k_slots, n_classes=len(corpus.class_names),
-                       latent_dim=profile.latent_dim, filters=profile.filters, base=args.base)  # fmt: skip
+                       latent_dim=profile.latent_dim, filters=profile.filters, base=args.base,
+                       minibatch_std=profile.minibatch_std)  # fmt: skip
     gan = build_gan(shape, profile, args.seed, jit=False)
     t0 = time.perf_counter()
     pre_acc = gan.pretrain_motif_head(train.one_hot(), train.labels, profile.pretrain_epochs, profile.batch_size,
@@ -87,7 +101,7 @@ def main() -> None:
     d_holdout = float((np.asarray(head(holdout.one_hot(), training=False)).argmax(-1) == holdout.labels).mean())
     images = (len(train.labels) // profile.batch_size) * profile.batch_size * profile.epochs
 
-    scores = evaluate_generator(gan.generator, classifier, features, holdout, seed=args.seed)
+    scores = evaluate_generator(gan.generator, the_judge, holdout, seed=args.seed)
     per_class = {}
     for c, name in enumerate(corpus.class_names):
         fake = generate_separations(gan.generator, c, 32, seed=args.seed + c)
@@ -95,6 +109,8 @@ def main() -> None:
         d_says = np.asarray(gan.discriminator([fake, np.full((32, 1), c, "int32")], training=False)[1]).argmax(-1)
         per_class[name] = {"accuracy": float((predicted == c).mean()), "d_head_on_fakes": float((d_says == c).mean()),
                            "predicted_as": np.bincount(predicted, minlength=len(corpus.class_names)).tolist()}
+    if args.save_generator:
+        gan.generator.save(args.save_generator)
     if args.grid:
         from PIL import Image
 

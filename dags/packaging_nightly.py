@@ -164,7 +164,7 @@ def packaging_nightly() -> None:
         import functools
 
         from packaging_pipeline.feedback.bandit import night_class_weights
-        from packaging_pipeline.gan.training import train_for_night
+        from packaging_pipeline.gan.night import train_for_night
 
         params = context["params"]
         with night_stage(context) as settings:
@@ -179,7 +179,7 @@ def packaging_nightly() -> None:
     @task
     def evaluate_and_promote_model(night: str, trained: dict, **context) -> dict:
         """Score the challenger against held-out motifs; move the champion alias only if it earns it."""
-        from packaging_pipeline.gan.evaluation import evaluate_for_night
+        from packaging_pipeline.gan.night import evaluate_for_night
 
         params = context["params"]
         with night_stage(context) as settings:

@@ -110,7 +110,7 @@ def _cmd_segment(args: argparse.Namespace, settings: Settings) -> dict[str, Any]
 
 def _cmd_train(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     from packaging_pipeline.feedback.bandit import night_class_weights
-    from packaging_pipeline.gan.training import train_for_night
+    from packaging_pipeline.gan.night import train_for_night
 
     ds = args.ds.isoformat()
     return train_for_night(
@@ -121,9 +121,20 @@ def _cmd_train(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
 
 
 def _cmd_evaluate_model(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    from packaging_pipeline.gan.evaluation import evaluate_for_night
+    from packaging_pipeline.gan.night import evaluate_for_night
 
     return evaluate_for_night(settings, args.ds.isoformat(), args.corpus, args.profile, seed=args.seed)
+
+
+def _cmd_base_model(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from pathlib import Path
+
+    from packaging_pipeline.gan.night import BASE_MODEL_DIR, BASE_MODEL_EPOCHS, build_base_model
+
+    command = "packaging-pipeline " + " ".join(sys.argv[1:]) if sys.argv[1:] else "packaging-pipeline base-model"
+    return build_base_model(settings, args.ds.isoformat(), epochs=args.epochs or BASE_MODEL_EPOCHS, seed=args.seed,
+                            export_dir=Path(args.export) if args.export else BASE_MODEL_DIR,
+                            command=command)  # fmt: skip
 
 
 def _cmd_sample_tiles(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
@@ -496,10 +507,18 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate-model", "Score the challenger against held-out corpus images; promote it to champion if it earns it."
     )
     p.add_argument("--ds", type=_date, required=True, help="the night, YYYY-MM-DD")
-    p.add_argument("--corpus", help="the corpus the model was trained on (default: procedural)")
+    p.add_argument("--corpus", help="judge against this corpus (default: the one the challenger's run records)")
     p.add_argument("--profile", choices=("cpu", "gpu"), default="cpu")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(handler=_cmd_evaluate_model, printer=_print_json)
+
+    p = add("base-model", "Train the cpu profile's GAN from scratch, gate it, and package it as the base model "
+            "a fresh install starts from.")
+    p.add_argument("--ds", type=_date, default=dt.date.today(), help="night the run is filed under (default: today)")
+    p.add_argument("--epochs", type=_positive_int, help="default: long enough to clear the gate on 2 cores")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--export", help="package folder to write (default: the installed package's data/base_model)")
+    p.set_defaults(handler=_cmd_base_model, printer=_print_json)
 
     p = add("sample-tiles", "Write PNG tiles (and their 2x2 repeats) of one motif from a registered model.")
     p.add_argument("--model-uri", default="models:/packaging-pattern-gan@champion")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import dataclasses
+import hashlib
 import json
 import logging
 import multiprocessing
@@ -180,6 +181,11 @@ def plan_designs(
     return planned, fitted
 
 
+def pattern_digest(tile: np.ndarray) -> str:
+    """The artwork's pattern, whatever its colours: equal digests are the same artwork."""
+    return hashlib.sha256(np.ascontiguousarray(tile, dtype=np.uint8).tobytes()).hexdigest()[:16]
+
+
 def compose_design_files(
     plan: PlannedDesign, tile: np.ndarray, ds: str, source: dict[str, Any], tile_mm: float
 ) -> list[tuple[bytes, str]]:
@@ -209,6 +215,7 @@ def compose_design_files(
     spec = {
         "design_id": plan.design_id, "ds": ds, "segment_id": plan.segment_id, "segment_label": plan.segment_label,
         "motif": plan.motif, "variant": plan.variant, "artwork_source": source, "tile_mm": tile_mm,
+        "pattern_sha256": pattern_digest(tile),
         "tile_px": int(tile.shape[0]), "dpi": round(design.dpi, 1),
         "inks": [{"name": n, "hex": c, "coverage": round(design.coverage()[k], 4)}
                  for k, (c, n) in enumerate(zip(plan.inks, plan.ink_names, strict=True), start=1)],

@@ -1,10 +1,14 @@
-"""Judging a generator and gating its promotion.
+"""Judging a generator and gating its promotion, overall and per motif class.
 
-Inception weights cannot be downloaded here, and they know nothing about ink separations anyway,
-so distances are measured in the feature space of a small classifier trained on the corpus
-itself (the usual way to do a domain FID); its held-out accuracy is reported so an analyst can
-tell whether the features mean anything. Champion and challenger are scored in the same run, with
-the same classifier and held-out images, so their numbers compare.
+Distances are measured in the feature space of the corpus's motif judge (:mod:`packaging_pipeline.gan.judge`),
+whose held-out accuracy is reported so an analyst can tell whether the features mean anything. FID and KID
+stand beside a real-vs-real reference: the same distance between two disjoint halves of the held-out corpus,
+with as many fakes as one half holds, so "how far from real" has a scale. Champion and challenger are scored
+in the same run, with the same judge and held-out images, so their numbers compare.
+
+Per class, a challenger must be recognisably the motif asked for, vary as much as the corpus's tiles of that
+class and put ink on the box. One failing class keeps the whole challenger out: designs keep the previous
+champion for every motif, never a mix of two models' classes in one night.
 """
 
 from __future__ import annotations
@@ -15,18 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
-from keras import layers
 
 from packaging_pipeline.core.errors import PipelineError
-from packaging_pipeline.core.formats import write_json
-from packaging_pipeline.core.keys import gan_evaluation_key
-from packaging_pipeline.core.storage import open_lake
 from packaging_pipeline.core.tracking import tracking_uri
-from packaging_pipeline.gan.corpus import augment_tiles, seam_score
-from packaging_pipeline.gan.model import WrapPad2D
+from packaging_pipeline.gan.corpus import seam_score
+from packaging_pipeline.gan.judge import Judge, judge_for_corpus
 from packaging_pipeline.gan.registry import CHALLENGER, CHAMPION, MODEL_NAME, champion_version, load_generator
 from packaging_pipeline.gan.render import generate_separations
-from packaging_pipeline.gan.training import HOLDOUT_SHARE, PROFILES, load_corpus
+from packaging_pipeline.gan.training import HOLDOUT_SHARE
 
 if TYPE_CHECKING:
     from packaging_pipeline.gan.corpus import Corpus
@@ -43,53 +43,9 @@ class PromotionPolicy:
     min_diversity_ratio: float = 0.3  # generated within-class spread / the corpus's own
     max_fid_regression: float = 1.10  # challenger FID may exceed the champion's by at most 10%
     min_classifier_accuracy: float = 0.6  # below this the feature space is too weak to judge anything
-
-
-CLASSIFIER_WIDTHS = (32, 64, 64)
-CLASSIFIER_EPOCHS = 40
-
-
-def build_classifier(size: int, k_slots: int, n_classes: int) -> tuple[keras.Model, keras.Model]:
-    """A small CNN on separations; returns (classifier, feature extractor sharing its layers).
-
-    Convolutions pad circularly like the generator's, so the features of a tile do not depend on
-    where its repeat happens to be cut.
-    """
-
-    tile = keras.Input((size, size, k_slots), name="separation")
-    x = tile
-    for i, width in enumerate(CLASSIFIER_WIDTHS):
-        x = WrapPad2D(1, name=f"c{i}_wrap")(x)
-        x = layers.Conv2D(width, 3, use_bias=False, name=f"c{i}")(x)
-        x = layers.BatchNormalization(name=f"c{i}_bn")(x)
-        x = layers.ReLU(name=f"c{i}_relu")(x)
-        x = layers.MaxPooling2D(2, name=f"p{i}")(x)
-    x = layers.GlobalAveragePooling2D()(x)
-    features = layers.Dense(64, activation="relu", name="features")(x)
-    logits = layers.Dense(n_classes, name="logits")(features)
-    classifier = keras.Model(tile, logits, name="motif_classifier")
-    return classifier, keras.Model(tile, features, name="motif_features")
-
-
-def train_classifier(
-    train: Corpus, holdout: Corpus, seed: int = 0, epochs: int = CLASSIFIER_EPOCHS
-) -> tuple[keras.Model, keras.Model, float]:
-    """The judge's feature space: trained on the training split, its accuracy measured on the holdout."""
-
-    keras.utils.set_random_seed(seed)
-    rng = np.random.default_rng(seed)
-    size, k = train.slots.shape[1], train.k_slots
-    classifier, features = build_classifier(size, k, len(train.class_names))
-    classifier.compile(
-        optimizer=keras.optimizers.Adam(1e-3),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
-    tiles = train.one_hot()
-    for _ in range(epochs):  # a fresh augmentation of every tile each epoch
-        classifier.fit(augment_tiles(tiles, rng), train.labels, batch_size=64, epochs=1, verbose=0, shuffle=True)
-    _, accuracy = classifier.evaluate(holdout.one_hot(), holdout.labels, verbose=0)
-    return classifier, features, float(accuracy)
+    min_class_conditional_accuracy: float = 0.5  # every class, not only on average
+    min_class_diversity_ratio: float = 0.3
+    min_class_ink_coverage: float = 0.05  # share of the tile printed in ink: a blank class never passes
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -117,44 +73,90 @@ def kernel_distance(a: np.ndarray, b: np.ndarray) -> float:
     )
 
 
-def _within_class_spread(x: np.ndarray, labels: np.ndarray) -> float:
-    """Mean L1 distance between pairs of the same class: how different the samples of a motif are."""
-    spreads = []
-    for c in np.unique(labels):
-        xs = x[labels == c].reshape((labels == c).sum(), -1)
-        if len(xs) > 1:
-            spreads.append(np.abs(xs[:, None, :] - xs[None, :, :]).mean(-1).sum() / (len(xs) * (len(xs) - 1)))
-    return float(np.mean(spreads)) if spreads else 0.0
+def _spread(x: np.ndarray) -> float:
+    """Mean L1 distance between pairs of tiles: how different the samples of one motif are."""
+    xs = x.reshape(len(x), -1)
+    if len(xs) < 2:
+        return 0.0
+    return float(np.abs(xs[:, None, :] - xs[None, :, :]).mean(-1).sum() / (len(xs) * (len(xs) - 1)))
+
+
+def as_printed(separations: np.ndarray) -> np.ndarray:
+    """Soft separations as they print: each pixel all in its most likely slot (one-hot, like the corpus)."""
+    k = separations.shape[-1]
+    return np.eye(k, dtype=np.float32)[np.asarray(separations).argmax(-1)]
+
+
+def ink_coverage(separations: np.ndarray) -> float:
+    """Share of pixels that print in an ink (their most likely slot is not the paper)."""
+    return float((np.asarray(separations).argmax(-1) != 0).mean()) if len(separations) else 0.0
 
 
 def evaluate_generator(
-    generator: keras.Model, classifier: keras.Model, features: keras.Model, holdout: Corpus, per_class: int = 32,
-    seed: int = 0,
-) -> dict[str, float]:  # fmt: skip
-    """Scores of one generator against the held-out corpus, in the classifier's feature space."""
+    generator: keras.Model, judge: Judge, holdout: Corpus, per_class: int | None = None, seed: int = 0,
+) -> dict[str, Any]:  # fmt: skip
+    """Scores of one generator against the held-out corpus, in the judge's feature space, overall and per class.
 
-    n_classes = len(holdout.class_names)
-    fake = np.concatenate([generate_separations(generator, c, per_class, seed=seed + c) for c in range(n_classes)])
-    fake_labels = np.repeat(np.arange(n_classes), per_class)
-    real = holdout.one_hot()
-    predicted = np.asarray(classifier.predict(fake, verbose=0)).argmax(-1)
-    f_real = np.asarray(features.predict(real, verbose=0), dtype=np.float64)
-    f_fake = np.asarray(features.predict(fake, verbose=0), dtype=np.float64)
-    corpus_seam = seam_score(real)
+    Tiles are judged as they print (:func:`as_printed`): the corpus is one-hot, and a soft tile would
+    be far from it in the judge's eyes for its softness alone, which no box ever shows.
+
+    The holdout is split into halves A and B: fakes are compared with B, and A against B is the
+    real-vs-real reference. Without ``per_class``, each class gets as many fakes as half A holds of it,
+    so both distances are measured on equal sample sizes.
+    """
+    reference, compared = holdout.split(0.5, seed)
+    names = holdout.class_names
+    counts = [per_class or max(int((reference.labels == c).sum()), 2) for c in range(len(names))]
+    fakes = [as_printed(generate_separations(generator, c, n, seed=seed + c)) for c, n in enumerate(counts)]
+    fake, fake_labels = np.concatenate(fakes), np.repeat(np.arange(len(names)), counts)
+    real, real_labels = holdout.one_hot(), holdout.labels
+    predicted = np.asarray(judge.classifier.predict(fake, verbose=0)).argmax(-1)
+
+    def feats(x: np.ndarray) -> np.ndarray:
+        return np.asarray(judge.features.predict(x, verbose=0), dtype=np.float64)
+
+    f_fake, f_a, f_b = feats(fake), feats(reference.one_hot()), feats(compared.one_hot())
+    per: dict[str, dict[str, float]] = {}
+    for c, name in enumerate(names):
+        mine, theirs = fake[fake_labels == c], real[real_labels == c]
+        per[name] = {
+            "conditional_accuracy": float((predicted[fake_labels == c] == c).mean()),
+            "diversity_ratio": _spread(mine) / max(_spread(theirs), 1e-9),
+            "ink_coverage": ink_coverage(mine),
+            "corpus_ink_coverage": ink_coverage(theirs),
+        }
+    corpus_seam = float(seam_score(real))
+    real_spread = np.mean([_spread(real[real_labels == c]) for c in range(len(names))])
     return {
-        "fid": frechet_distance(f_real, f_fake),
-        "kid": kernel_distance(f_real, f_fake),
+        "fid": frechet_distance(f_b, f_fake),
+        "kid": kernel_distance(f_b, f_fake),
+        "real_vs_real_fid": frechet_distance(f_b, f_a),
+        "real_vs_real_kid": kernel_distance(f_b, f_a),
         "conditional_accuracy": float((predicted == fake_labels).mean()),
-        "diversity_ratio": _within_class_spread(fake, fake_labels)
-        / max(_within_class_spread(real, holdout.labels), 1e-9),
+        "diversity_ratio": float(np.mean([_spread(f) for f in fakes]) / max(real_spread, 1e-9)),
+        "min_class_conditional_accuracy": min(v["conditional_accuracy"] for v in per.values()),
+        "min_class_diversity_ratio": min(v["diversity_ratio"] for v in per.values()),
+        "min_class_ink_coverage": min(v["ink_coverage"] for v in per.values()),
         "seam_score": float(seam_score(fake)),
-        "corpus_seam_score": float(corpus_seam),
-        "seam_ratio": float(seam_score(fake)) / max(float(corpus_seam), 1e-9),
+        "corpus_seam_score": corpus_seam,
+        "seam_ratio": float(seam_score(fake)) / max(corpus_seam, 1e-9),
+        "per_class": per,
+    }
+
+
+def class_verdicts(per_class: dict[str, dict[str, float]], policy: PromotionPolicy) -> dict[str, list[str]]:
+    """Per class, every bar it missed (an empty list: the class passes)."""
+    bars = (("conditional_accuracy", policy.min_class_conditional_accuracy, "conditional accuracy"),
+            ("diversity_ratio", policy.min_class_diversity_ratio, "diversity ratio"),
+            ("ink_coverage", policy.min_class_ink_coverage, "ink coverage"))  # fmt: skip
+    return {
+        name: [f"{label} {scores[key]:.2f} < {bar}" for key, bar, label in bars if scores[key] < bar]
+        for name, scores in per_class.items()
     }
 
 
 def promotion_decision(
-    challenger: dict[str, float], champion: dict[str, float] | None, classifier_accuracy: float, policy: PromotionPolicy
+    challenger: dict[str, Any], champion: dict[str, Any] | None, classifier_accuracy: float, policy: PromotionPolicy
 ) -> tuple[bool, list[str]]:
     """Whether the challenger should become champion, and every reason that decided it."""
     reasons = []
@@ -170,6 +172,8 @@ def promotion_decision(
         reasons.append(f"seam ratio {challenger['seam_ratio']:.2f} > {policy.max_seam_ratio}")
     if challenger["diversity_ratio"] < policy.min_diversity_ratio:
         reasons.append(f"diversity ratio {challenger['diversity_ratio']:.2f} < {policy.min_diversity_ratio}")
+    for name, missed in class_verdicts(challenger.get("per_class", {}), policy).items():
+        reasons.extend(f"class {name}: {reason}" for reason in missed)
     if champion is not None and challenger["fid"] > champion["fid"] * policy.max_fid_regression:
         reasons.append(f"FID {challenger['fid']:.3f} worse than champion's {champion['fid']:.3f} by more than "
                        f"{policy.max_fid_regression - 1:.0%}")  # fmt: skip
@@ -177,21 +181,38 @@ def promotion_decision(
         reasons.append(f"conditional accuracy {challenger['conditional_accuracy']:.2f} well below the champion's "
                        f"{champion['conditional_accuracy']:.2f}")  # fmt: skip
     if not reasons:
-        reasons.append("passes every threshold" + (" and is not worse than the champion" if champion else
-                                                   " (no champion yet)"))  # fmt: skip
+        reasons.append("passes every threshold, in every class" + (" and is not worse than the champion" if champion
+                                                                   else " (no champion yet)"))  # fmt: skip
         return True, reasons
     return False, reasons
 
 
+def scores_as_metrics(scores: dict[str, Any], prefix: str, class_prefix: str) -> dict[str, float]:
+    """Flat MLflow metrics: ``<prefix><score>`` overall and ``<class_prefix>/<class>/<score>`` per class."""
+    flat = {f"{prefix}{k}": float(v) for k, v in scores.items() if k != "per_class"}
+    for name, values in scores.get("per_class", {}).items():
+        flat.update({f"{class_prefix}/{name}/{k}": float(v) for k, v in values.items()})
+    return flat
+
+
+def _log_metrics(client: Any, run_id: str, metrics: dict[str, float]) -> None:
+    """All metrics in one request (a per-class gate logs a few dozen)."""
+    import time
+
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    client.log_batch(run_id, metrics=[Metric(k, v, now, 0) for k, v in metrics.items()])
+
+
 def evaluate_and_promote(
-    ds: str, corpus: Corpus, policy: PromotionPolicy = PromotionPolicy(), seed: int = 0, per_class: int = 32,
+    ds: str, corpus: Corpus, policy: PromotionPolicy = PromotionPolicy(), seed: int = 0, per_class: int | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Score the challenger (and the champion, if any) and move ``champion`` only if the challenger earns it.
 
     The decision, its reasons and the scores are tags and metrics on the challenger's training run.
     """
     import mlflow
-
 
     mlflow.set_tracking_uri(tracking_uri())
     client = mlflow.MlflowClient()
@@ -204,28 +225,33 @@ def evaluate_and_promote(
         ) from exc
     champion = champion_version(client)
     train, holdout = corpus.split(HOLDOUT_SHARE, seed)
-    classifier, features, accuracy = train_classifier(train, holdout, seed=seed)
+    judge = judge_for_corpus(train, holdout, ds, seed=seed, client=client)
 
-    def score(version: Any) -> dict[str, float]:
+    def score(version: Any) -> dict[str, Any]:
         generator = load_generator(f"models:/{MODEL_NAME}/{version.version}")
-        return evaluate_generator(generator, classifier, features, holdout, per_class=per_class, seed=seed)
+        return evaluate_generator(generator, judge, holdout, per_class=per_class, seed=seed)
 
     challenger_scores = score(challenger)
     same = champion is not None and champion.version == challenger.version
     champion_scores = None if champion is None or same else score(champion)
-    promote, reasons = promotion_decision(challenger_scores, champion_scores, accuracy, policy)
+    promote, reasons = promotion_decision(challenger_scores, champion_scores, judge.holdout_accuracy, policy)
     if same:
         promote, reasons = False, ["the challenger already is the champion"]
     run_id = challenger.run_id
-    for name, value in challenger_scores.items():
-        client.log_metric(run_id, f"eval_{name}", value)
-    client.log_metric(run_id, "eval_classifier_accuracy", accuracy)
+    metrics = scores_as_metrics(challenger_scores, "eval_", "per_class")
+    metrics["eval_classifier_accuracy"] = judge.holdout_accuracy
+    metrics["eval_judge_seconds"] = judge.seconds
     if champion_scores:
-        for name, value in champion_scores.items():
-            client.log_metric(run_id, f"eval_champion_{name}", value)
+        metrics |= scores_as_metrics(champion_scores, "eval_champion_", "champion_per_class")
+    _log_metrics(client, run_id, metrics)
+    verdicts = class_verdicts(challenger_scores["per_class"], policy)
     client.set_tag(run_id, "promotion.decision", "promoted" if promote else "rejected")
     client.set_tag(run_id, "promotion.reasons", "; ".join(reasons))
     client.set_tag(run_id, "promotion.ds", ds)
+    failed = [name for name, missed in verdicts.items() if missed]
+    client.set_tag(run_id, "promotion.failed_classes", ",".join(failed) or "none")
+    client.set_tag(run_id, "judge.version", str(judge.model_version))
+    client.set_tag(run_id, "judge.corpus_fingerprint", judge.fingerprint)
     if promote:
         client.set_registered_model_alias(MODEL_NAME, CHAMPION, challenger.version)
     log.info("model v%s %s: %s", challenger.version, "promoted" if promote else "rejected", "; ".join(reasons))
@@ -238,21 +264,11 @@ def evaluate_and_promote(
         else (None if champion is None else str(champion.version)),
         "promoted": promote,
         "reasons": reasons,
-        "classifier_accuracy": accuracy,
+        "classifier_accuracy": judge.holdout_accuracy,
         "challenger": challenger_scores,
         "champion": champion_scores,
+        "real_vs_real_fid": challenger_scores["real_vs_real_fid"],
+        "class_verdicts": {name: {"passed": not missed, "reasons": missed} for name, missed in verdicts.items()},
+        "judge": judge.summary(),
         "run_id": run_id,
     }
-
-
-def evaluate_for_night(
-    settings: Any, ds: str, corpus_uri: str | None = None, profile: str = "cpu", seed: int = 0
-) -> dict[str, Any]:
-    """The nightly gate (CLI ``evaluate-model`` and the DAG's ``evaluate_and_promote_model``).
-
-    The report also goes to ``reports/model/ds=<ds>/evaluation.json`` in the lake.
-    """
-    corpus = load_corpus(corpus_uri, PROFILES[profile], seed, settings.s3)
-    report = evaluate_and_promote(ds, corpus, seed=seed)
-    write_json(open_lake(settings), gan_evaluation_key(ds), report)
-    return report

@@ -31,6 +31,7 @@ class ModelShape:
     latent_dim: int = 64
     filters: int = 32  # width of the narrowest layer; the widest has 4x
     base: int = 8  # side of the generator's first feature map, projected from noise and motif
+    minibatch_std: bool = True  # the discriminator sees how much a batch varies (StyleGAN's minibatch stddev)
 
     def __post_init__(self) -> None:
         if self.size < 8 or self.size & (self.size - 1):
@@ -72,6 +73,25 @@ class WrapPad2D(layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "pad": self.pad}
+
+
+@keras.saving.register_keras_serializable(package="packaging")
+class MinibatchStdDev(layers.Layer):
+    """Appends one feature map: the spread of the batch's features, averaged (Karras et al., 2018).
+
+    A generator that paints one pattern per motif gives a batch with almost no spread, which the
+    discriminator can then see and punish; without it, every sample is judged alone and a single
+    convincing tile per class is a stable answer.
+    """
+
+    def call(self, x):  # noqa: ANN001, ANN201 - Keras tensors
+        mean = ops.mean(x, axis=0, keepdims=True)
+        spread = ops.mean(ops.sqrt(ops.mean(ops.square(x - mean), axis=0) + 1e-8))
+        tiled = ops.ones_like(x[..., :1]) * ops.cast(spread, x.dtype)
+        return ops.concatenate([x, tiled], axis=-1)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return (*input_shape[:-1], input_shape[-1] + 1)
 
 
 def _wrap_conv(x, filters: int, kernel: int = 3, strides: int = 1, name: str = ""):  # noqa: ANN001, ANN202
@@ -119,6 +139,9 @@ def build_discriminator(shape: ModelShape) -> keras.Model:
         x = _wrap_conv(x, width, strides=2, name=f"d{i}")
         x = layers.LeakyReLU(0.2, name=f"d{i}_lrelu")(x)
         width *= 2
+    if shape.minibatch_std:
+        x = layers.LeakyReLU(0.2, name="d_std_lrelu")(_wrap_conv(MinibatchStdDev(name="minibatch_std")(x), width // 2,
+                                                                  name="d_std"))  # fmt: skip
     h = layers.GlobalAveragePooling2D()(x)
     h = layers.Dropout(0.3)(h)
     unconditional = layers.Dense(1, name="realness")(h)
@@ -135,9 +158,11 @@ class PatternGAN(keras.Model):
     """Owns both networks and both optimizers; trains with ``fit()`` through ``train_step``."""
 
     def __init__(
-        self, shape: ModelShape, seed: int = 0, label_smoothing: float = 0.1, augment: bool = True, **kwargs: Any
-    ):
+        self, shape: ModelShape, seed: int = 0, label_smoothing: float = 0.1, augment: bool = True,
+        mode_seeking: float = 0.0, **kwargs: Any,
+    ):  # fmt: skip
         super().__init__(**kwargs)
+        self.mode_seeking = mode_seeking
         self.augment_tiles = augment
         self.shape = shape
         self.generator = build_generator(shape)
@@ -147,10 +172,11 @@ class PatternGAN(keras.Model):
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
         self.d_real_tracker = keras.metrics.Mean(name="d_real_score")
+        self.diversity_tracker = keras.metrics.Mean(name="sample_spread")
 
     @property
     def metrics(self) -> list:
-        return [self.d_loss_tracker, self.g_loss_tracker, self.d_real_tracker]
+        return [self.d_loss_tracker, self.g_loss_tracker, self.d_real_tracker, self.diversity_tracker]
 
     def compile(
         self,
@@ -232,10 +258,17 @@ class PatternGAN(keras.Model):
         grads = tape.gradient(scaled, self.discriminator.trainable_weights)
         self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_weights, strict=True))
 
+        # The generator's batch is pairs: two latents per motif, so the mode-seeking term can compare them.
+        half = batch // 2
+        pair_motif = ops.concatenate([motif[:half], motif[:half]], axis=0)
+        z1, z2 = self.sample_noise(half), self.sample_noise(half)
         with tf.GradientTape() as tape:
-            fake = self.generator([self.sample_noise(batch), motif], training=True)
-            fake_logits, fake_motif = self.discriminator([self.augment(fake), motif], training=True)
-            g_loss = self.loss_fn(ops.ones((batch, 1)), fake_logits) + self.motif_loss_fn(motif, fake_motif)
+            fake = self.generator([ops.concatenate([z1, z2], axis=0), pair_motif], training=True)
+            fake_logits, fake_motif = self.discriminator([self.augment(fake), pair_motif], training=True)
+            g_loss = self.loss_fn(ops.ones_like(fake_logits), fake_logits) + self.motif_loss_fn(pair_motif, fake_motif)
+            diversity = mode_seeking_ratio(fake[:half], fake[half:], z1, z2)
+            if self.mode_seeking:
+                g_loss = g_loss + self.mode_seeking / (diversity + 1e-5)
             scaled = self.g_optimizer.scale_loss(g_loss)
         grads = tape.gradient(scaled, self.generator.trainable_weights)
         self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_weights, strict=True))
@@ -243,7 +276,19 @@ class PatternGAN(keras.Model):
         self.d_loss_tracker.update_state(d_loss)
         self.g_loss_tracker.update_state(g_loss)
         self.d_real_tracker.update_state(ops.mean(ops.sigmoid(real_logits)))
+        self.diversity_tracker.update_state(diversity)
         return {m.name: m.result() for m in self.metrics}
+
+
+def mode_seeking_ratio(fake_a, fake_b, z_a, z_b):  # noqa: ANN001, ANN201 - Keras tensors
+    """How far apart two tiles of one motif are, per unit of latent distance (MSGAN, Mao et al. 2019).
+
+    The generator is rewarded for a large ratio (its loss adds ``weight / ratio``), so a different
+    latent must paint a visibly different tile: the cure for one pattern per motif.
+    """
+    image = ops.mean(ops.abs(ops.cast(fake_a, "float32") - ops.cast(fake_b, "float32")), axis=(1, 2, 3))
+    latent = ops.mean(ops.abs(z_a - z_b), axis=1)
+    return ops.mean(image / (latent + 1e-8))
 
 
 def model_flops_per_image(model: keras.Model) -> int:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import keras
@@ -56,6 +55,8 @@ class TrainingProfile:
     g_learning_rate: float = 2e-4
     beta_1: float = 0.5
     label_smoothing: float = 0.1
+    mode_seeking: float = 1.0  # weight of the generator's mode-seeking term (0 turns it off)
+    minibatch_std: bool = True  # the discriminator's minibatch standard deviation layer
     pretrain_epochs: int = 0  # the discriminator learns the motifs (training split) before a from-scratch training
     fine_tune_epochs: int | None = None  # epochs when warm-starting from the champion
     deterministic: bool = True  # TensorFlow op determinism: the same seed trains the same model
@@ -116,8 +117,15 @@ def make_dataset(corpus: Corpus, batch_size: int, seed: int):  # noqa: ANN201 - 
     return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
+def model_shape(corpus: Corpus, profile: TrainingProfile) -> ModelShape:
+    """The networks a profile builds for a corpus (its tile size, slots and classes)."""
+    return ModelShape(size=corpus.slots.shape[1], k_slots=corpus.k_slots, n_classes=len(corpus.class_names),
+                      latent_dim=profile.latent_dim, filters=profile.filters,
+                      minibatch_std=profile.minibatch_std)  # fmt: skip
+
+
 def build_gan(shape: ModelShape, profile: TrainingProfile, seed: int, jit: bool) -> PatternGAN:
-    gan = PatternGAN(shape, seed=seed, label_smoothing=profile.label_smoothing)
+    gan = PatternGAN(shape, seed=seed, label_smoothing=profile.label_smoothing, mode_seeking=profile.mode_seeking)
 
     def optimizer(lr: float) -> keras.optimizers.Optimizer:
         opt = keras.optimizers.Adam(lr, beta_1=profile.beta_1)
@@ -177,6 +185,7 @@ def train_pattern_gan(
     from_scratch: bool = False,
     restart: bool = False,
     sample_grid: bool = True,
+    corpus_uri: str | None = None,
 ) -> TrainingResult:
     """Train (or fine-tune) on ``corpus``, checkpoint each epoch to the lake, log and register in MLflow."""
     import mlflow
@@ -194,8 +203,7 @@ def train_pattern_gan(
 
     devices = configure_devices(profile)
     keras.utils.set_random_seed(seed)
-    shape = ModelShape(size=corpus.slots.shape[1], k_slots=corpus.k_slots, n_classes=len(corpus.class_names),
-                       latent_dim=profile.latent_dim, filters=profile.filters)  # fmt: skip
+    shape = model_shape(corpus, profile)
     gan = build_gan(shape, profile, seed, jit=devices["xla"])
 
     warm_from = None if from_scratch else _warm_start(gan, client)
@@ -213,7 +221,8 @@ def train_pattern_gan(
     flops_per_image = 3 * (model_flops_per_image(gan.generator) * 2 + model_flops_per_image(gan.discriminator) * 3)
     # Per image per step: G forward twice, D forward three times; backward ~2x forward (hence 3x).
 
-    tags = {"model_name": MODEL_NAME, "profile": profile.name}
+    # The corpus it learnt from: evaluation judges the model against the same corpus unless told otherwise.
+    tags = {"model_name": MODEL_NAME, "profile": profile.name, CORPUS_TAG: corpus_uri or PROCEDURAL_CORPUS}
     with night_run(GAN_EXPERIMENT, ds, f"pattern-gan ds={ds}", tags) as run:
         mlflow.log_params(
             {
@@ -286,6 +295,9 @@ class EpochLogger(keras.callbacks.Callback):
         save_checkpoint(self.lake, self.ds, self.gan, state)
 
 
+CORPUS_TAG = "corpus.uri"
+PROCEDURAL_CORPUS = "procedural"
+
 HOLDOUT_SHARE = 0.25
 """Share of the corpus kept out of training; evaluation scores against it (same seed, same split)."""
 
@@ -294,37 +306,7 @@ def load_corpus(
     corpus_uri: str | None, profile: TrainingProfile, seed: int, s3: Any = None, k_slots: int = 3
 ) -> Corpus:
     """The training corpus: a user folder or S3 prefix of images (one sub-folder per class), else procedural."""
-    if not corpus_uri:
+    if not corpus_uri or corpus_uri == PROCEDURAL_CORPUS:
         return procedural_corpus(profile.tiles_per_class, size=profile.size, k_slots=k_slots, seed=seed)
     corpus_lake = open_lake(normalise_lake_uri(corpus_uri), s3)
     return load_image_corpus(corpus_lake, "", size=profile.size, k_slots=k_slots, seed=seed)
-
-
-def train_for_night(
-    settings: Any, ds: str, corpus_uri: str | None = None, profile: str = "cpu", epochs: int | None = None,
-    seed: int = 0, from_scratch: bool = False, restart: bool = False, pretrain_epochs: int | None = None,
-    class_weights_for: Callable[[Sequence[str]], Mapping[str, float] | None] | None = None,
-) -> dict[str, Any]:  # fmt: skip
-    """The nightly training stage (CLI ``train`` and the DAG's ``train_pattern_gan``).
-
-    ``epochs`` and ``pretrain_epochs`` override the profile's (a smoke run sets both small).
-    ``class_weights_for`` maps the corpus's class names to sampling weights (customer feedback,
-    ``feedback.bandit.night_class_weights``), or to None to train on the corpus as it is.
-    """
-    if profile not in PROFILES:
-        raise InputError(f"unknown training profile {profile!r}; choose one of {', '.join(PROFILES)}")
-    chosen = PROFILES[profile]
-    if pretrain_epochs is not None:
-        if pretrain_epochs < 0:
-            raise InputError(f"pretrain epochs must be 0 or more, got {pretrain_epochs}")
-        chosen = dataclasses.replace(chosen, pretrain_epochs=pretrain_epochs)
-    corpus = load_corpus(corpus_uri, chosen, seed, settings.s3)
-    train, _ = corpus.split(HOLDOUT_SHARE, seed)
-    weights = class_weights_for(train.class_names) if class_weights_for else None
-    if weights:
-        train = train.resampled(weights, seed)
-        log.info("ds=%s: corpus resampled by feedback class weights %s", ds, weights)
-    result = train_pattern_gan(open_lake(settings), ds, train, chosen, epochs=epochs, seed=seed,
-                               from_scratch=from_scratch, restart=restart)  # fmt: skip
-    return {"lake": settings.lake_uri, "corpus": corpus.report, "feedback_class_weights": dict(weights or {}) or None,
-            **result.as_dict()}

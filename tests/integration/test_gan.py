@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -217,3 +218,125 @@ def test_xla_survives_compilation_only_without_op_determinism():
         "gpu": {"xla_asked": False, "xla_compiled": True, "deterministic": False},  # XLA would hold on a GPU
         "cpu": {"xla_asked": False, "xla_compiled": False, "deterministic": True},
     }
+
+
+# --- variety, the per-class gate, the cached judge and the base model --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_judge(corpus):
+    from packaging_pipeline.gan.judge import judge_for_corpus
+
+    train, holdout = corpus.split(0.25, 1)
+    return judge_for_corpus(train, holdout, "2026-11-07", seed=1, epochs=15), holdout
+
+
+def _blanking(generator, blank: int):
+    """The same generator, except that motif ``blank`` paints bare paper (a model whose class collapsed)."""
+    import keras
+    from keras import ops
+
+    noise, motif = generator.inputs
+    painted = generator([noise, motif])
+    blanked = ops.cast(ops.equal(ops.reshape(motif, (-1, 1, 1, 1)), blank), "float32")
+    paper = ops.one_hot(ops.zeros_like(ops.argmax(painted, axis=-1)), painted.shape[-1])
+    return keras.Model([noise, motif], painted * (1.0 - blanked) + paper * blanked)
+
+
+def test_the_per_class_gate_rejects_a_challenger_with_one_blank_class(tmp_path, corpus, tiny_judge, mlflow_store):
+    from packaging_pipeline.gan.evaluation import evaluate_generator
+
+    judge, holdout = tiny_judge
+    result = train_pattern_gan(LocalLake(tmp_path / "lake"), "2026-11-07", corpus,
+                               dataclasses.replace(TINY, epochs=10), seed=1, sample_grid=False)  # fmt: skip
+    generator = _generator(result.model_uri)
+    lenient = PromotionPolicy(min_conditional_accuracy=0.0, max_seam_ratio=10.0, min_diversity_ratio=0.0,
+                              min_classifier_accuracy=0.0, min_class_conditional_accuracy=0.0,
+                              min_class_diversity_ratio=0.0)  # fmt: skip
+    whole = evaluate_generator(generator, judge, holdout, seed=1)
+    assert set(whole["per_class"]) == set(MOTIFS)
+    assert promotion_decision(whole, None, judge.holdout_accuracy, lenient)[0], whole["per_class"]
+
+    blank = evaluate_generator(_blanking(generator, 1), judge, holdout, seed=1)
+    assert blank["per_class"]["dots"]["ink_coverage"] == 0.0
+    assert blank["per_class"]["stripes"] == whole["per_class"]["stripes"]  # the other classes are untouched
+    ok, reasons = promotion_decision(blank, None, judge.holdout_accuracy, lenient)
+    assert not ok and reasons == [f"class dots: ink coverage 0.00 < {lenient.min_class_ink_coverage}"]
+
+
+def test_fid_stands_beside_a_real_vs_real_reference(tiny_judge):
+    from packaging_pipeline.gan.evaluation import frechet_distance
+
+    judge, holdout = tiny_judge
+    first, second = holdout.split(0.5, 1)
+    features = [np.asarray(judge.features(part.one_hot()), dtype=np.float64) for part in (first, second)]
+    reference = frechet_distance(features[1], features[0])
+    assert reference > 0.0
+    noise = np.asarray(judge.features(np.eye(3, dtype=np.float32)[np.random.default_rng(0).integers(0, 3, (
+        len(first.labels), TINY.size, TINY.size))]), dtype=np.float64)  # fmt: skip
+    assert frechet_distance(features[1], noise) > 2 * reference, "noise tiles are far from real ones"
+
+
+def test_the_judge_is_trained_once_per_corpus_and_reused(tmp_path, corpus, mlflow_store):
+    from packaging_pipeline.gan.judge import JUDGE_MODEL_NAME, judge_for_corpus
+
+    train, holdout = corpus.split(0.25, 1)
+    first = judge_for_corpus(train, holdout, "2026-11-07", seed=1, epochs=2, client=mlflow_store)
+    again = judge_for_corpus(train, holdout, "2026-11-08", seed=1, epochs=2, client=mlflow_store)
+    assert not first.reused and again.reused and again.model_version == first.model_version
+    assert again.holdout_accuracy == first.holdout_accuracy
+    tiles = holdout.one_hot()
+    np.testing.assert_allclose(np.asarray(again.features(tiles)), np.asarray(first.features(tiles)), atol=1e-6)
+    assert len(mlflow_store.search_model_versions(f"name='{JUDGE_MODEL_NAME}'")) == 1, "no retraining"
+
+    other = procedural_corpus(TINY.tiles_per_class, size=TINY.size, k_slots=3, seed=4, motifs=MOTIFS)
+    changed = judge_for_corpus(*other.split(0.25, 1), "2026-11-09", seed=1, epochs=2, client=mlflow_store)
+    assert not changed.reused and changed.fingerprint != first.fingerprint
+    assert changed.model_version != first.model_version
+    assert len(mlflow_store.search_model_versions(f"name='{JUDGE_MODEL_NAME}'")) == 2
+
+
+def test_an_empty_registry_starts_from_the_base_model_through_the_gate(tmp_path, corpus, mlflow_store, monkeypatch):
+    import mlflow
+
+    from packaging_pipeline.gan import night
+    from packaging_pipeline.gan.base_model import export_base_model, shipped_base_model
+    from packaging_pipeline.gan.training import model_shape
+
+    lake = LocalLake(tmp_path / "lake")
+    made = train_pattern_gan(lake, "2026-11-05", corpus, TINY, seed=1, from_scratch=True, sample_grid=False)
+    weights = mlflow.artifacts.download_artifacts(run_id=made.run_id, artifact_path="weights/gan.weights.h5")
+    provenance = {"command": "test", "seed": 1, "shape": dataclasses.asdict(model_shape(corpus, TINY)),
+                  "class_names": list(corpus.class_names)}  # fmt: skip
+    export_base_model(Path(weights), provenance, tmp_path / "base")
+    monkeypatch.setattr(night, "shipped_base_model", lambda: shipped_base_model(tmp_path / "base"))
+    mlflow_store.delete_registered_model(MODEL_NAME)  # a fresh install: nothing registered
+
+    lenient = PromotionPolicy(min_conditional_accuracy=0.0, max_seam_ratio=10.0, min_diversity_ratio=0.0,
+                              min_classifier_accuracy=0.0, min_class_conditional_accuracy=0.0,
+                              min_class_diversity_ratio=0.0, min_class_ink_coverage=0.0)  # fmt: skip
+    base = night.bootstrap_champion("2026-11-06", corpus, TINY, seed=1, policy=lenient)
+    assert base["promoted"], base
+    champion = mlflow_store.get_model_version_by_alias(MODEL_NAME, CHAMPION)
+    assert str(champion.version) == base["model_version"]
+    assert mlflow_store.get_run(champion.run_id).data.tags["base_model"] == "true"
+    assert night.bootstrap_champion("2026-11-07", corpus, TINY, seed=1, policy=lenient) is None, "once only"
+    warm = train_pattern_gan(lake, "2026-11-07", corpus, TINY, seed=1, sample_grid=False)
+    assert warm.warm_started_from == base["model_version"]
+
+    mlflow_store.delete_registered_model(MODEL_NAME)
+    strict = dataclasses.replace(lenient, min_class_ink_coverage=1.01)  # no model can pass: it stays a challenger
+    refused = night.bootstrap_champion("2026-11-08", corpus, TINY, seed=1, policy=strict)
+    assert not refused["promoted"] and refused["reasons"]
+    with pytest.raises(Exception, match="alias"):
+        mlflow_store.get_model_version_by_alias(MODEL_NAME, CHAMPION)
+
+
+def test_mode_seeking_pushes_two_latents_of_one_motif_apart():
+    from packaging_pipeline.gan.model import mode_seeking_ratio
+
+    z1, z2 = np.zeros((4, 8), "float32"), np.ones((4, 8), "float32")
+    same = np.full((4, 8, 8, 3), 1 / 3, "float32")
+    apart = np.eye(3, dtype="float32")[np.random.default_rng(0).integers(0, 3, (4, 8, 8))]
+    assert float(mode_seeking_ratio(same, same, z1, z2)) == 0.0
+    assert float(mode_seeking_ratio(same, apart, z1, z2)) > 0.3

@@ -50,6 +50,20 @@ def test_every_fitted_order_gets_a_design_of_its_segment_on_its_box(night):
         assert all(lake.exists(prefix + f) for f in ("artwork.png", "preview.png", "mockup.png"))
 
 
+def test_the_designs_of_a_segment_have_different_artwork(night):
+    lake, settings = night
+    # Nine designs over eight motifs: each segment paints one motif twice, from two latents.
+    generate_night_designs(settings, DS, designs_per_segment=9, use_model=False, workers=2)
+    specs = [json.loads(lake.read_bytes(o.key)) for o in lake.list(staging_prefix(DS)) if o.key.endswith("spec.json")]
+    by_segment: dict[int, list[str]] = {}
+    for spec in specs:
+        by_segment.setdefault(spec["segment_id"], []).append(spec["pattern_sha256"])
+    repeated = [s for s in specs if s["variant"] > 0]
+    assert repeated and max(len(p) for p in by_segment.values()) == 9
+    for segment, patterns in by_segment.items():
+        assert len(set(patterns)) == len(patterns), (segment, patterns)
+
+
 def test_a_rerun_replaces_the_staging_with_identical_files(night):
     lake, settings = night
     generate_night_designs(settings, DS, designs_per_segment=2, use_model=False, workers=1)
