@@ -68,6 +68,8 @@ def main() -> None:
     parser.add_argument("--base", type=int, default=ModelShape.base)
     parser.add_argument("--lr", type=float)
     parser.add_argument("--mode-seeking", type=float, help="weight of the mode-seeking term (0: off)")
+    parser.add_argument("--motif-weight", type=float, help="weight of the generator's auxiliary motif loss")
+    parser.add_argument("--class-norm", choices=("on", "off"), help="class-conditional normalisation in G")
     parser.add_argument("--minibatch-std", choices=("on", "off"), help="the discriminator's minibatch stddev")
     parser.add_argument("--save-generator", help="write the trained generator (.keras) here")
     parser.add_argument("--grid", help="write a PNG sample grid (one row per motif, tiled 2x2) here")
@@ -75,7 +77,9 @@ def main() -> None:
     profile = PROFILES[args.profile]
     chosen = (("epochs", args.epochs), ("pretrain_epochs", args.pretrain), ("batch_size", args.batch),
               ("d_learning_rate", args.lr), ("g_learning_rate", args.lr), ("mode_seeking", args.mode_seeking),
-              ("minibatch_std", None if args.minibatch_std is None else args.minibatch_std == "on"))  # fmt: skip
+              ("motif_weight", args.motif_weight),
+              ("minibatch_std", None if args.minibatch_std is None else args.minibatch_std == "on"),
+              ("class_norm", None if args.class_norm is None else args.class_norm == "on"))  # fmt: skip
     overrides = {k: v for k, v in chosen if v is not None}
     profile = dataclasses.replace(profile, **overrides)
     corpus = load_corpus(None, profile, args.seed)
@@ -87,7 +91,7 @@ def main() -> None:
     keras.utils.set_random_seed(args.seed)
     shape = ModelShape(size=profile.size, k_slots=corpus.k_slots, n_classes=len(corpus.class_names),
                        latent_dim=profile.latent_dim, filters=profile.filters, base=args.base,
-                       minibatch_std=profile.minibatch_std)  # fmt: skip
+                       minibatch_std=profile.minibatch_std, class_norm=profile.class_norm)  # fmt: skip
     gan = build_gan(shape, profile, args.seed, jit=False)
     t0 = time.perf_counter()
     pre_acc = gan.pretrain_motif_head(train.one_hot(), train.labels, profile.pretrain_epochs, profile.batch_size,

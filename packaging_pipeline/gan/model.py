@@ -32,6 +32,7 @@ class ModelShape:
     filters: int = 32  # width of the narrowest layer; the widest has 4x
     base: int = 8  # side of the generator's first feature map, projected from noise and motif
     minibatch_std: bool = True  # the discriminator sees how much a batch varies (StyleGAN's minibatch stddev)
+    class_norm: bool = True  # the generator's normalisations take scale and shift from the motif (as in BigGAN)
 
     def __post_init__(self) -> None:
         if self.size < 8 or self.size & (self.size - 1):
@@ -99,6 +100,19 @@ def _wrap_conv(x, filters: int, kernel: int = 3, strides: int = 1, name: str = "
     return layers.Conv2D(filters, kernel, strides=strides, padding="valid", name=f"{name}_conv")(x)
 
 
+def _normalise(x, motif, shape: ModelShape, name: str):  # noqa: ANN001, ANN202 - Keras tensors
+    """BatchNorm, then (with ``class_norm``) a per-motif scale and shift: every layer knows the motif asked for."""
+    if not shape.class_norm:
+        return layers.BatchNormalization(name=f"{name}_bn")(x)
+    width = x.shape[-1]
+    x = layers.BatchNormalization(center=False, scale=False, name=f"{name}_bn")(x)
+    gain = layers.Reshape((1, 1, width))(layers.Embedding(shape.n_classes, width, embeddings_initializer="zeros",
+                                                          name=f"{name}_gain")(motif))  # fmt: skip
+    bias = layers.Reshape((1, 1, width))(layers.Embedding(shape.n_classes, width, embeddings_initializer="zeros",
+                                                          name=f"{name}_bias")(motif))  # fmt: skip
+    return layers.Add(name=f"{name}_cbn")([x, layers.Multiply()([x, gain]), bias])
+
+
 def build_generator(shape: ModelShape) -> keras.Model:
     """(noise, motif class) -> [size, size, k_slots] soft ink separation."""
     noise = keras.Input((shape.latent_dim,), name="noise")
@@ -108,13 +122,13 @@ def build_generator(shape: ModelShape) -> keras.Model:
     width = shape.filters * 4
     x = layers.Dense(shape.base * shape.base * width, use_bias=False, name="project")(x)
     x = layers.Reshape((shape.base, shape.base, width))(x)
-    x = layers.BatchNormalization()(x)
+    x = _normalise(x, motif, shape, "project")
     x = layers.ReLU()(x)
     for i in range(shape.generator_upsamplings):
         width = max(shape.filters, width // 2)
         x = layers.UpSampling2D(2, interpolation="nearest", name=f"up{i}")(x)
         x = _wrap_conv(x, width, name=f"g{i}")
-        x = layers.BatchNormalization(name=f"g{i}_bn")(x)
+        x = _normalise(x, motif, shape, f"g{i}")
         x = layers.ReLU(name=f"g{i}_relu")(x)
     x = _wrap_conv(x, shape.k_slots, name="slots")
     # Softmax in float32 even under mixed precision: probabilities must sum to one.
@@ -159,10 +173,11 @@ class PatternGAN(keras.Model):
 
     def __init__(
         self, shape: ModelShape, seed: int = 0, label_smoothing: float = 0.1, augment: bool = True,
-        mode_seeking: float = 0.0, **kwargs: Any,
+        mode_seeking: float = 0.0, motif_weight: float = 1.0, **kwargs: Any,
     ):  # fmt: skip
         super().__init__(**kwargs)
         self.mode_seeking = mode_seeking
+        self.motif_weight = motif_weight
         self.augment_tiles = augment
         self.shape = shape
         self.generator = build_generator(shape)
@@ -265,7 +280,8 @@ class PatternGAN(keras.Model):
         with tf.GradientTape() as tape:
             fake = self.generator([ops.concatenate([z1, z2], axis=0), pair_motif], training=True)
             fake_logits, fake_motif = self.discriminator([self.augment(fake), pair_motif], training=True)
-            g_loss = self.loss_fn(ops.ones_like(fake_logits), fake_logits) + self.motif_loss_fn(pair_motif, fake_motif)
+            g_loss = self.loss_fn(ops.ones_like(fake_logits), fake_logits)
+            g_loss = g_loss + self.motif_weight * self.motif_loss_fn(pair_motif, fake_motif)
             diversity = mode_seeking_ratio(fake[:half], fake[half:], z1, z2)
             if self.mode_seeking:
                 g_loss = g_loss + self.mode_seeking / (diversity + 1e-5)

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BASE_MODEL_EPOCHS = 100
+BASE_MODEL_EPOCHS = 200
 """Epochs of ``make base-model`` (the cpu profile's networks): long enough to clear the gate on 2 cores."""
 
 

@@ -55,8 +55,10 @@ class TrainingProfile:
     g_learning_rate: float = 2e-4
     beta_1: float = 0.5
     label_smoothing: float = 0.1
-    mode_seeking: float = 1.0  # weight of the generator's mode-seeking term (0 turns it off)
+    mode_seeking: float = 0.2  # weight of the generator's mode-seeking term (0 turns it off)
+    motif_weight: float = 1.0  # weight of the generator's auxiliary motif loss (the discriminator's motif head)
     minibatch_std: bool = True  # the discriminator's minibatch standard deviation layer
+    class_norm: bool = True  # class-conditional normalisation in the generator
     pretrain_epochs: int = 0  # the discriminator learns the motifs (training split) before a from-scratch training
     fine_tune_epochs: int | None = None  # epochs when warm-starting from the champion
     deterministic: bool = True  # TensorFlow op determinism: the same seed trains the same model
@@ -121,11 +123,12 @@ def model_shape(corpus: Corpus, profile: TrainingProfile) -> ModelShape:
     """The networks a profile builds for a corpus (its tile size, slots and classes)."""
     return ModelShape(size=corpus.slots.shape[1], k_slots=corpus.k_slots, n_classes=len(corpus.class_names),
                       latent_dim=profile.latent_dim, filters=profile.filters,
-                      minibatch_std=profile.minibatch_std)  # fmt: skip
+                      minibatch_std=profile.minibatch_std, class_norm=profile.class_norm)  # fmt: skip
 
 
 def build_gan(shape: ModelShape, profile: TrainingProfile, seed: int, jit: bool) -> PatternGAN:
-    gan = PatternGAN(shape, seed=seed, label_smoothing=profile.label_smoothing, mode_seeking=profile.mode_seeking)
+    gan = PatternGAN(shape, seed=seed, label_smoothing=profile.label_smoothing, mode_seeking=profile.mode_seeking,
+                     motif_weight=profile.motif_weight)
 
     def optimizer(lr: float) -> keras.optimizers.Optimizer:
         opt = keras.optimizers.Adam(lr, beta_1=profile.beta_1)
