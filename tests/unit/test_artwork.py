@@ -5,7 +5,13 @@ import pytest
 
 from packaging_pipeline.core.colour import contrast_ratio, relative_luminance
 from packaging_pipeline.core.errors import InputError
-from packaging_pipeline.design.artwork import inks_for_slots, night_tiles, procedural_tiles, upscale_separation
+from packaging_pipeline.design.artwork import (
+    PRINT_TILE_PX,
+    inks_for_slots,
+    night_tiles,
+    procedural_tiles,
+    upscale_separation,
+)
 
 
 def test_upscaled_tiles_stay_seamless_and_keep_their_inks():
@@ -23,6 +29,18 @@ def test_upscaled_tiles_stay_seamless_and_keep_their_inks():
         # Coverage per slot survives the upscale within a few points.
         for k in np.unique(s):
             assert abs((b == k).mean() - (s == k).mean()) < 0.05
+
+
+def test_print_tiles_are_300_dpi_and_seamless_at_the_wrap_line():
+    from packaging_pipeline.design.compose import DEFAULT_TILE_MM
+
+    assert PRINT_TILE_PX / (DEFAULT_TILE_MM / 25.4) >= 300
+    big = np.stack([upscale_separation(s) for s in procedural_tiles("stripes", 8, size=32, seed=3)])
+    assert big.shape == (8, PRINT_TILE_PX, PRINT_TILE_PX)
+    half = PRINT_TILE_PX // 2
+    wrap = (big[:, :, -1] != big[:, :, 0]).mean() + (big[:, -1] != big[:, 0]).mean()
+    middle = (big[:, :, half - 1] != big[:, :, half]).mean() + (big[:, half - 1] != big[:, half]).mean()
+    assert wrap <= 1.5 * middle + 0.01, (wrap, middle)
 
 
 def test_a_shift_of_the_soft_tile_is_a_shift_of_the_print_tile():
@@ -52,6 +70,6 @@ def test_inks_go_lightest_first_and_skip_colours_that_vanish_on_paper():
 def test_without_a_champion_the_night_paints_from_the_procedural_corpus():
     tiles, source = night_tiles(["stripes", "dots"], per_motif=2, use_model=False)
     assert source.kind == "procedural" and source.model_version is None
-    assert set(tiles) == {"stripes", "dots"} and tiles["dots"].shape == (2, 256, 256)
+    assert set(tiles) == {"stripes", "dots"} and tiles["dots"].shape == (2, PRINT_TILE_PX, PRINT_TILE_PX)
     with pytest.raises(InputError, match="unknown motif"):
         night_tiles(["tartan"], per_motif=1, use_model=False)
