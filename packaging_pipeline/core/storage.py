@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 class ObjectInfo:
     key: str
     size: int
+    symlink: bool = False  # a local lake's symbolic link (its target may be outside the lake, or missing)
 
 
 def check_key(key: str) -> str:
@@ -152,11 +153,14 @@ class LocalLake(Lake):
             candidates = [base]
         out: list[ObjectInfo] = []
         for cand in candidates:
-            walk = [cand] if cand.is_file() else (p for p in cand.rglob("*") if p.is_file())
+            # Symbolic links are listed (flagged), even broken ones, so a reader can say it skipped them.
+            walk = [cand] if cand.is_file() else (p for p in cand.rglob("*") if p.is_symlink() or p.is_file())
             for path in walk:
                 if path.name.startswith(".tmp-"):
                     continue
-                out.append(ObjectInfo(path.relative_to(self.root).as_posix(), path.stat().st_size))
+                link = path.is_symlink()
+                size = path.lstat().st_size if link else path.stat().st_size
+                out.append(ObjectInfo(path.relative_to(self.root).as_posix(), size, link))
         return sorted(out, key=lambda o: o.key)
 
     def exists(self, key: str) -> bool:

@@ -30,7 +30,7 @@ from packaging_pipeline.core.config import Settings
 from packaging_pipeline.core.errors import InputError
 from packaging_pipeline.core.formats import dumps, iter_lines, write_json
 from packaging_pipeline.core.schemas import CONTRACTS, SourceContract
-from packaging_pipeline.core.storage import Lake, open_lake
+from packaging_pipeline.core.storage import Lake, ObjectInfo, open_lake
 from packaging_pipeline.ingest.privacy import pseudonymise
 from packaging_pipeline.ingest.validation import MALFORMED_COLUMN, primary_reason, validate_chunk
 
@@ -61,6 +61,7 @@ class SourceResult:
     reasons: dict[str, int] = dataclasses.field(default_factory=dict)
     files: list[str] = dataclasses.field(default_factory=list)
     empty_files: list[str] = dataclasses.field(default_factory=list)
+    skipped: list[dict[str, str]] = dataclasses.field(default_factory=list)  # {"file", "reason"}, never read
     partition_found: bool = False
     accepted_key: str | None = None
     quarantine_key: str | None = None
@@ -87,10 +88,22 @@ class _RawChunk:
     raw_sha256: list[str | None]
 
 
+def skip_reason(obj: ObjectInfo, partition: str) -> str | None:
+    """Why a file in a raw partition is not read, or None: only the partition's own visible files are data."""
+    name = obj.key.removeprefix(partition)
+    if "/" in name:
+        return "in_subfolder"
+    if obj.symlink:
+        return "symlink"
+    if name.startswith("."):
+        return "hidden_file"
+    if name.startswith("_"):
+        return "marker"
+    return None
+
+
 def _suffix_kind(key: str) -> str | None:
     name = key.rsplit("/", 1)[-1]
-    if name.startswith(("_", ".")):
-        return "marker"
     if name.endswith(PARQUET_SUFFIXES):
         return "parquet"
     if name.endswith(JSONL_SUFFIXES):
@@ -228,7 +241,9 @@ def ingest_source(lake: Lake, settings: Settings, source: str, ds: str) -> Sourc
     contract = CONTRACTS[source]
     result = SourceResult(source=source, ds=ds)
     raw_prefix = keys.raw_prefix(source, ds)
-    objects = lake.list(raw_prefix)
+    listed = lake.list(raw_prefix)
+    result.skipped = [{"file": o.key, "reason": r} for o in listed if (r := skip_reason(o, raw_prefix))]
+    objects = [o for o in listed if skip_reason(o, raw_prefix) is None]
     unsupported = [o.key for o in objects if _suffix_kind(o.key) is None]
     if unsupported:
         raise InputError(

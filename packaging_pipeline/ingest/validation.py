@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -116,6 +117,26 @@ def _present_mask(raw: pd.Series) -> pd.Series:
     return ~raw.map(_is_missing).astype(bool)
 
 
+_DATE_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _is_plain_date(v: Any) -> bool:
+    """A calendar date, not a moment: ``YYYY-MM-DD``, a date, or a naive midnight timestamp."""
+    if isinstance(v, str):
+        return _DATE_TEXT.fullmatch(v.strip()) is not None
+    if isinstance(v, dt.datetime):  # pd.Timestamp too
+        return v.tzinfo is None and v.time() == dt.time(0)
+    return isinstance(v, dt.date)
+
+
+def _parse_dates(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Dates as delivered. A timestamp in a date field is bad_type, never shifted to a UTC day: an order
+    shipping on 21 November in New York (``2026-11-21T23:30:00-05:00``) is not a 22 November order."""
+    plain = raw.map(lambda v: v is None or _is_plain_date(v)).astype(bool)
+    values, _ = _parse_times(raw.where(plain, None), Kind.DATE)
+    return values.where(plain, None), ~plain | (values.isna() & raw.notna())
+
+
 def _parse_times(raw: pd.Series, kind: Kind) -> tuple[pd.Series, pd.Series]:
     """Parse ISO-8601 strings or datetimes to UTC; naive values are taken as UTC per the contract."""
     if ptypes.is_datetime64_any_dtype(raw):
@@ -135,7 +156,10 @@ def _parse_times(raw: pd.Series, kind: Kind) -> tuple[pd.Series, pd.Series]:
 def convert_field(raw: pd.Series, field: Field) -> tuple[pd.Series, pd.Series]:
     """Convert one column to its contract type; returns (values, bad_type mask over present values)."""
     present = _present_mask(raw)
-    if field.kind in (Kind.TIMESTAMP, Kind.DATE):
+    if field.kind is Kind.DATE:
+        values, bad = _parse_dates(raw.astype(object).where(present, None))
+        return values, bad & present
+    if field.kind is Kind.TIMESTAMP:
         values, bad = _parse_times(raw.where(present, None), field.kind)
         return values, bad & present
     if field.kind is Kind.FLOAT and ptypes.is_float_dtype(raw):

@@ -239,3 +239,34 @@ def test_missing_pseudonym_key_is_a_config_error(local_lake):
     local_lake.write_bytes(f"raw/orders/ds={DS}/a.jsonl", _jsonl([_order("o1", "P1")]))
     with pytest.raises(ConfigError, match="PACKAGING_PSEUDONYM_KEY"):
         ingest_partition(Settings(lake_uri=local_lake.uri), DS, local_lake)
+
+
+def test_only_the_partitions_own_visible_files_are_read_and_the_rest_is_reported(local_lake, settings_for, tmp_path):
+    clicks = f"raw/clickstream/ds={DS}/"
+    local_lake.write_bytes(clicks + "a.jsonl", _jsonl([_event("e1")]))
+    local_lake.write_bytes(clicks + "retry/a.jsonl", _jsonl([_event("e2")]))  # a sub-folder is not the night
+    local_lake.write_bytes(clicks + ".a.jsonl.swp", _jsonl([_event("e3")]))
+    local_lake.write_bytes(clicks + "_SUCCESS", b"")
+    outside = tmp_path / "outside.jsonl"
+    outside.write_bytes(_jsonl([_event("e4")]))
+    (local_lake.root / clicks / "linked.jsonl").symlink_to(outside)  # a link out of the lake
+    (local_lake.root / clicks / "dangling.jsonl").symlink_to(tmp_path / "gone.jsonl")
+    local_lake.write_bytes(f"raw/orders/ds={DS}/a.jsonl", _jsonl([_order("o1", "P1")]))
+
+    report = ingest_partition(settings_for(local_lake), DS, local_lake).as_dict()["sources"]["clickstream"]
+    assert report["read"] == report["accepted"] == 1 and report["files"] == [clicks + "a.jsonl"]
+    assert {s["file"].removeprefix(clicks): s["reason"] for s in report["skipped"]} == {
+        "retry/a.jsonl": "in_subfolder", ".a.jsonl.swp": "hidden_file", "_SUCCESS": "marker",
+        "linked.jsonl": "symlink", "dangling.jsonl": "symlink",
+    }  # fmt: skip
+    assert outside.exists(), "nothing outside the lake is touched"
+
+
+def test_a_timestamp_in_a_date_field_is_quarantined_not_shifted(local_lake, settings_for):
+    local_lake.write_bytes(f"raw/clickstream/ds={DS}/a.jsonl", _jsonl([_event("e1")]))
+    orders = [_order("o1", "P1"), _order("o2", "P1", ship_date="2026-11-21T23:30:00-05:00"),
+              _order("o3", "P1", ship_date="2026-11-02T00:00:00Z")]  # fmt: skip
+    local_lake.write_bytes(f"raw/orders/ds={DS}/a.jsonl", _jsonl(orders))
+    report = ingest_partition(settings_for(local_lake, max_bad_row_share=0.9), DS, local_lake).as_dict()
+    assert report["sources"]["orders"]["accepted"] == 1
+    assert report["sources"]["orders"]["reasons"] == {"bad_type:ship_date": 2}
