@@ -62,6 +62,9 @@ class SourceResult:
     files: list[str] = dataclasses.field(default_factory=list)
     empty_files: list[str] = dataclasses.field(default_factory=list)
     skipped: list[dict[str, str]] = dataclasses.field(default_factory=list)  # {"file", "reason"}, never read
+    # Delivered columns the contract does not have, each with the contract field it only differs from in case
+    # (a producer's "Price" is not "price": its values are not read, and the report says so).
+    unknown_columns: dict[str, str | None] = dataclasses.field(default_factory=dict)
     partition_found: bool = False
     accepted_key: str | None = None
     quarantine_key: str | None = None
@@ -86,6 +89,14 @@ class _RawChunk:
     source_file: str
     lines: np.ndarray
     raw_sha256: list[str | None]
+    delivered_columns: frozenset[str] = frozenset()  # the names the producer used, before projection
+
+
+def unknown_columns(columns: set[str], contract: SourceContract) -> dict[str, str | None]:
+    """Columns outside the contract, each mapped to the field it matches but for case (else None)."""
+    by_fold = {name.casefold(): name for name in contract.field_names}
+    known = set(contract.field_names)
+    return {c: by_fold.get(c.casefold()) for c in sorted(columns - known)}
 
 
 def skip_reason(obj: ObjectInfo, partition: str) -> str | None:
@@ -116,10 +127,11 @@ def _read_jsonl(lake: Lake, key: str, contract: SourceContract) -> Iterator[_Raw
     records: list[dict[str, Any]] = []
     lines: list[int] = []
     hashes: list[str | None] = []
+    delivered: set[str] = set()
 
     def flush() -> _RawChunk:
         frame = pd.DataFrame.from_records(records, columns=[*contract.field_names, MALFORMED_COLUMN])
-        return _RawChunk(frame, key, np.asarray(lines, dtype=np.int64), list(hashes))
+        return _RawChunk(frame, key, np.asarray(lines, dtype=np.int64), list(hashes), frozenset(delivered))
 
     for number, line in enumerate(iter_lines(lake, key), start=1):
         if not line.strip():
@@ -131,6 +143,7 @@ def _read_jsonl(lake: Lake, key: str, contract: SourceContract) -> Iterator[_Raw
                 hashes.append(hashlib.sha256(line).hexdigest())
             else:
                 parsed.pop(MALFORMED_COLUMN, None)
+                delivered.update(map(str, parsed))
                 hashes.append(None)
         except ValueError:
             parsed = {MALFORMED_COLUMN: "malformed_json"}
@@ -160,7 +173,7 @@ def _read_parquet(lake: Lake, key: str, contract: SourceContract) -> Iterator[_R
                     frame[name] = None
             lines = np.arange(offset + 1, offset + len(frame) + 1, dtype=np.int64)
             offset += len(frame)
-            yield _RawChunk(frame, key, lines, [None] * len(frame))
+            yield _RawChunk(frame, key, lines, [None] * len(frame), frozenset(parquet.schema_arrow.names))
 
 
 def _read_file(lake: Lake, key: str, contract: SourceContract) -> Iterator[_RawChunk]:
@@ -263,6 +276,7 @@ def ingest_source(lake: Lake, settings: Settings, source: str, ds: str) -> Sourc
     pseudonym_key = settings.require_pseudonym_key() if contract.customer_id_column else b""
     reasons: Counter[str] = Counter()
     dupes = _DuplicateFilter()
+    seen_columns: set[str] = set()
     with tempfile.TemporaryDirectory(prefix=f"ingest-{source}-") as tmp:
         accepted = _ParquetSink(Path(tmp) / "accepted.parquet", contract.accepted_schema)
         quarantine = _ParquetSink(Path(tmp) / "quarantine.parquet", QUARANTINE_SCHEMA)
@@ -270,6 +284,7 @@ def ingest_source(lake: Lake, settings: Settings, source: str, ds: str) -> Sourc
             if obj.size == 0:
                 continue
             for chunk in _read_file(lake, obj.key, contract):
+                seen_columns.update(chunk.delivered_columns)
                 checked = validate_chunk(chunk.frame, contract, ds, settings.future_tolerance_minutes)
                 row_reasons = checked.reasons.copy()
                 valid = checked.valid
@@ -301,6 +316,7 @@ def ingest_source(lake: Lake, settings: Settings, source: str, ds: str) -> Sourc
                         )
                     )
         result.accepted, result.quarantined = accepted.rows, quarantine.rows
+        result.unknown_columns = unknown_columns(seen_columns, contract)
         result.reasons = dict(sorted(reasons.items()))
         has_accepted, has_quarantine = accepted.close(), quarantine.close()
 

@@ -270,3 +270,12 @@ def test_a_timestamp_in_a_date_field_is_quarantined_not_shifted(local_lake, sett
     report = ingest_partition(settings_for(local_lake, max_bad_row_share=0.9), DS, local_lake).as_dict()
     assert report["sources"]["orders"]["accepted"] == 1
     assert report["sources"]["orders"]["reasons"] == {"bad_type:ship_date": 2}
+
+
+def test_a_column_that_differs_from_the_contract_in_case_is_reported(local_lake, settings_for):
+    event = {("Price" if k == "price" else k): v for k, v in _event("e1").items()}
+    local_lake.write_bytes(f"raw/clickstream/ds={DS}/a.jsonl", _jsonl([event, _event("e2")]))
+    local_lake.write_bytes(f"raw/orders/ds={DS}/a.jsonl", _jsonl([_order("o1", "P1")]))
+    report = ingest_partition(settings_for(local_lake), DS, local_lake).as_dict()["sources"]
+    assert report["clickstream"]["unknown_columns"] == {"Price": "price"}
+    assert report["orders"]["unknown_columns"] == {}
