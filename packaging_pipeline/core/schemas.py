@@ -14,7 +14,7 @@ import pyarrow as pa
 
 class Kind(StrEnum):
     STRING = "string"
-    TIMESTAMP = "timestamp"  # ISO-8601 or epoch; stored as UTC
+    TIMESTAMP = "timestamp"  # ISO-8601, or Unix epoch seconds (milliseconds from 1e11); stored as UTC
     DATE = "date"
     INT = "int"
     FLOAT = "float"

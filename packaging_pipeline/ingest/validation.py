@@ -137,6 +137,23 @@ def _parse_dates(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     return values.where(plain, None), ~plain | (values.isna() & raw.notna())
 
 
+EPOCH_MS_FROM = 1e11
+"""Epoch numbers at or above this are milliseconds, below it seconds (1e11 s would be the year 5138)."""
+
+
+def _epoch_times(raw: pd.Series) -> pd.Series:
+    """Numbers as Unix epoch times in UTC (seconds, or milliseconds from EPOCH_MS_FROM); anything else NaT."""
+    def number(v: Any) -> float | None:
+        ok = isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool | np.bool_)
+        return float(v) if ok and math.isfinite(float(v)) and 0 <= float(v) < 1e14 else None
+
+    numbers = raw.map(number).astype("float64")
+    millis = numbers >= EPOCH_MS_FROM
+    as_seconds = pd.to_datetime(numbers.where(~millis), unit="s", utc=True, errors="coerce")
+    as_millis = pd.to_datetime(numbers.where(millis), unit="ms", utc=True, errors="coerce")
+    return as_seconds.where(~millis, as_millis)
+
+
 def _parse_times(raw: pd.Series, kind: Kind) -> tuple[pd.Series, pd.Series]:
     """Parse ISO-8601 strings or datetimes to UTC; naive values are taken as UTC per the contract."""
     if ptypes.is_datetime64_any_dtype(raw):
@@ -147,6 +164,8 @@ def _parse_times(raw: pd.Series, kind: Kind) -> tuple[pd.Series, pd.Series]:
         text = raw.where(is_text, None)
         text = text.map(lambda v: v.isoformat() if isinstance(v, dt.date) else v)
         values = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
+        if kind is Kind.TIMESTAMP:
+            values = values.where(is_text, _epoch_times(raw))
         bad = values.isna()
     if kind is Kind.DATE:
         values = values.dt.date

@@ -279,3 +279,16 @@ def test_a_column_that_differs_from_the_contract_in_case_is_reported(local_lake,
     report = ingest_partition(settings_for(local_lake), DS, local_lake).as_dict()["sources"]
     assert report["clickstream"]["unknown_columns"] == {"Price": "price"}
     assert report["orders"]["unknown_columns"] == {}
+
+
+def test_epoch_timestamps_are_read_as_utc_seconds_or_milliseconds(local_lake, settings_for):
+    at_ten = 1793527200  # 2026-11-01T10:00:00Z
+    events = [_event("e1", event_time=at_ten), _event("e2", event_time=at_ten * 1000 + 250),
+              _event("e3", event_time=-1)]  # fmt: skip
+    local_lake.write_bytes(f"raw/clickstream/ds={DS}/a.jsonl", _jsonl(events))
+    local_lake.write_bytes(f"raw/orders/ds={DS}/a.jsonl", _jsonl([_order("o1", "P1")]))
+    report = ingest_partition(settings_for(local_lake, max_bad_row_share=0.9), DS, local_lake).as_dict()
+    assert report["sources"]["clickstream"]["reasons"] == {"bad_type:event_time": 1}
+    accepted = read_parquet(local_lake, report["sources"]["clickstream"]["accepted_key"])
+    times = sorted(pd.to_datetime(accepted["event_time"], utc=True))
+    assert [t.isoformat() for t in times] == ["2026-11-01T10:00:00+00:00", "2026-11-01T10:00:00.250000+00:00"]
