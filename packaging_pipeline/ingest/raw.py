@@ -122,6 +122,18 @@ def _suffix_kind(key: str) -> str | None:
     return None
 
 
+def _not_unicode(record: dict[str, Any]) -> str | None:
+    """The first field whose name or text is not valid Unicode (a lone UTF-16 surrogate), else None."""
+    for name, value in record.items():
+        for text in (name, value):
+            if isinstance(text, str):
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError:
+                    return name.encode("utf-8", "backslashreplace").decode("ascii", "replace")
+    return None
+
+
 def _read_jsonl(lake: Lake, key: str, contract: SourceContract) -> Iterator[_RawChunk]:
     """Parse line by line so one malformed line costs one row, not the file."""
     records: list[dict[str, Any]] = []
@@ -141,11 +153,14 @@ def _read_jsonl(lake: Lake, key: str, contract: SourceContract) -> Iterator[_Raw
             if not isinstance(parsed, dict):
                 parsed = {MALFORMED_COLUMN: "malformed_record"}
                 hashes.append(hashlib.sha256(line).hexdigest())
+            elif (broken := _not_unicode(parsed)) is not None:
+                parsed = {MALFORMED_COLUMN: f"invalid_unicode:{broken}"}
+                hashes.append(hashlib.sha256(line).hexdigest())
             else:
                 parsed.pop(MALFORMED_COLUMN, None)
                 delivered.update(map(str, parsed))
                 hashes.append(None)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser's stack
             parsed = {MALFORMED_COLUMN: "malformed_json"}
             hashes.append(hashlib.sha256(line).hexdigest())
         records.append(parsed)

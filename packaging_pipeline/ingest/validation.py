@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import decimal
 import math
 import re
 from collections.abc import Callable
@@ -38,6 +39,10 @@ class ValidatedChunk:
 
 def _to_str(v: Any) -> Any:
     if isinstance(v, str):
+        try:
+            v.encode("utf-8")  # a lone UTF-16 surrogate (browsers' JavaScript emits them) is not text
+        except UnicodeEncodeError:
+            return _BAD
         return v
     if isinstance(v, bool):
         return _BAD
@@ -46,24 +51,34 @@ def _to_str(v: Any) -> Any:
     return _BAD
 
 
+INT64_RANGE = (-(2**63), 2**63 - 1)
+"""What an integer field holds (Parquet and Spark ``long``); a larger value is bad_type, not an overflow."""
+
+
+def _in_int64(n: int) -> Any:
+    return n if INT64_RANGE[0] <= n <= INT64_RANGE[1] else _BAD
+
+
 def _to_int(v: Any) -> Any:
-    if isinstance(v, bool):
+    if isinstance(v, bool | np.bool_):
         return _BAD
     if isinstance(v, int | np.integer):
-        return int(v)
-    if isinstance(v, float | np.floating) and math.isfinite(v) and float(v).is_integer():
-        return int(v)
+        return _in_int64(int(v))
+    if isinstance(v, float | np.floating | decimal.Decimal) and math.isfinite(v) and v == int(v):
+        return _in_int64(int(v))
     if isinstance(v, str):
         try:
-            return int(v.strip())
+            return _in_int64(int(v.strip()))
         except ValueError:
             return _BAD
     return _BAD
 
 
 def _to_float(v: Any) -> Any:
-    if isinstance(v, bool):
+    if isinstance(v, bool | np.bool_):
         return _BAD
+    if isinstance(v, decimal.Decimal):  # Parquet DECIMAL, how warehouses and Spark export money
+        return float(v) if v.is_finite() else _BAD
     if isinstance(v, int | float | np.integer | np.floating):
         return float(v)
     if isinstance(v, str):
@@ -183,7 +198,7 @@ def convert_field(raw: pd.Series, field: Field) -> tuple[pd.Series, pd.Series]:
         return values, bad & present
     if field.kind is Kind.FLOAT and ptypes.is_float_dtype(raw):
         return raw.astype("float64"), pd.Series(False, index=raw.index)
-    if field.kind is Kind.INT and ptypes.is_integer_dtype(raw) and not ptypes.is_bool_dtype(raw):
+    if field.kind is Kind.INT and ptypes.is_signed_integer_dtype(raw) and not ptypes.is_bool_dtype(raw):
         return raw.astype("Int64"), pd.Series(False, index=raw.index)
     if field.kind is Kind.STRING and ptypes.is_string_dtype(raw) and not ptypes.is_object_dtype(raw):
         return raw.astype(object).where(present, None), pd.Series(False, index=raw.index)

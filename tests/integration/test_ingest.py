@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 import gzip
 import io
 import json
@@ -292,3 +293,32 @@ def test_epoch_timestamps_are_read_as_utc_seconds_or_milliseconds(local_lake, se
     accepted = read_parquet(local_lake, report["sources"]["clickstream"]["accepted_key"])
     times = sorted(pd.to_datetime(accepted["event_time"], utc=True))
     assert [t.isoformat() for t in times] == ["2026-11-01T10:00:00+00:00", "2026-11-01T10:00:00.250000+00:00"]
+
+
+def test_values_the_schema_cannot_hold_quarantine_their_row_only(local_lake, settings_for):
+    deep = "[" * 100_000 + "]" * 100_000
+    lines = [json.dumps(_event("e1")).encode(),
+             json.dumps(_event("e2", dwell_ms=2**63)).encode(),  # one above int64
+             json.dumps(_event("e3", dwell_ms=99999999999999999999)).encode(),
+             json.dumps(_event("e4", dwell_ms=1e20)).encode(),
+             json.dumps(_event("e5", session_id="\ud800")).encode(),  # a lone surrogate, escaped as JSON allows
+             b'{"event_id": "e6", "session_id": ' + deep.encode() + b"}"]  # fmt: skip
+    local_lake.write_bytes(f"raw/clickstream/ds={DS}/a.jsonl", _jsonl(lines))
+    frame = pd.DataFrame([_order("o1", "P1"), _order("o2", "P1")])
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    money = pa.array([decimal.Decimal("19.99"), decimal.Decimal("0.0125")],
+                     pa.decimal128(12, 4))  # fmt: skip
+    table = table.set_column(table.schema.get_field_index("unit_price"), "unit_price", money)
+    table = table.set_column(table.schema.get_field_index("quantity"), "quantity",
+                             pa.array([1, 2**64 - 1], pa.uint64()))  # fmt: skip
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    local_lake.write_bytes(f"raw/orders/ds={DS}/a.parquet", buf.getvalue())
+
+    report = ingest_partition(settings_for(local_lake, max_bad_row_share=0.95), DS, local_lake).as_dict()["sources"]
+    clicks, orders = report["clickstream"], report["orders"]
+    assert clicks["read"] == clicks["accepted"] + clicks["quarantined"] == 6 and clicks["accepted"] == 1
+    assert clicks["reasons"] == {"bad_type:dwell_ms": 3, "invalid_unicode:session_id": 1, "malformed_json": 1}
+    assert orders["accepted"] == 1 and orders["reasons"] == {"bad_type:quantity": 1}
+    accepted = read_parquet(local_lake, orders["accepted_key"])
+    assert accepted["unit_price"].to_pylist() == [19.99]
