@@ -172,6 +172,16 @@ def _read_jsonl(lake: Lake, key: str, contract: SourceContract) -> Iterator[_Raw
         yield flush()
 
 
+def _unreadable_rows(
+    key: str, contract: SourceContract, rows: int, reason: str, delivered: frozenset[str]
+) -> Iterator[_RawChunk]:
+    """A file's rows as malformed records with one reason, in chunks: counted and quarantined, not read."""
+    for start in range(0, rows, CHUNK_ROWS):
+        n = min(CHUNK_ROWS, rows - start)
+        frame = pd.DataFrame({**{name: [None] * n for name in contract.field_names}, MALFORMED_COLUMN: [reason] * n})
+        yield _RawChunk(frame, key, np.arange(start + 1, start + n + 1, dtype=np.int64), [None] * n, delivered)
+
+
 def _read_parquet(lake: Lake, key: str, contract: SourceContract) -> Iterator[_RawChunk]:
     with tempfile.TemporaryDirectory(prefix="ingest-") as tmp:
         local = Path(tmp) / "part.parquet"
@@ -179,7 +189,13 @@ def _read_parquet(lake: Lake, key: str, contract: SourceContract) -> Iterator[_R
             while block := src.read(8 * 1024 * 1024):
                 dst.write(block)
         parquet = pq.ParquetFile(local)
-        present = [name for name in contract.field_names if name in parquet.schema_arrow.names]
+        names = parquet.schema_arrow.names
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:  # which column is the field is unknowable: every row of the file is quarantined
+            yield from _unreadable_rows(key, contract, parquet.metadata.num_rows, f"duplicate_column:{twice[0]}",
+                                        frozenset(names))  # fmt: skip
+            return
+        present = [name for name in contract.field_names if name in names]
         offset = 0
         for batch in parquet.iter_batches(batch_size=CHUNK_ROWS, columns=present):
             frame = batch.to_pandas(types_mapper={pa.string(): pd.StringDtype()}.get)

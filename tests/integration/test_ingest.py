@@ -322,3 +322,18 @@ def test_values_the_schema_cannot_hold_quarantine_their_row_only(local_lake, set
     assert orders["accepted"] == 1 and orders["reasons"] == {"bad_type:quantity": 1}
     accepted = read_parquet(local_lake, orders["accepted_key"])
     assert accepted["unit_price"].to_pylist() == [19.99]
+
+
+def test_a_parquet_file_with_two_columns_of_one_name_is_quarantined_whole(local_lake, settings_for):
+    local_lake.write_bytes(f"raw/clickstream/ds={DS}/a.jsonl", _jsonl([_event("e1")]))
+    good = pa.Table.from_pandas(pd.DataFrame([_order("o1", "P1")]), preserve_index=False)
+    twice = pa.table([pa.array(["o2", "o3"]), pa.array(["o9", "o9"]), pa.array(["P1", "P1"])],
+                     names=["order_id", "order_id", "product_id"])  # fmt: skip
+    for name, table in (("good.parquet", good), ("twice.parquet", twice)):
+        buf = io.BytesIO()
+        pq.write_table(table, buf)
+        local_lake.write_bytes(f"raw/orders/ds={DS}/{name}", buf.getvalue())
+    orders = ingest_partition(settings_for(local_lake, max_bad_row_share=0.9), DS, local_lake).as_dict()["sources"]
+    orders = orders["orders"]
+    assert orders["read"] == 3 and orders["accepted"] == 1 and orders["quarantined"] == 2
+    assert orders["reasons"] == {"duplicate_column:order_id": 2}
