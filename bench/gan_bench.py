@@ -42,10 +42,17 @@ import keras
 from keras import layers, ops
 
 from bench.common import load, machine_base, matmul_reference, write_result
-from packaging_pipeline.gan.model import ModelShape, model_flops_per_image
+from packaging_pipeline.gan.model import model_flops_per_image
 from packaging_pipeline.gan.motifs import procedural_corpus
 from packaging_pipeline.gan.render import PREVIEW_PALETTES, colourise, generate_separations
-from packaging_pipeline.gan.training import PROFILES, TrainingProfile, build_gan, configure_devices, make_dataset
+from packaging_pipeline.gan.training import (
+    PROFILES,
+    TrainingProfile,
+    build_gan,
+    configure_devices,
+    make_dataset,
+    model_shape,
+)
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -323,8 +330,7 @@ def run(args: argparse.Namespace) -> dict:
     t0 = time.perf_counter()
     corpus = procedural_corpus(profile.tiles_per_class, size=profile.size, k_slots=args.k_slots, seed=args.seed)
     result["corpus"] = {**corpus.report, "seconds": round(time.perf_counter() - t0, 3)}
-    shape = ModelShape(size=profile.size, k_slots=corpus.k_slots, n_classes=len(corpus.class_names),
-                       latent_dim=profile.latent_dim, filters=profile.filters)  # fmt: skip
+    shape = model_shape(corpus, profile)
     result["model_shape"] = dataclasses.asdict(shape)
 
     gan = build_gan(shape, profile, args.seed, jit=devices["xla"])

@@ -39,7 +39,14 @@ from packaging_pipeline.gan.judge import (
 )
 from packaging_pipeline.gan.model import ModelShape
 from packaging_pipeline.gan.render import generate_separations, sample_grid
-from packaging_pipeline.gan.training import HOLDOUT_SHARE, PROFILES, build_gan, load_corpus, make_dataset
+from packaging_pipeline.gan.training import (
+    HOLDOUT_SHARE,
+    PROFILES,
+    build_gan,
+    load_corpus,
+    make_dataset,
+    model_shape,
+)
 
 
 def judge(train, holdout, seed: int) -> Judge:  # noqa: ANN001
@@ -89,9 +96,7 @@ def main() -> None:
     classifier, judge_accuracy, judge_s = the_judge.classifier, the_judge.holdout_accuracy, the_judge.seconds
 
     keras.utils.set_random_seed(args.seed)
-    shape = ModelShape(size=profile.size, k_slots=corpus.k_slots, n_classes=len(corpus.class_names),
-                       latent_dim=profile.latent_dim, filters=profile.filters, base=args.base,
-                       minibatch_std=profile.minibatch_std, class_norm=profile.class_norm)  # fmt: skip
+    shape = dataclasses.replace(model_shape(corpus, profile), base=args.base)
     gan = build_gan(shape, profile, args.seed, jit=False)
     t0 = time.perf_counter()
     pre_acc = gan.pretrain_motif_head(train.one_hot(), train.labels, profile.pretrain_epochs, profile.batch_size,

@@ -17,7 +17,6 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import dataclasses
-import hashlib
 import json
 import logging
 import multiprocessing
@@ -36,7 +35,7 @@ from packaging_pipeline.core import keys
 from packaging_pipeline.core.colour import PAPER_HEX
 from packaging_pipeline.core.errors import InputError
 from packaging_pipeline.core.formats import read_json, read_parquet_prefix, spec_bytes, write_parquet
-from packaging_pipeline.core.hashing import stable_hash64
+from packaging_pipeline.core.hashing import sha256_hex, stable_hash64
 from packaging_pipeline.core.keys import design_prefix, print_file_key, staging_prefix
 from packaging_pipeline.core.storage import Lake, open_lake
 from packaging_pipeline.design.artwork import ArtworkSource, night_tiles, palette_variants
@@ -183,7 +182,7 @@ def plan_designs(
 
 def pattern_digest(tile: np.ndarray) -> str:
     """The artwork's pattern, whatever its colours: equal digests are the same artwork."""
-    return hashlib.sha256(np.ascontiguousarray(tile, dtype=np.uint8).tobytes()).hexdigest()[:16]
+    return sha256_hex(np.ascontiguousarray(tile, dtype=np.uint8).tobytes())[:16]
 
 
 def compose_design_files(

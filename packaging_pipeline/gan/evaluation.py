@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 import keras
@@ -125,7 +126,7 @@ def evaluate_generator(
             "ink_coverage": ink_coverage(mine),
             "corpus_ink_coverage": ink_coverage(theirs),
         }
-    corpus_seam = float(seam_score(real))
+    corpus_seam, fake_seam = float(seam_score(real)), float(seam_score(fake))
     real_spread = np.mean([_spread(real[real_labels == c]) for c in range(len(names))])
     return {
         "fid": frechet_distance(f_b, f_fake),
@@ -137,9 +138,9 @@ def evaluate_generator(
         "min_class_conditional_accuracy": min(v["conditional_accuracy"] for v in per.values()),
         "min_class_diversity_ratio": min(v["diversity_ratio"] for v in per.values()),
         "min_class_ink_coverage": min(v["ink_coverage"] for v in per.values()),
-        "seam_score": float(seam_score(fake)),
+        "seam_score": fake_seam,
         "corpus_seam_score": corpus_seam,
-        "seam_ratio": float(seam_score(fake)) / max(corpus_seam, 1e-9),
+        "seam_ratio": fake_seam / max(corpus_seam, 1e-9),
         "per_class": per,
     }
 
@@ -197,8 +198,6 @@ def scores_as_metrics(scores: dict[str, Any], prefix: str, class_prefix: str) ->
 
 def _log_metrics(client: Any, run_id: str, metrics: dict[str, float]) -> None:
     """All metrics in one request (a per-class gate logs a few dozen)."""
-    import time
-
     from mlflow.entities import Metric
 
     now = int(time.time() * 1000)

@@ -112,11 +112,21 @@ def train_for_night(
 
 def trained_on(client: Any) -> str | None:
     """The corpus the current challenger was trained on, as its training run recorded it."""
+    from mlflow.exceptions import MlflowException
+
     try:
         version = client.get_model_version_by_alias(MODEL_NAME, CHALLENGER)
-        return client.get_run(version.run_id).data.tags.get(CORPUS_TAG)
-    except Exception:  # no challenger: evaluate_and_promote says so clearly
+    except MlflowException:  # no challenger: evaluate_and_promote says so clearly
         return None
+    return client.get_run(version.run_id).data.tags.get(CORPUS_TAG)
+
+
+def _gate_and_report(lake: Any, ds: str, corpus: Corpus, corpus_uri: str | None, seed: int) -> dict[str, Any]:
+    """The gate's decision on the challenger, also written to ``reports/model/ds=<ds>/evaluation.json``."""
+    report = evaluate_and_promote(ds, corpus, seed=seed)
+    report["corpus"] = {"uri": corpus_uri or PROCEDURAL_CORPUS, **corpus.report}
+    write_json(lake, gan_evaluation_key(ds), report)
+    return report
 
 
 def evaluate_for_night(
@@ -129,10 +139,7 @@ def evaluate_for_night(
     """
     corpus_uri = corpus_uri or trained_on(_client())
     corpus = load_corpus(corpus_uri, _profile(profile), seed, settings.s3)
-    report = evaluate_and_promote(ds, corpus, seed=seed)
-    report["corpus"] = {"uri": corpus_uri or PROCEDURAL_CORPUS, **corpus.report}
-    write_json(open_lake(settings), gan_evaluation_key(ds), report)
-    return report
+    return _gate_and_report(open_lake(settings), ds, corpus, corpus_uri, seed)
 
 
 def _commit() -> str | None:
@@ -159,11 +166,11 @@ def build_base_model(
     profile = dataclasses.replace(PROFILES["cpu"], epochs=epochs)
     corpus = load_corpus(None, profile, seed)
     train, _ = corpus.split(HOLDOUT_SHARE, seed)
+    lake = open_lake(settings)
     started = time.perf_counter()
-    result = train_pattern_gan(open_lake(settings), ds, train, profile, seed=seed, from_scratch=True, restart=True)
+    result = train_pattern_gan(lake, ds, train, profile, seed=seed, from_scratch=True, restart=True)
     training_seconds = time.perf_counter() - started
-    report = evaluate_and_promote(ds, corpus, seed=seed)
-    write_json(open_lake(settings), gan_evaluation_key(ds), report)
+    report = _gate_and_report(lake, ds, corpus, None, seed)
     summary = {"training": result.as_dict(), "gate": {k: report[k] for k in ("promoted", "reasons", "challenger",
                                                                              "judge")}}  # fmt: skip
     if not report["promoted"]:

@@ -285,9 +285,13 @@ def ingest_source(lake: Lake, settings: Settings, source: str, ds: str) -> Sourc
     contract = CONTRACTS[source]
     result = SourceResult(source=source, ds=ds)
     raw_prefix = keys.raw_prefix(source, ds)
-    listed = lake.list(raw_prefix)
-    result.skipped = [{"file": o.key, "reason": r} for o in listed if (r := skip_reason(o, raw_prefix))]
-    objects = [o for o in listed if skip_reason(o, raw_prefix) is None]
+    objects = []
+    for obj in lake.list(raw_prefix):
+        reason = skip_reason(obj, raw_prefix)
+        if reason is None:
+            objects.append(obj)
+        else:
+            result.skipped.append({"file": obj.key, "reason": reason})
     unsupported = [o.key for o in objects if _suffix_kind(o.key) is None]
     if unsupported:
         raise InputError(

@@ -39,10 +39,6 @@ class ValidatedChunk:
 
 def _to_str(v: Any) -> Any:
     if isinstance(v, str):
-        try:
-            v.encode("utf-8")  # a lone UTF-16 surrogate (browsers' JavaScript emits them) is not text
-        except UnicodeEncodeError:
-            return _BAD
         return v
     if isinstance(v, bool):
         return _BAD
@@ -159,8 +155,10 @@ EPOCH_MS_FROM = 1e11
 def _epoch_times(raw: pd.Series) -> pd.Series:
     """Numbers as Unix epoch times in UTC (seconds, or milliseconds from EPOCH_MS_FROM); anything else NaT."""
     def number(v: Any) -> float | None:
-        ok = isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool | np.bool_)
-        return float(v) if ok and math.isfinite(float(v)) and 0 <= float(v) < 1e14 else None
+        if not isinstance(v, int | float | np.integer | np.floating) or isinstance(v, bool | np.bool_):
+            return None
+        x = float(v)
+        return x if math.isfinite(x) and 0 <= x < 1e14 else None
 
     numbers = raw.map(number).astype("float64")
     millis = numbers >= EPOCH_MS_FROM
