@@ -2,9 +2,10 @@
 
 Written from the feature definitions (see ``packaging_pipeline/customers/features.py`` docstrings), not by
 translating Spark plans: sessions are counted per (customer, event date, session) like the daily
-partials, money in integer cents, buckets ``lower(trim(x))`` with ``other`` for unknown values and
-null for null/empty (device: null counts as ``other``). It recomputes the whole window from the
-accepted partitions of the window's days, filtering on the *event* date like the Spark merge.
+partials, money in integer micro-units rounded half up to the cent once, buckets ``lower(trim(x))``
+with ``other`` for unknown values and null for null/empty (device: null counts as ``other``). It
+recomputes the whole window from the accepted partitions of the window's days, filtering on the
+*event* date like the Spark merge.
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ ol AS (
   SELECT customer_key, order_id, order_time, quantity,
          (epoch_us(order_time) // {DAY_US})::INTEGER AS day,
          unit_price IS NOT NULL AND isfinite(unit_price) AS finite,
-         round(unit_price * 100)::BIGINT * quantity AS cents
+         round(unit_price * 1000000)::BIGINT * quantity AS micros
   FROM read_parquet([{order_files}])
   WHERE customer_key IS NOT NULL
 ),
@@ -121,10 +122,10 @@ ord_day AS (
       count(DISTINCT order_id) FILTER (WHERE finite AND quantity > 0) AS purchase_orders,
       count(*) FILTER (WHERE finite AND quantity > 0) AS purchase_lines,
       coalesce(sum(quantity) FILTER (WHERE finite AND quantity > 0), 0) AS purchase_units,
-      coalesce(sum(cents) FILTER (WHERE finite AND quantity > 0), 0) AS purchase_cents,
+      coalesce(sum(micros) FILTER (WHERE finite AND quantity > 0), 0) AS purchase_micros,
       count(*) FILTER (WHERE finite AND quantity < 0) AS return_lines,
       coalesce(-sum(quantity) FILTER (WHERE finite AND quantity < 0), 0) AS return_units,
-      coalesce(-sum(cents) FILTER (WHERE finite AND quantity < 0), 0) AS return_cents,
+      coalesce(-sum(micros) FILTER (WHERE finite AND quantity < 0), 0) AS return_micros,
       count(*) FILTER (WHERE NOT finite) AS invalid_price_lines,
       max(order_time) FILTER (WHERE finite AND quantity > 0) AS last_purchase_time
   FROM ol WHERE day BETWEEN {start_day} AND {end_day}
@@ -133,9 +134,9 @@ ord_day AS (
 ord AS (
   SELECT customer_key,
       sum(purchase_orders)::BIGINT AS purchase_orders, sum(purchase_lines)::BIGINT AS purchase_lines,
-      sum(purchase_units)::BIGINT AS purchase_units, sum(purchase_cents)::BIGINT AS purchase_cents,
+      sum(purchase_units)::BIGINT AS purchase_units, sum(purchase_micros)::BIGINT AS purchase_micros,
       sum(return_lines)::BIGINT AS return_lines, sum(return_units)::BIGINT AS return_units,
-      sum(return_cents)::BIGINT AS return_cents, sum(invalid_price_lines)::BIGINT AS invalid_price_lines,
+      sum(return_micros)::BIGINT AS return_micros, sum(invalid_price_lines)::BIGINT AS invalid_price_lines,
       max(last_purchase_time) AS last_purchase_time
   FROM ord_day GROUP BY customer_key
 ),
@@ -148,7 +149,7 @@ active AS (
 t AS (
   SELECT coalesce(c.customer_key, o.customer_key) AS customer_key,
     {", ".join(f"coalesce(c.{x}, 0) AS {x}" for x in [*all_counts, "sessions", "session_ms", "cart_sessions", "abandoned_cart_sessions"])},
-    {", ".join(f"coalesce(o.{x}, 0) AS {x}" for x in ["purchase_orders", "purchase_lines", "purchase_units", "purchase_cents", "return_lines", "return_units", "return_cents", "invalid_price_lines"])},
+    {", ".join(f"coalesce(o.{x}, 0) AS {x}" for x in ["purchase_orders", "purchase_lines", "purchase_units", "purchase_micros", "return_lines", "return_units", "return_micros", "invalid_price_lines"])},
     c.first_event_time, c.last_event_time, o.last_purchase_time
   FROM click c FULL OUTER JOIN ord o ON c.customer_key = o.customer_key
 )
@@ -156,9 +157,10 @@ SELECT t.customer_key,
   DATE '{ds}' AS ds, DATE '{start.isoformat()}' AS window_start, {window_days} AS window_days,
   {end_day} - (epoch_us(last_purchase_time) // {DAY_US}) AS recency_days,
   purchase_orders AS frequency,
-  purchase_cents / 100.0 AS monetary,
-  CASE WHEN purchase_orders > 0 THEN round(purchase_cents / 100.0 / purchase_orders, 2) END AS avg_order_value,
-  purchase_lines, purchase_units, return_lines, return_units, return_cents / 100.0 AS returned_value,
+  ((2 * purchase_micros + 10000) // 20000) / 100.0 AS monetary,
+  CASE WHEN purchase_orders > 0
+    THEN ((2 * purchase_micros + purchase_orders * 10000) // (purchase_orders * 20000)) / 100.0 END AS avg_order_value,
+  purchase_lines, purchase_units, return_lines, return_units, ((2 * return_micros + 10000) // 20000) / 100.0 AS returned_value,
   invalid_price_lines, sessions,
   CASE WHEN sessions > 0 THEN session_ms / sessions / 60000.0 END AS avg_session_minutes,
   events, views, cart_adds, searches, wishlists,

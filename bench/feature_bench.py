@@ -276,18 +276,6 @@ def cross_check(spark_dir: Path, duck_file: Path, sample: int = 5) -> dict:
                 f"SELECT customer_key, s.{c}, d.{c} FROM s JOIN d USING (customer_key) WHERE {cond} LIMIT 3"
             ).fetchall()
             mismatches[c] = {"rows": n, "examples": [[str(x) for x in e] for e in example]}
-    if "avg_order_value" in mismatches:
-        # avg_order_value = round(monetary / frequency, 2) on doubles: at an exact half-cent tie
-        # (purchase cents / orders = k + 0.5) the result depends on how the engine rounds a double.
-        ties, spark_exact, duck_exact = con.execute(
-            "SELECT count(*) FILTER (WHERE (s.monetary * 100)::BIGINT * 2 % (2 * nullif(s.frequency, 0)) = s.frequency), "  # noqa: E501
-            "count(*) FILTER (WHERE s.avg_order_value = ((2 * (s.monetary * 100)::BIGINT + s.frequency) // (2 * s.frequency)) / 100.0), "  # noqa: E501
-            "count(*) FILTER (WHERE d.avg_order_value = ((2 * (s.monetary * 100)::BIGINT + s.frequency) // (2 * s.frequency)) / 100.0) "  # noqa: E501
-            "FROM s JOIN d USING (customer_key) WHERE s.avg_order_value IS DISTINCT FROM d.avg_order_value AND s.frequency > 0"  # noqa: E501
-        ).fetchone()
-        mismatches["avg_order_value"].update(
-            half_cent_ties=ties, spark_equals_exact_half_up=spark_exact, duckdb_equals_exact_half_up=duck_exact
-        )
     sample_rows = con.execute(
         f"SELECT customer_key, s.frequency, d.frequency, s.monetary, d.monetary, s.views, d.views, s.sessions, d.sessions "  # noqa: E501
         f"FROM s JOIN d USING (customer_key) ORDER BY hash(customer_key) LIMIT {sample}"

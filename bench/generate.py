@@ -168,6 +168,7 @@ def generate_day(
     lines = pa.table(
         {
             "order_id": _ids(f"O{tag}-", o_oid[oo]),
+            "line_id": pa.nulls(len(oo), pa.string()),
             "order_time": pa.array(o_time[oo], pa.timestamp("us", tz="UTC")),
             "customer_key": pc.if_else(
                 pa.array(guest), pa.scalar(None, pa.string()), ckeys.take(pa.array(np.maximum(o_cust[oo], 0)))

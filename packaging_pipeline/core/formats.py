@@ -58,13 +58,23 @@ def read_parquet(lake: Lake, key: str, columns: list[str] | None = None) -> pa.T
     return pq.read_table(io.BytesIO(lake.read_bytes(key)), columns=columns)
 
 
+def _with_added_columns(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    for field in schema:
+        if field.name not in table.column_names and field.nullable:
+            table = table.append_column(field.name, pa.nulls(table.num_rows, field.type))
+    return table
+
+
 def read_parquet_prefix(lake: Lake, prefix: str, schema: pa.Schema | None = None) -> pa.Table | None:
-    """Concatenate every Parquet object under ``prefix``; None when there is none."""
+    """Concatenate every Parquet object under ``prefix``; None when there is none.
+
+    With ``schema``, a nullable column the contract gained after a file was written reads as null.
+    """
     tables = [read_parquet(lake, o.key) for o in lake.list(prefix) if o.key.endswith(".parquet")]
     if not tables:
         return None
     if schema is not None:
-        tables = [t.select(schema.names).cast(schema) for t in tables]
+        tables = [_with_added_columns(t, schema).select(schema.names).cast(schema) for t in tables]
     return pa.concat_tables(tables, promote_options="default")
 
 

@@ -7,8 +7,11 @@ for other producers map onto it. See ARCHITECTURE.md "Input contracts".
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from enum import StrEnum
 
+import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 
@@ -44,6 +47,7 @@ class Field:
     exclusive_minimum: bool = False
     not_in_future: bool = False  # timestamps later than the end of the run's day are rejected
     nonzero: bool = False
+    max_decimals: int | None = None  # more decimal places than this are quarantined, never rounded
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +56,13 @@ class SourceContract:
     fields: tuple[Field, ...]
     id_columns: tuple[str, ...]
     customer_id_column: str | None = None  # replaced by ``customer_key`` on ingest
+    identity: Callable[[pd.DataFrame], pd.DataFrame] | None = None  # when ``id_columns`` alone are not it
+
+    def identity_of(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """What makes each row itself (ingest keeps the first of each): text columns, one row per row."""
+        if self.identity is not None:
+            return self.identity(rows)
+        return rows[list(self.id_columns)].astype(str)
 
     @property
     def field_names(self) -> tuple[str, ...]:
@@ -94,20 +105,40 @@ CLICKSTREAM = SourceContract(
     customer_id_column="customer_id",
 )
 
+MONEY_DECIMALS = 6
+"""Unit prices are exact to a millionth of the currency unit (micro-units); more decimals are quarantined."""
+
+
+def order_line_identity(lines: pd.DataFrame) -> pd.DataFrame:
+    """An order line's identity: ``(order_id, line_id)`` where the shop numbers its lines, otherwise
+    ``(order_id, product_id, sale or return)``, so a sale and a return of one product are two lines.
+
+    Ingest, customer features and right-sizing all keep the first delivery of each identity.
+    """
+    line_id = lines["line_id"] if "line_id" in lines else pd.Series(None, index=lines.index, dtype=object)
+    numbered = line_id.notna().to_numpy()
+    sign = np.where(pd.to_numeric(lines["quantity"], errors="coerce").fillna(0).to_numpy() < 0, "return", "sale")
+    by_product = "product:" + lines["product_id"].astype(str) + ":" + sign
+    line = np.where(numbered, "line:" + line_id.astype(str), by_product)
+    return pd.DataFrame({"order_id": lines["order_id"].astype(str), "line": line}, index=lines.index)
+
+
 ORDERS = SourceContract(
     name="orders",
     fields=(
         Field("order_id", Kind.STRING, required=True),
+        Field("line_id", Kind.STRING),  # the shop's own line number; optional
         Field("order_time", Kind.TIMESTAMP, required=True, not_in_future=True),
         Field("customer_id", Kind.STRING),  # null = guest checkout
         Field("warehouse_id", Kind.STRING, required=True),
         Field("ship_date", Kind.DATE, required=True),
         Field("product_id", Kind.STRING, required=True),
         Field("quantity", Kind.INT, required=True, nonzero=True),  # negative = returned line
-        Field("unit_price", Kind.FLOAT, required=True, minimum=0),
+        Field("unit_price", Kind.FLOAT, required=True, minimum=0, max_decimals=MONEY_DECIMALS),
     ),
-    id_columns=("order_id", "product_id"),
+    id_columns=("order_id", "line_id", "product_id", "quantity"),
     customer_id_column="customer_id",
+    identity=order_line_identity,
 )
 
 CATALOG = SourceContract(

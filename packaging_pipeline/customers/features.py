@@ -5,8 +5,14 @@ A night aggregates one arrival partition of accepted clickstream and order lines
 rows whose *event* date lies in the trailing window, whatever partition they arrived in, so late
 orders count. Only the new night's raw data is read, but the merge re-reads the window's daily
 partials (about a tenth of the raw events), so its cost still grows with the window: see
-docs/benchmarks.md. Every partial is an integer (money in cents), so merging in any order gives
-bit-identical results.
+docs/benchmarks.md. Every partial is an integer, so merging in any order gives bit-identical results.
+
+Money is exact: each line is its unit price in micro-units (a millionth; ingest quarantines finer
+prices) times its quantity, summed as integers, and rounded half up to the cent once, at the end.
+An order line counts once, on its first delivery: a line re-delivered on a later night (the orders
+contract's line identity) is dropped from the later night's partial. Any earlier delivery that
+matters arrived on or after the window's start (less a day of clock skew), so that is as far back
+as a night looks for one.
 
 Transforms are DataFrame in, DataFrame out; :func:`run_customer_features` is the job (extract, load).
 """
@@ -20,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from packaging_pipeline.core import keys
 from packaging_pipeline.core.errors import InputError
-from packaging_pipeline.core.schemas import CLICKSTREAM, ORDERS
+from packaging_pipeline.core.schemas import CLICKSTREAM, MONEY_DECIMALS, ORDERS
 from packaging_pipeline.core.vocabulary import CATEGORIES, COLOR_FAMILIES, COLOR_FAMILY, DEVICES, OTHER, PALETTE
 
 if TYPE_CHECKING:
@@ -31,6 +37,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_WINDOW_DAYS = 90
+MICROS_PER_UNIT = 10**MONEY_DECIMALS
+MICROS_PER_CENT = MICROS_PER_UNIT // 100
 DAILY_KEY = ("customer_key", "event_date")
 
 CATEGORY_BUCKETS = (*CATEGORIES, OTHER)
@@ -69,10 +77,10 @@ ORDER_PARTIALS = (
     "purchase_orders",
     "purchase_lines",
     "purchase_units",
-    "purchase_cents",
+    "purchase_micros",
     "return_lines",
     "return_units",
-    "return_cents",
+    "return_micros",
     "invalid_price_lines",
 )
 SUM_PARTIALS = (*CLICKSTREAM_PARTIALS, *ORDER_PARTIALS)
@@ -157,14 +165,14 @@ def orders_daily(lines: DataFrame) -> DataFrame:
 
     Guest lines (no customer_key) never enter customer features. A negative quantity is a return,
     not a purchase. A non-finite unit price that slipped past ingest is counted in
-    ``invalid_price_lines`` and kept out of money and purchase counts.
+    ``invalid_price_lines`` and kept out of money and purchase counts. Money is in micro-units.
     """
     from pyspark.sql import functions as F
 
     extra = [c for c in ("ds",) if c in lines.columns]
     price = F.col("unit_price").cast("double")
     finite = price.isNotNull() & ~F.isnan(price) & (F.abs(price) != float("inf"))
-    cents = F.when(finite, F.round(price * 100).cast("long") * F.col("quantity"))
+    micros = F.when(finite, F.round(price * MICROS_PER_UNIT).cast("long") * F.col("quantity"))
     purchase = finite & (F.col("quantity") > 0)
     ret = finite & (F.col("quantity") < 0)
     return (
@@ -175,13 +183,39 @@ def orders_daily(lines: DataFrame) -> DataFrame:
             F.count_distinct(F.when(purchase, F.col("order_id"))).cast("long").alias("purchase_orders"),
             _count_if(purchase).alias("purchase_lines"),
             F.coalesce(F.sum(F.when(purchase, F.col("quantity"))), F.lit(0)).cast("long").alias("purchase_units"),
-            F.coalesce(F.sum(F.when(purchase, cents)), F.lit(0)).cast("long").alias("purchase_cents"),
+            F.coalesce(F.sum(F.when(purchase, micros)), F.lit(0)).cast("long").alias("purchase_micros"),
             _count_if(ret).alias("return_lines"),
             F.coalesce(F.sum(F.when(ret, -F.col("quantity"))), F.lit(0)).cast("long").alias("return_units"),
-            F.coalesce(F.sum(F.when(ret, -cents)), F.lit(0)).cast("long").alias("return_cents"),
+            F.coalesce(F.sum(F.when(ret, -micros)), F.lit(0)).cast("long").alias("return_micros"),
             _count_if(~finite).alias("invalid_price_lines"),
             F.max(F.when(purchase, F.col("order_time"))).alias("last_purchase_time"),
         )
+    )
+
+
+def _line_identity() -> Column:
+    """The orders contract's line identity (``schemas.order_line_identity``) as a Spark column."""
+    from pyspark.sql import functions as F
+
+    side = F.when(F.col("quantity") < 0, F.lit("return")).otherwise(F.lit("sale"))
+    by_product = F.concat(F.lit("product:"), F.col("product_id"), F.lit(":"), side)
+    return F.when(F.col("line_id").isNotNull(), F.concat(F.lit("line:"), F.col("line_id"))).otherwise(by_product)
+
+
+def first_deliveries(lines: DataFrame, days: list[str]) -> DataFrame:
+    """The lines of arrival partitions ``days`` that arrived there first, among every partition in ``lines``.
+
+    ``lines`` holds the partitions of ``days`` and any earlier ones a re-delivery could repeat.
+    """
+    from pyspark.sql import functions as F
+
+    if "line_id" not in lines.columns:  # partitions written before the contract had line ids
+        lines = lines.withColumn("line_id", F.lit(None).cast("string"))
+    lines = lines.withColumn("_line", _line_identity())
+    first = lines.groupBy("order_id", "_line").agg(F.min("ds").alias("_first_ds"))
+    wanted = lines.where(F.col("ds").isin([dt.date.fromisoformat(d) for d in days]))
+    return wanted.join(first, on=["order_id", "_line"]).where(F.col("ds") == F.col("_first_ds")).drop(
+        "_line", "_first_ds"
     )
 
 
@@ -214,6 +248,15 @@ def _share(numerator: str, total: Column) -> Column:
     from pyspark.sql import functions as F
 
     return F.when(total > 0, F.col(numerator) / total).otherwise(F.lit(0.0))
+
+
+def _to_cents(micros: str, divisor: str | None = None) -> Column:
+    """``micros`` (divided by ``divisor``) rounded half up to the cent, in currency units: integer arithmetic
+    (``div``) throughout, so every engine gives the same cent. Money partials are never negative."""
+    from pyspark.sql import functions as F
+
+    per = f"({divisor}) * {MICROS_PER_CENT}" if divisor else str(MICROS_PER_CENT)
+    return F.expr(f"(2 * {micros} + {per}) div (2 * {per})") / F.lit(100.0)
 
 
 def _total(columns: list[str] | tuple[str, ...]) -> Column:
@@ -253,7 +296,6 @@ def with_customer_features(totals: DataFrame, ds: dt.date, window_days: int = DE
         ]
     )
     frequency = F.col("purchase_orders")
-    monetary = F.col("purchase_cents") / F.lit(100.0)
     start, _ = window_bounds(ds, window_days)
     return totals.select(
         "customer_key",
@@ -262,16 +304,13 @@ def with_customer_features(totals: DataFrame, ds: dt.date, window_days: int = DE
         F.lit(window_days).alias("window_days"),
         F.datediff(F.lit(ds), F.to_date("last_purchase_time")).alias("recency_days"),
         frequency.alias("frequency"),
-        monetary.alias("monetary"),
-        # From integer cents, rounding half up: exact, so every engine gives the same cent.
-        F.when(
-            frequency > 0, F.floor((F.col("purchase_cents") * 2 + frequency) / (frequency * 2)) / F.lit(100.0)
-        ).alias("avg_order_value"),
+        _to_cents("purchase_micros").alias("monetary"),
+        F.when(frequency > 0, _to_cents("purchase_micros", "frequency")).alias("avg_order_value"),
         F.col("purchase_lines"),
         F.col("purchase_units"),
         F.col("return_lines"),
         F.col("return_units"),
-        (F.col("return_cents") / F.lit(100.0)).alias("returned_value"),
+        _to_cents("return_micros").alias("returned_value"),
         F.col("invalid_price_lines"),
         F.col("sessions"),
         F.when(F.col("sessions") > 0, F.col("session_ms") / F.col("sessions") / F.lit(60_000.0)).alias(
@@ -338,12 +377,26 @@ def _accepted(io: SparkLake, source: str, days: list[str]) -> DataFrame:
     return io.read_partitions(base, [keys.accepted_prefix(source, d) for d in days], contract.accepted_schema)
 
 
-def compute_daily_partitions(io: SparkLake, days: list[str]) -> list[str]:
-    """Aggregate the accepted partitions of ``days`` in one job and replace their daily partitions."""
+def compute_daily_partitions(io: SparkLake, days: list[str], earlier: list[str] = ()) -> list[str]:
+    """Aggregate the accepted partitions of ``days`` in one job and replace their daily partitions.
+
+    ``earlier`` are the arrival days whose lines a line of ``days`` may repeat (it then counts there).
+    """
     if not days:
         return []
-    daily = daily_aggregates(_accepted(io, "clickstream", days), _accepted(io, "orders", days))
+    lines = first_deliveries(_accepted(io, "orders", sorted({*earlier, *days})), days)
+    daily = daily_aggregates(_accepted(io, "clickstream", days), lines)
     return io.replace_partitions(daily, keys.DAILY_FEATURES_BASE, days)
+
+
+def stale_daily_days(io: SparkLake, daily: DataFrame, prefixes: list[str]) -> list[str]:
+    """Days whose daily partials predate exact money (no ``purchase_micros``): they are recomputed."""
+    from pyspark.sql import functions as F
+
+    if "purchase_micros" not in daily.columns:  # the schema came from an old file: look at every file's
+        daily = io.read_partitions(keys.DAILY_FEATURES_BASE, prefixes, merge_schema=True)
+    stale = daily.where(F.col("purchase_micros").isNull()).select("ds").distinct().collect()
+    return sorted(r.ds.isoformat() for r in stale)
 
 
 def ingested_days(io: SparkLake, days: list[str]) -> list[str]:
@@ -376,9 +429,17 @@ def run_customer_features(
         to_compute = [d for d in ingested if d == ds or d not in have_daily]
     if len(to_compute) > 1 or rebuild:
         log.info("features ds=%s: aggregating %d day(s) from accepted data", ds, len(to_compute))
-    compute_daily_partitions(io, to_compute)
+    lookback = ingested_days(io, _days(start - dt.timedelta(days=1), end))
+    compute_daily_partitions(io, to_compute, lookback)
 
-    daily = io.read_partitions(keys.DAILY_FEATURES_BASE, [keys.daily_features_prefix(d) for d in ingested])
+    daily_prefixes = [keys.daily_features_prefix(d) for d in ingested]
+    daily = io.read_partitions(keys.DAILY_FEATURES_BASE, daily_prefixes)
+    stale = stale_daily_days(io, daily, daily_prefixes)
+    if stale:
+        log.warning("features ds=%s: recomputing %d daily partition(s) written before exact money", ds, len(stale))
+        compute_daily_partitions(io, stale, lookback)
+        to_compute = sorted({*to_compute, *stale})
+        daily = io.read_partitions(keys.DAILY_FEATURES_BASE, daily_prefixes)
     features = customer_features(daily.drop("ds"), night, window_days)
     prefix = keys.customer_features_prefix(ds)
     # One sorted file: sorting inside the single partition avoids a range-partitioning pass.

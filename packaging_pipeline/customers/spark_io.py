@@ -136,10 +136,13 @@ class SparkLake:
     def has_parquet(self, prefix: str) -> bool:
         return any(info.key.endswith(".parquet") for info in self.lake.list(prefix))
 
-    def read_partitions(self, base: str, prefixes: Sequence[str], schema: pa.Schema | None = None) -> DataFrame:
+    def read_partitions(
+        self, base: str, prefixes: Sequence[str], schema: pa.Schema | None = None, merge_schema: bool = False
+    ) -> DataFrame:
         """Read ``<base>ds=.../`` partitions into one frame with a ``ds`` column; missing ones are skipped.
 
         With no data at all, returns an empty frame of ``schema`` (plus ``ds``) so an empty night flows through.
+        ``merge_schema`` reads every file's schema (partitions written by different versions), not one file's.
         """
         from pyspark.sql import functions as F
 
@@ -150,7 +153,8 @@ class SparkLake:
             empty = self.spark.createDataFrame([], spark_schema(schema))
             return empty.withColumn("ds", F.lit(None).cast("date"))
         locations = [self._location(p) for p in present]
-        frame = self.spark.read.option("basePath", self._location_base(base)).parquet(*locations)
+        reader = self.spark.read.option("basePath", self._location_base(base))
+        frame = reader.option("mergeSchema", str(merge_schema).lower()).parquet(*locations)
         return frame.withColumn("ds", F.col("ds").cast("date"))
 
     def _location_base(self, base: str) -> str:

@@ -394,11 +394,8 @@ def orders_shipping_next(
 
 
 def unique_lines(lines: pd.DataFrame) -> pd.DataFrame:
-    """Each order line once (the first delivery wins, as in ingest); a return shares its order and
-    product with the sale, so the sign of the quantity is part of the line's identity."""
-    sale = lines["quantity"] > 0
-    return lines.loc[~pd.DataFrame({"o": lines["order_id"], "p": lines["product_id"], "s": sale}).duplicated()
-                     ].reset_index(drop=True)  # fmt: skip
+    """Each order line once, by the orders contract's line identity (the first delivery wins, as in ingest)."""
+    return lines.loc[~ORDERS.identity_of(lines).duplicated()].reset_index(drop=True)
 
 
 def night_catalog(lake: Lake, ds: str) -> tuple[str, pd.DataFrame]:

@@ -323,11 +323,10 @@ def ingest_source(lake: Lake, settings: Settings, source: str, ds: str) -> Sourc
                 checked = validate_chunk(chunk.frame, contract, ds, settings.future_tolerance_minutes)
                 row_reasons = checked.reasons.copy()
                 valid = checked.valid
-                id_values = checked.values.loc[valid, list(contract.id_columns)].astype(str)
-                dup = dupes.duplicates(id_values)
+                dup = dupes.duplicates(contract.identity_of(checked.values.loc[valid]))
                 row_reasons.loc[dup.index[dup.to_numpy()]] = "duplicate_id"
                 valid = row_reasons == ""
-                dupes.remember(checked.values.loc[valid, list(contract.id_columns)].astype(str))
+                dupes.remember(contract.identity_of(checked.values.loc[valid]))
 
                 result.read += len(chunk.frame)
                 if valid.any():

@@ -2,7 +2,7 @@
 
 Every rejected row carries machine-readable reasons such as ``missing_field:customer_id``,
 ``bad_type:price``, ``bad_enum:event_type``, ``out_of_range:unit_price``,
-``future_timestamp:event_time``, ``duplicate_id`` or ``malformed_json``.
+``future_timestamp:event_time``, ``excess_decimals:unit_price``, ``duplicate_id`` or ``malformed_json``.
 """
 
 from __future__ import annotations
@@ -212,6 +212,19 @@ def convert_field(raw: pd.Series, field: Field) -> tuple[pd.Series, pd.Series]:
     return converted, bad
 
 
+def _excess_decimals(values: pd.Series, places: int) -> pd.Series:
+    """Numbers with more than ``places`` decimals (0.0000001 at 6 places), which no exact unit stores.
+
+    A float is taken as the shortest decimal that reads back as it (0.1 is 0.1): rounding it to
+    ``places`` gives the same float exactly when that decimal has at most ``places`` decimals.
+    """
+    numbers = pd.to_numeric(values, errors="coerce").astype("float64").to_numpy()
+    finite = np.isfinite(numbers)
+    excess = np.zeros(len(numbers), dtype=bool)
+    excess[finite] = np.round(numbers[finite], places) != numbers[finite]
+    return pd.Series(excess, index=values.index)
+
+
 def validate_chunk(
     frame: pd.DataFrame, contract: SourceContract, ds: str, future_tolerance_minutes: int = 5
 ) -> ValidatedChunk:
@@ -259,6 +272,8 @@ def validate_chunk(
                 out |= numbers == 0
             out |= np.isinf(numbers)
             checks.append((f"out_of_range:{field.name}", ok & out.fillna(False).astype(bool)))
+        if field.max_decimals is not None:
+            checks.append((f"excess_decimals:{field.name}", ok & _excess_decimals(converted, field.max_decimals)))
         if field.not_in_future:
             checks.append((f"future_timestamp:{field.name}", ok & (converted > horizon).fillna(False).astype(bool)))
         for code, mask in checks:

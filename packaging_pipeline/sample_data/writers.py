@@ -19,7 +19,8 @@ from packaging_pipeline.core.schemas import (
 from packaging_pipeline.sample_data.bad_rows import BAD_ROW_KINDS, _spoil_record
 from packaging_pipeline.sample_data.catalog import _CATALOG_FIELDS
 
-ORDERS_RAW_SCHEMA = pa.schema([pa.field(f.name, ARROW_TYPES[f.kind]) for f in ORDERS.fields])
+ORDERS_RAW_SCHEMA = pa.schema([pa.field(f.name, ARROW_TYPES[f.kind]) for f in ORDERS.fields if f.name != "line_id"])
+"""The generated shop does not number its order lines (``line_id`` is optional in the contract)."""
 
 
 def _orders_table(lines: dict[str, np.ndarray], masks: dict[str, np.ndarray] | None = None) -> pa.Table:

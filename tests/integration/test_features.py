@@ -44,10 +44,10 @@ def _event(i: int, key: str, session: str, t: dt.datetime, kind: str, category=N
     }  # fmt: skip
 
 
-def _line(order: str, key: str | None, t: dt.datetime, product: str, qty: int, price: float):
+def _line(order: str, key: str | None, t: dt.datetime, product: str, qty: int, price: float, line_id=None):
     return {
         "order_id": order, "order_time": t, "customer_key": key, "warehouse_id": "WH-BER",
-        "ship_date": t.date(), "product_id": product, "quantity": qty, "unit_price": price,
+        "ship_date": t.date(), "product_id": product, "quantity": qty, "unit_price": price, "line_id": line_id,
     }  # fmt: skip
 
 
@@ -147,6 +147,59 @@ def test_incremental_equals_rebuild_and_reruns_are_identical_on_sample_data(spar
     assert len(daily_after) == len(daily_before), "reruns replace daily partitions, never append"
     assert len(incremental) > 150 and incremental.customer_key.str.fullmatch("[0-9a-f]{32}").all()
     assert not math.isnan(incremental.monetary.sum())
+
+
+def test_money_is_exact_from_sub_cent_unit_prices_and_rounded_once(spark, tmp_path):
+    lake = LocalLake(tmp_path / "lake")
+    _night(lake, "2026-11-10", orders=[
+        _line("w1", "m", _ts(10, 9), "screw", 1000, 0.001),  # 1.00
+        _line("w1", "m", _ts(10, 9), "nut", 3, 0.3333),  # an averaged price: 0.9999
+        _line("w2", "m", _ts(10, 10), "washer", 7, 0.0125),  # 0.0875
+        _line("w2", "m", _ts(10, 10), "washer", -2, 0.0125, line_id="r1"),  # returned: 0.025
+        _line("t1", "h", _ts(10, 11), "pin", 1, 0.005),  # half a cent rounds up, once
+    ])  # fmt: skip
+    with SparkLake(lake, spark) as io:
+        run_customer_features(io, "2026-11-10", window_days=1)
+    rows = _features(lake, "2026-11-10").set_index("customer_key")
+    # The true sums: 2.0874 (rounding each price to a cent first gave 1.06) and 2.0874 / 2 orders.
+    assert rows.loc["m", "monetary"] == 2.09 and rows.loc["m", "avg_order_value"] == 1.04
+    assert rows.loc["m", "returned_value"] == 0.03 and rows.loc["m", "purchase_lines"] == 3
+    assert rows.loc["h", "monetary"] == 0.01 and rows.loc["h", "avg_order_value"] == 0.01
+
+
+def test_a_line_counts_once_however_often_it_is_delivered(spark, tmp_path):
+    """Re-delivered lines (same identity, later night) count on their first night, incremental or rebuild."""
+    lake = LocalLake(tmp_path / "lake")
+    first = [_line("o1", "a", _ts(8, 9), "p1", 1, 10.0, line_id="1"), _line("o1", "a", _ts(8, 9), "p1", 1, 8.0, "2"),
+             _line("o2", "b", _ts(8, 23, 59), "p2", 2, 5.0)]  # fmt: skip
+    _night(lake, "2026-11-08", orders=first)
+    again = [first[1], _line("o2", "b", _ts(8, 23, 59), "p2", 2, 5.0), _line("o2", "b", _ts(8, 23, 59), "p2", -1, 5.0)]
+    _night(lake, "2026-11-09", orders=again)  # o1's line 2 and o2's sale again; o2's return is new
+    _night(lake, "2026-11-10", orders=[_line("o1", "a", _ts(8, 9), "p1", 1, 10.0, line_id="1")])
+    with SparkLake(lake, spark) as io:
+        for ds in ("2026-11-08", "2026-11-09", "2026-11-10"):
+            run_customer_features(io, ds, window_days=3)
+        incremental = _features(lake, "2026-11-10")
+        run_customer_features(io, "2026-11-10", window_days=3, rebuild=True)
+    pd.testing.assert_frame_equal(incremental, _features(lake, "2026-11-10"), check_exact=True)
+    rows = incremental.set_index("customer_key")
+    assert rows.loc["a", "purchase_lines"] == 2 and rows.loc["a", "monetary"] == 18.0
+    assert rows.loc["b", "purchase_units"] == 2 and rows.loc["b", "return_units"] == 1
+
+
+def test_daily_partials_from_before_exact_money_are_recomputed(spark, handmade_lake):
+    with SparkLake(handmade_lake, spark) as io:
+        for ds in ("2026-11-09", "2026-11-10"):
+            run_customer_features(io, ds, window_days=3)
+        expected = _features(handmade_lake, "2026-11-10")
+        path = handmade_lake.root / "features/daily/ds=2026-11-09/part-00000.parquet"
+        old = pq.read_table(path).to_pandas()
+        old = old.rename(columns={"purchase_micros": "purchase_cents", "return_micros": "return_cents"})
+        old[["purchase_cents", "return_cents"]] //= 10_000
+        pq.write_table(pa.Table.from_pandas(old, preserve_index=False), path)
+        result = run_customer_features(io, "2026-11-10", window_days=3)
+    assert result.daily_partitions_computed == ["2026-11-09", "2026-11-10"]
+    pd.testing.assert_frame_equal(expected, _features(handmade_lake, "2026-11-10"), check_exact=True)
 
 
 def test_a_night_that_was_not_ingested_is_a_clear_error(spark, handmade_lake):

@@ -337,3 +337,28 @@ def test_a_parquet_file_with_two_columns_of_one_name_is_quarantined_whole(local_
     orders = orders["orders"]
     assert orders["read"] == 3 and orders["accepted"] == 1 and orders["quarantined"] == 2
     assert orders["reasons"] == {"duplicate_column:order_id": 2}
+
+
+def test_order_lines_are_identified_by_line_id_or_by_product_and_sign(local_lake, settings_for):
+    local_lake.write_bytes(f"raw/clickstream/ds={DS}/a.jsonl", _jsonl([_event("e1")]))
+    orders = [
+        _order("o1", "P1", line_id="1", unit_price=20.0),
+        _order("o1", "P1", line_id="2", unit_price=15.0),  # the same product on a promotion line
+        _order("o1", "P1", line_id="2", unit_price=15.0),  # the promotion line delivered twice
+        _order("o2", "P1"),
+        _order("o2", "P1", quantity=-1),  # a sale and a return of one product, no line ids
+        _order("o2", "P1", quantity=3),  # a second sale line of it: without a line id, a duplicate
+        _order("o3", "P1", unit_price=0.0125),  # a sub-cent wholesale price: exact at six decimals
+        _order("o4", "P1", unit_price=0.0000001),  # seven decimals: quarantined, never rounded
+    ]
+    local_lake.write_bytes(f"raw/orders/ds={DS}/orders.jsonl", _jsonl(orders))
+    report = ingest_partition(settings_for(local_lake, max_bad_row_share=0.9), DS, local_lake).as_dict()
+    result = report["sources"]["orders"]
+    assert (result["read"], result["accepted"]) == (8, 5)
+    assert result["reasons"] == {"duplicate_id": 2, "excess_decimals:unit_price": 1}
+    accepted = read_parquet(local_lake, result["accepted_key"])
+    columns = ["order_id", "line_id", "quantity", "unit_price"]
+    assert [list(r.values()) for r in accepted.select(columns).to_pylist()] == [
+        ["o1", "1", 1, 20.0], ["o1", "2", 1, 15.0], ["o2", None, 1, 20.0], ["o2", None, -1, 20.0],
+        ["o3", None, 1, 0.0125],
+    ]  # fmt: skip
