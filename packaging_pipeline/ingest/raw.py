@@ -66,6 +66,8 @@ class SourceResult:
     # (a producer's "Price" is not "price": its values are not read, and the report says so).
     unknown_columns: dict[str, str | None] = dataclasses.field(default_factory=dict)
     partition_found: bool = False
+    # The producer said the night has no rows: a ``_SUCCESS`` marker, or a zero-row Parquet file with columns.
+    declared_empty: bool = False
     accepted_key: str | None = None
     quarantine_key: str | None = None
 
@@ -97,6 +99,10 @@ def unknown_columns(columns: set[str], contract: SourceContract) -> dict[str, st
     by_fold = {name.casefold(): name for name in contract.field_names}
     known = set(contract.field_names)
     return {c: by_fold.get(c.casefold()) for c in sorted(columns - known)}
+
+
+SUCCESS_MARKER = "_SUCCESS"
+"""The Hadoop convention: the producer finished the partition. Alone in it, it declares an empty night."""
 
 
 def skip_reason(obj: ObjectInfo, partition: str) -> str | None:
@@ -299,13 +305,15 @@ def ingest_source(lake: Lake, settings: Settings, source: str, ds: str) -> Sourc
             f"Deliver Parquet (.parquet) or JSON Lines (.jsonl, .jsonl.gz), or remove the files, then rerun."
         )
     data_files = [o for o in objects if _suffix_kind(o.key) in ("parquet", "jsonl")]
-    result.partition_found = bool(data_files)
+    completed = any(s["file"] == raw_prefix + SUCCESS_MARKER for s in result.skipped)
+    result.partition_found = bool(data_files) or completed
     result.files = [o.key for o in data_files]
     result.empty_files = [o.key for o in data_files if o.size == 0]
-    if not data_files and source in settings.required_sources:
+    if not data_files and not completed and source in settings.required_sources:
         raise InputError(
             f"no {source} data for ds={ds}: {lake.uri_of(raw_prefix)} is missing or empty. Check that the producer "
-            f"delivered the night's files, or drop '{source}' from PACKAGING_REQUIRED_SOURCES if it is optional."
+            f"delivered the night's files (a night with no rows is declared with a {SUCCESS_MARKER} marker alone), "
+            f"or drop '{source}' from PACKAGING_REQUIRED_SOURCES if it is optional."
         )
 
     pseudonym_key = settings.require_pseudonym_key() if contract.customer_id_column else b""
@@ -365,6 +373,8 @@ def ingest_source(lake: Lake, settings: Settings, source: str, ds: str) -> Sourc
         if has_quarantine:
             result.quarantine_key = quarantine_prefix + "part-00000.parquet"
             lake.upload_file(quarantine.path, result.quarantine_key)
+    parquet_with_columns = any(_suffix_kind(o.key) == "parquet" and o.size > 0 for o in data_files)
+    result.declared_empty = result.read == 0 and (completed or parquet_with_columns)
     if result.read != result.accepted + result.quarantined:  # an invariant, not input validation
         raise AssertionError(f"{source} ds={ds}: read {result.read} != accepted + quarantined")
     return result
@@ -415,10 +425,11 @@ def ingest_partition(settings: Settings, ds: str, lake: Lake | None = None) -> I
             f"are in {lake.uri_of('quarantine/')}; fix the producer and rerun, or raise PACKAGING_MAX_BAD_ROW_SHARE."
         )
     for r in results.values():
-        if r.partition_found and r.read == 0 and r.source in settings.required_sources:
+        if r.partition_found and r.read == 0 and not r.declared_empty and r.source in settings.required_sources:
             raise InputError(
                 f"{r.source} partition {lake.uri_of(keys.raw_prefix(r.source, ds))} holds only empty files "
-                f"({len(r.empty_files)}); the producer delivered no rows. Redeliver the night's data and rerun."
+                f"({len(r.empty_files)}); the producer delivered no rows. Redeliver the night's data and rerun; "
+                f"a night that truly has no rows is declared with a {SUCCESS_MARKER} marker or a zero-row Parquet file."
             )
     return report
 

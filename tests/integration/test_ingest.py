@@ -222,6 +222,21 @@ def test_only_empty_files_in_a_required_source(local_lake, settings_for):
         ingest_partition(settings_for(local_lake), DS, local_lake)
 
 
+@pytest.mark.parametrize("declaration", ["marker", "zero-row parquet"])
+def test_a_producer_can_declare_a_night_with_no_orders(local_lake, settings_for, declaration):
+    local_lake.write_bytes(f"raw/clickstream/ds={DS}/a.jsonl", _jsonl([_event("e1")]))
+    if declaration == "marker":
+        local_lake.write_bytes(f"raw/orders/ds={DS}/_SUCCESS", b"")
+    else:
+        empty = pa.Table.from_pandas(pd.DataFrame([_order("o1", "P1")]), preserve_index=False).slice(0, 0)
+        buf = io.BytesIO()
+        pq.write_table(empty, buf)
+        local_lake.write_bytes(f"raw/orders/ds={DS}/orders.parquet", buf.getvalue())
+    orders = ingest_partition(settings_for(local_lake), DS, local_lake).as_dict()["sources"]["orders"]
+    assert orders["declared_empty"] and orders["partition_found"]
+    assert (orders["read"], orders["accepted"], orders["quarantined"], orders["accepted_key"]) == (0, 0, 0, None)
+
+
 def test_wrong_column_type_in_parquet_is_quarantined_per_row(local_lake, settings_for):
     local_lake.write_bytes(f"raw/clickstream/ds={DS}/a.jsonl", _jsonl([_event("e1")]))
     frame = pd.DataFrame([_order("o1", "P1"), _order("o2", "P1")]).astype({"unit_price": str})
