@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from packaging_pipeline.core import keys
@@ -209,8 +210,6 @@ def first_deliveries(lines: DataFrame, days: list[str]) -> DataFrame:
     """
     from pyspark.sql import functions as F
 
-    if "line_id" not in lines.columns:  # partitions written before the contract had line ids
-        lines = lines.withColumn("line_id", F.lit(None).cast("string"))
     lines = lines.withColumn("_line", _line_identity())
     first = lines.groupBy("order_id", "_line").agg(F.min("ds").alias("_first_ds"))
     wanted = lines.where(F.col("ds").isin([dt.date.fromisoformat(d) for d in days]))
@@ -377,7 +376,7 @@ def _accepted(io: SparkLake, source: str, days: list[str]) -> DataFrame:
     return io.read_partitions(base, [keys.accepted_prefix(source, d) for d in days], contract.accepted_schema)
 
 
-def compute_daily_partitions(io: SparkLake, days: list[str], earlier: list[str] = ()) -> list[str]:
+def compute_daily_partitions(io: SparkLake, days: list[str], earlier: Sequence[str] = ()) -> list[str]:
     """Aggregate the accepted partitions of ``days`` in one job and replace their daily partitions.
 
     ``earlier`` are the arrival days whose lines a line of ``days`` may repeat (it then counts there).

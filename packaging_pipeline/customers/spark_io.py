@@ -143,6 +143,8 @@ class SparkLake:
 
         With no data at all, returns an empty frame of ``schema`` (plus ``ds``) so an empty night flows through.
         ``merge_schema`` reads every file's schema (partitions written by different versions), not one file's.
+        With ``schema``, a column it has and the files lack (the contract gained it later) reads as null, as
+        ``formats.read_parquet_prefix`` does.
         """
         from pyspark.sql import functions as F
 
@@ -155,6 +157,10 @@ class SparkLake:
         locations = [self._location(p) for p in present]
         reader = self.spark.read.option("basePath", self._location_base(base))
         frame = reader.option("mergeSchema", str(merge_schema).lower()).parquet(*locations)
+        if schema is not None:
+            for field in spark_schema(schema):
+                if field.name not in frame.columns and field.nullable:
+                    frame = frame.withColumn(field.name, F.lit(None).cast(field.dataType))
         return frame.withColumn("ds", F.col("ds").cast("date"))
 
     def _location_base(self, base: str) -> str:

@@ -218,7 +218,7 @@ def _excess_decimals(values: pd.Series, places: int) -> pd.Series:
     A float is taken as the shortest decimal that reads back as it (0.1 is 0.1): rounding it to
     ``places`` gives the same float exactly when that decimal has at most ``places`` decimals.
     """
-    numbers = pd.to_numeric(values, errors="coerce").astype("float64").to_numpy()
+    numbers = values.to_numpy(dtype="float64", na_value=np.nan)
     finite = np.isfinite(numbers)
     excess = np.zeros(len(numbers), dtype=bool)
     excess[finite] = np.round(numbers[finite], places) != numbers[finite]
@@ -261,8 +261,10 @@ def validate_chunk(
             normalised = converted.where(ok, None).map(lambda v: v.strip().lower() if isinstance(v, str) else v)
             converted = normalised
             checks.append((f"bad_enum:{field.name}", ok & ~normalised.isin(field.enum)))
-        if field.minimum is not None or field.maximum is not None or field.nonzero:
+        ranged = field.minimum is not None or field.maximum is not None or field.nonzero
+        if ranged or field.max_decimals is not None:
             numbers = pd.to_numeric(converted.where(ok, None), errors="coerce").astype("float64")
+        if ranged:
             out = pd.Series(False, index=frame.index)
             if field.minimum is not None:
                 out |= (numbers <= field.minimum) if field.exclusive_minimum else (numbers < field.minimum)
@@ -273,7 +275,7 @@ def validate_chunk(
             out |= np.isinf(numbers)
             checks.append((f"out_of_range:{field.name}", ok & out.fillna(False).astype(bool)))
         if field.max_decimals is not None:
-            checks.append((f"excess_decimals:{field.name}", ok & _excess_decimals(converted, field.max_decimals)))
+            checks.append((f"excess_decimals:{field.name}", ok & _excess_decimals(numbers, field.max_decimals)))
         if field.not_in_future:
             checks.append((f"future_timestamp:{field.name}", ok & (converted > horizon).fillna(False).astype(bool)))
         for code, mask in checks:

@@ -187,6 +187,19 @@ def test_a_line_counts_once_however_often_it_is_delivered(spark, tmp_path):
     assert rows.loc["b", "purchase_units"] == 2 and rows.loc["b", "return_units"] == 1
 
 
+def test_accepted_orders_written_before_line_ids_read_as_unnumbered(spark, tmp_path):
+    lake = LocalLake(tmp_path / "lake")
+    _night(lake, "2026-11-10")
+    old = ORDERS.accepted_schema.remove(ORDERS.accepted_schema.get_field_index("line_id"))
+    rows = [_line("o1", "a", _ts(10, 9), "p1", 2, 1.5), _line("o1", "a", _ts(10, 9), "p1", -1, 1.5)]
+    table = pa.Table.from_pylist([{f: r[f] for f in old.names} for r in rows], schema=old)
+    write_parquet(lake, accepted_prefix("orders", "2026-11-10") + "part-00000.parquet", table)
+    with SparkLake(lake, spark) as io:
+        run_customer_features(io, "2026-11-10", window_days=1)
+    a = _features(lake, "2026-11-10").set_index("customer_key").loc["a"]
+    assert (a.purchase_units, a.return_units, a.monetary) == (2, 1, 3.0)
+
+
 def test_daily_partials_from_before_exact_money_are_recomputed(spark, handmade_lake):
     with SparkLake(handmade_lake, spark) as io:
         for ds in ("2026-11-09", "2026-11-10"):
