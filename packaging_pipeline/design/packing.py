@@ -9,6 +9,7 @@ reason, never dropped.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import math
 from collections.abc import Callable, Iterator, Sequence
@@ -53,8 +54,14 @@ class BoxChoice:
 
 def orientations(dims_mm: Sequence[float]) -> list[Dims]:
     """The distinct axis-aligned orientations of a cuboid, flattest first (lying flat is stable)."""
-    unique = {tuple(float(d) for d in p) for p in itertools.permutations(dims_mm)}
-    return sorted(unique, key=lambda s: (s[2], -s[0], -s[1]))  # type: ignore[return-value]
+    return list(_orientations(tuple(float(d) for d in dims_mm)))
+
+
+@functools.lru_cache(maxsize=65536)
+def _orientations(dims: tuple[float, ...]) -> tuple[Dims, ...]:
+    """:func:`orientations`, remembered by shape: the packer asks for the same few thousand again and again."""
+    unique = set(itertools.permutations(dims))
+    return tuple(sorted(unique, key=lambda s: (s[2], -s[0], -s[1])))  # type: ignore[arg-type]
 
 
 def fits_rotated(dims_mm: Sequence[float], space_mm: Sequence[float]) -> bool:
@@ -93,11 +100,11 @@ def pack_units(units: Sequence[Unit], space_mm: Sequence[float], *, compact: boo
         return None
     if not all(fits_rotated(u.dims_mm, space) for u in units):
         return None
-    return next(_attempts(units, space, compact), None)
+    return _first_packing(units, space, compact)
 
 
-def _attempts(units: Sequence[Unit], space: Dims, compact: bool) -> Iterator[list[Placement]]:
-    """Every packing that succeeds, per decreasing unit order and orientation of the first unit.
+def _attempts(units: Sequence[Unit]) -> Iterator[tuple[tuple[Unit, ...], Dims]]:
+    """Every attempt to make: a decreasing unit order and an orientation of its first unit.
 
     The first unit's orientation shapes the whole layout, so each one gets its own attempt.
     """
@@ -107,10 +114,16 @@ def _attempts(units: Sequence[Unit], space: Dims, compact: bool) -> Iterator[lis
         if ordered in tried:
             continue
         tried.add(ordered)
-        for first in orientations(ordered[0].dims_mm):
-            placed = _extreme_point_pack(ordered, space, compact, first)
-            if placed is not None:
-                yield placed
+        for first in _orientations(ordered[0].dims_mm):
+            yield ordered, first
+
+
+def _first_packing(units: Sequence[Unit], space: Dims, compact: bool) -> list[Placement] | None:
+    for ordered, first in _attempts(units):
+        placed = _extreme_point_pack(ordered, space, compact, first)
+        if placed is not None:
+            return placed
+    return None
 
 
 def tightest_packing(units: Sequence[Unit], space_mm: Sequence[float]) -> list[Placement] | None:
@@ -118,14 +131,19 @@ def tightest_packing(units: Sequence[Unit], space_mm: Sequence[float]) -> list[P
 
     What a box cut to the packing is sized by: :func:`pack_units` stops at the first attempt that
     fits, this one tries them all (three orders x up to six orientations) and keeps the tightest.
+    An attempt stops as soon as its bounding box is no tighter than the best so far: the box only
+    grows as units are added, so it could not have won.
     """
     space: Dims = tuple(float(s) for s in space_mm)  # type: ignore[assignment]
     if not all(fits_rotated(u.dims_mm, space) for u in units):
         return None
     best: tuple[float, list[Placement]] | None = None
-    for placed in _attempts(units, space, True):
+    for ordered, first in _attempts(units):
+        placed = _extreme_point_pack(ordered, space, True, first, None if best is None else best[0] - _TOL)
+        if placed is None:
+            continue
         volume = math.prod(packing_extent(placed))
-        if best is None or volume < best[0] - _TOL:  # the first of equally tight packings wins, as before
+        if best is None or volume < best[0] - _TOL:  # the first of equally tight packings wins
             best = (volume, placed)
     return None if best is None else best[1]
 
@@ -133,51 +151,74 @@ def tightest_packing(units: Sequence[Unit], space_mm: Sequence[float]) -> list[P
 _Block = tuple[Dims, Dims]  # (position, size)
 
 
-def _extreme_point_pack(units: Sequence[Unit], space: Dims, compact: bool, first: Dims) -> list[Placement] | None:
+def _extreme_point_pack(
+    units: Sequence[Unit], space: Dims, compact: bool, first: Dims, give_up_at: float | None = None
+) -> list[Placement] | None:
+    """One attempt; with ``compact``, None as soon as the bounding volume reaches ``give_up_at``."""
     blocks: list[_Block] = []
     points: set[Dims] = {(0.0, 0.0, 0.0)}
     out: list[Placement] = []
+    extent = (0.0, 0.0, 0.0)
     for unit in units:
-        best: tuple[tuple[float, ...], Dims, Dims] | None = None
-        sizes = [first] if not blocks else orientations(unit.dims_mm)
-        for point in sorted(points, key=lambda p: (p[2], p[1], p[0])):
-            for size in sizes:
-                if not _can_place(point, size, space, blocks):
-                    continue
-                merit = (point[2], point[1], point[0])
-                if compact:
-                    merit = (_bounding_volume(blocks, point, size), *merit)
-                if best is None or merit < best[0]:
-                    best = (merit, point, size)
-                if not compact:
-                    break
-            if best is not None and not compact:
-                break
-        if best is None:
+        sizes = (first,) if not blocks else _orientations(unit.dims_mm)
+        ordered_points = sorted(points, key=lambda p: (p[2], p[1], p[0]))
+        chosen: tuple[Dims, Dims] | None = None
+        if compact:
+            chosen = _tightest_place(ordered_points, sizes, space, blocks, extent, give_up_at)
+        else:
+            chosen = next(((point, size) for point in ordered_points for size in sizes
+                           if _can_place(point, size, space, blocks)), None)  # fmt: skip
+        if chosen is None:
             return None
-        _, point, size = best
+        point, size = chosen
         blocks.append((point, size))
+        extent = (max(extent[0], point[0] + size[0]), max(extent[1], point[1] + size[1]),
+                  max(extent[2], point[2] + size[2]))  # fmt: skip
         out.append(Placement(unit.product_id, point, size))
         points = _extreme_points(points, blocks, space)
     return out
 
 
+def _tightest_place(points: Sequence[Dims], sizes: Sequence[Dims], space: Dims, blocks: Sequence[_Block],
+                    extent: Dims, give_up_at: float | None) -> tuple[Dims, Dims] | None:  # fmt: skip
+    """The feasible (point, orientation) that grows the bounding box least, lowest point first on ties.
+
+    Candidates are ranked by the bounding volume they would give (cheap) and checked for overlap and
+    support (dear) in that order, so the first feasible one is the best.
+    """
+    ex, ey, ez = extent
+    ranked = []
+    for point in points:
+        px, py, pz = point
+        for size in sizes:
+            volume = max(ex, px + size[0]) * max(ey, py + size[1]) * max(ez, pz + size[2])
+            ranked.append((volume, pz, py, px, len(ranked), point, size))
+    ranked.sort(key=lambda c: c[:5])
+    for volume, *_, point, size in ranked:
+        if give_up_at is not None and volume >= give_up_at:
+            return None
+        if _can_place(point, size, space, blocks):
+            return point, size
+    return None
+
+
 def _can_place(point: Dims, size: Dims, space: Dims, blocks: Sequence[_Block]) -> bool:
-    if any(point[i] + size[i] > space[i] + _TOL for i in range(3)):
+    px, py, pz = point
+    tx, ty, tz = px + size[0], py + size[1], pz + size[2]
+    if tx > space[0] + _TOL or ty > space[1] + _TOL or tz > space[2] + _TOL:
         return False
-    for pos, dim in blocks:
-        if all(point[i] < pos[i] + dim[i] - _TOL and pos[i] < point[i] + size[i] - _TOL for i in range(3)):
+    for (bx, by, bz), (bl, bw, bh) in blocks:
+        if (px < bx + bl - _TOL and bx < tx - _TOL and py < by + bw - _TOL and by < ty - _TOL
+                and pz < bz + bh - _TOL and bz < tz - _TOL):  # fmt: skip
             return False
-    if point[2] <= _TOL:
+    if pz <= _TOL:
         return True
     # Stable: the centre of the base lies on the top face of a unit whose top is at this height.
-    cx, cy = point[0] + size[0] / 2, point[1] + size[1] / 2
-    return any(
-        abs(pos[2] + dim[2] - point[2]) <= _TOL
-        and pos[0] - _TOL <= cx <= pos[0] + dim[0] + _TOL
-        and pos[1] - _TOL <= cy <= pos[1] + dim[1] + _TOL
-        for pos, dim in blocks
-    )
+    cx, cy = px + size[0] / 2, py + size[1] / 2
+    for (bx, by, bz), (bl, bw, bh) in blocks:
+        if abs(bz + bh - pz) <= _TOL and bx - _TOL <= cx <= bx + bl + _TOL and by - _TOL <= cy <= by + bw + _TOL:
+            return True
+    return False
 
 
 def _extreme_points(points: set[Dims], blocks: Sequence[_Block], space: Dims) -> set[Dims]:
@@ -188,7 +229,8 @@ def _extreme_points(points: set[Dims], blocks: Sequence[_Block], space: Dims) ->
         new.add(corner)
         for axis in axes:
             new.add(_project(corner, axis, blocks))
-    return {p for p in new if all(p[i] < space[i] - _TOL for i in range(3)) and not _covered(p, blocks)}
+    sx, sy, sz = space[0] - _TOL, space[1] - _TOL, space[2] - _TOL
+    return {p for p in new if p[0] < sx and p[1] < sy and p[2] < sz and not _covered(p, blocks)}
 
 
 def _project(point: Dims, axis: int, blocks: Sequence[_Block]) -> Dims:
@@ -205,14 +247,12 @@ def _project(point: Dims, axis: int, blocks: Sequence[_Block]) -> Dims:
 
 
 def _covered(point: Dims, blocks: Sequence[_Block]) -> bool:
-    return any(all(pos[i] - _TOL <= point[i] < pos[i] + dim[i] - _TOL for i in range(3)) for pos, dim in blocks)
-
-
-def _bounding_volume(blocks: Sequence[_Block], point: Dims, size: Dims) -> float:
-    extent = [point[i] + size[i] for i in range(3)]
-    for pos, dim in blocks:
-        extent = [max(extent[i], pos[i] + dim[i]) for i in range(3)]
-    return math.prod(extent)
+    px, py, pz = point
+    for (bx, by, bz), (bl, bw, bh) in blocks:
+        if (bx - _TOL <= px < bx + bl - _TOL and by - _TOL <= py < by + bw - _TOL
+                and bz - _TOL <= pz < bz + bh - _TOL):  # fmt: skip
+            return True
+    return False
 
 
 def choose_box(units: Sequence[Unit], boxes: BoxCatalog, machine: OnDemandMachine | None = None) -> BoxChoice:

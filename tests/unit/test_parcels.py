@@ -10,10 +10,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from packaging_pipeline.design import packing
 from packaging_pipeline.design.boxes import Box, BoxCatalog, CustomSizes, OnDemandMachine, load_box_catalog
 from packaging_pipeline.design.exact_packing import fits_exactly, leanest_box_exactly
 from packaging_pipeline.design.materials import load_materials
-from packaging_pipeline.design.packing import Placement, Unit, choose_box, cut_on_demand
+from packaging_pipeline.design.packing import (
+    Placement,
+    Unit,
+    choose_box,
+    cut_on_demand,
+    packing_extent,
+    tightest_packing,
+)
 from packaging_pipeline.design.right_size import right_size_orders, summarise_right_sizing
 
 B_CALIPER = load_materials().board("B").caliper_mm
@@ -156,6 +164,22 @@ def test_the_heuristic_against_the_exact_packing_of_small_orders():
         gaps.append(heuristic.box.blank_area_m2 / exact.blank_area_m2 - 1)
     assert len(gaps) >= 30
     assert float(np.mean(gaps)) <= 0.05, f"mean board gap {np.mean(gaps):.3f} over {len(gaps)} orders"
+
+
+def test_the_tightest_packing_gives_up_early_only_on_attempts_that_could_not_win():
+    """Stopping an attempt once its bounding box is no tighter than the best must not change the pick."""
+    space = (400.0, 300.0, 250.0)
+    for units in _random_orders(60, seed=9):
+        full = [placed for ordered, first in packing._attempts(units)
+                if (placed := packing._extreme_point_pack(ordered, space, True, first)) is not None]  # fmt: skip
+        chosen = tightest_packing(units, space)
+        if not full:
+            assert chosen is None
+            continue
+        volumes = [math.prod(packing_extent(p)) for p in full]
+        first_tightest = full[next(i for i, v in enumerate(volumes) if v <= min(volumes) + 1e-6)]
+        assert chosen == first_tightest
+        _check_placements(tuple(chosen), space)
 
 
 def test_exact_packing_decides_tight_cases():
