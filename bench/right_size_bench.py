@@ -6,6 +6,9 @@ Generates (once, kept under --root) a sample lake of ``--days`` nights and inges
 1. right-sizing one night with the shipped catalog (the reference), with the shipped catalog at a
    warehouse with a machine (as shipped: WH-BER), and with a box-on-demand machine at every warehouse
    (``--on-demand``): orders/s (the lake read excluded), mean ESR, floor, share over 50%, board;
+   then the same three on a night of ``--scale-orders`` orders drawn from the history (each order
+   takes the line and quantity structure of a random history order, its products drawn by how often
+   the history sold them), for throughput at scale;
 2. ``box-assortment`` over the history (all nights but the last two) for ``--sizes`` sizes, judged on
    the held-out next night against the shipped catalog;
 3. the packing heuristic against the exact MILP packing on random 2-5 unit orders (mean board gap).
@@ -22,11 +25,15 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import load, machine_base, matmul_reference, write_result  # noqa: E402
+from packaging_pipeline.core import keys  # noqa: E402
 from packaging_pipeline.core.config import Settings  # noqa: E402
+from packaging_pipeline.core.formats import read_parquet_prefix  # noqa: E402
+from packaging_pipeline.core.schemas import ORDERS  # noqa: E402
 from packaging_pipeline.core.storage import LocalLake, open_lake  # noqa: E402
 from packaging_pipeline.design.assortment import box_assortment  # noqa: E402
 from packaging_pipeline.design.boxes import load_box_catalog  # noqa: E402
@@ -73,6 +80,36 @@ def sizing_run(lines, products, boxes, everywhere: bool) -> dict:  # noqa: ANN00
             **{k: summary[k] for k in KEEP}}  # fmt: skip
 
 
+def scaled_night(history, n: int, ship_date: dt.date, seed: int):  # noqa: ANN001, ANN201 - DataFrame in, out
+    """``n`` orders shaped like the history's: per order, a random history order's warehouse and line
+    quantities, each line's product drawn from the history's sold products by frequency."""
+    sale = history[history["quantity"] > 0].sort_values(["order_id", "product_id"], kind="stable")
+    starts = np.flatnonzero(np.r_[True, sale["order_id"].to_numpy()[1:] != sale["order_id"].to_numpy()[:-1]])
+    sizes = np.diff(np.r_[starts, len(sale)])
+    rng = np.random.default_rng(seed)
+    picked = rng.integers(0, len(starts), n)
+    lines_per_order = sizes[picked]
+    line_rows = np.repeat(starts[picked], lines_per_order) + (
+        np.arange(lines_per_order.sum()) - np.repeat(np.cumsum(lines_per_order) - lines_per_order, lines_per_order)
+    )
+    popularity = sale["product_id"].value_counts(normalize=True)
+    return pd.DataFrame({
+        "order_id": np.repeat([f"SCALE{i:07d}" for i in range(n)], lines_per_order),
+        "warehouse_id": sale["warehouse_id"].to_numpy()[line_rows],
+        "ship_date": ship_date,
+        "product_id": rng.choice(popularity.index.to_numpy(), size=len(line_rows), p=popularity.to_numpy()),
+        "quantity": sale["quantity"].to_numpy()[line_rows],
+        "customer_key": "k",
+    })  # fmt: skip
+
+
+def history_lines(settings: Settings, first: dt.date, days: int):  # noqa: ANN201 - DataFrame
+    lake = open_lake(settings)
+    tables = [read_parquet_prefix(lake, keys.accepted_prefix("orders", (first + dt.timedelta(days=d)).isoformat()),
+                                  ORDERS.accepted_schema) for d in range(days)]  # fmt: skip
+    return pd.concat([t.to_pandas() for t in tables if t is not None], ignore_index=True)
+
+
 def heuristic_gap(n: int, seed: int) -> dict:
     boxes = load_box_catalog()
     rng = np.random.default_rng(seed)
@@ -95,6 +132,7 @@ def main() -> None:
     ap.add_argument("--customers", type=int, default=4000)
     ap.add_argument("--sizes", type=int, default=20)
     ap.add_argument("--time-limit", type=float, default=120.0)
+    ap.add_argument("--scale-orders", type=int, default=100_000)
     ap.add_argument("--out")
     args = ap.parse_args()
     result = {"machine": machine_base(), "load_before": load(), "reference_matmul": matmul_reference(),
@@ -112,6 +150,15 @@ def main() -> None:
         "shipped_catalog_with_WH-BER_machine": sizing_run(lines, products, shipped, False),
         "on_demand_everywhere": sizing_run(lines, products, shipped, True),
     }
+    scaled = scaled_night(history_lines(settings, START, args.days - 2), args.scale_orders,
+                          START + dt.timedelta(days=args.days - 2), seed=5)  # fmt: skip
+    result["sizing_at_scale"] = {
+        "orders": args.scale_orders,
+        "units_per_order": {str(k): int(v) for k, v in
+                            scaled.groupby("order_id")["quantity"].sum().value_counts().sort_index().items()},
+        "shipped_catalog_standard_only": sizing_run(scaled, products, dataclasses.replace(shipped, machines={}), False),
+        "on_demand_everywhere": sizing_run(scaled, products, shipped, True),
+    }  # fmt: skip
     t = time.perf_counter()
     _, report = box_assortment(settings, night, args.days - 2, args.sizes, time_limit_s=args.time_limit)
     result["box_assortment"] = {k: report[k] for k in ("history_orders", "history_parcels", "demand_classes",
