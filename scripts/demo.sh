@@ -25,6 +25,7 @@ export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="${AIRFLOW__DATABASE__SQL_ALCHEMY_CON
 export AIRFLOW__CORE__EXECUTOR="${AIRFLOW__CORE__EXECUTOR:-LocalExecutor}"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__CORE__DAGS_FOLDER="$REPO/dags"
+export AIRFLOW__CORE__PLUGINS_FOLDER="$REPO/plugins"
 export MLFLOW_TRACKING_URI="${MLFLOW_TRACKING_URI:-sqlite:///$PACKAGING_HOME/mlflow.db}"
 export PATH="$BIN:$PATH"
 export PYSPARK_PYTHON="$BIN/python"
@@ -60,12 +61,14 @@ airflow db migrate > "$AIRFLOW_HOME/db-migrate.log" 2>&1 || { tail -50 "$AIRFLOW
 # One GPU job at a time: the training task runs in this one-slot pool (queue `gpu` when scaled out).
 airflow pools set gpu 1 "one slot per GPU worker: pattern GAN training" > /dev/null
 
-echo "== 4/5 the nightly DAG for ds=$LAST (airflow dags test packaging_nightly)"
+echo "== 4/5 the nightly DAG for ds=$LAST (airflow dags test packaging_nightly), one line per task state change"
 LOG="$AIRFLOW_HOME/demo-dags-test.log"
-if ! airflow dags test packaging_nightly "$RUN_AT" > "$LOG" 2>&1; then
+# plugins/packaging_progress.py reports each change to this file; follow_night.py prints it live.
+if ! "$BIN/python" scripts/follow_night.py --progress "$AIRFLOW_HOME/demo-progress.jsonl" --log "$LOG" \
+    -- airflow dags test packaging_nightly "$RUN_AT" | sed -u 's/^/    /'; then
   tail -60 "$LOG"; echo "error: the nightly DAG failed; full log in $LOG" >&2; exit 1
 fi
-grep -E "Marking task as|DagRun Finished" "$LOG" | sed 's/^/    /' | tail -10 || true
+grep -E "DagRun Finished" "$LOG" | sed 's/^/    /' | tail -1 || true
 if ! grep -q "DagRun Finished.*state=success" "$LOG"; then
   tail -60 "$LOG"; echo "error: the nightly DAG run did not succeed; full log in $LOG" >&2; exit 1
 fi
