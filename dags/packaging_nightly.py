@@ -8,8 +8,8 @@ warehouses pull:
 wait_for_raw_inputs -> ingest_raw -> build_customer_features -> segment_customers -> log_segment_profiles
                      ingest_raw -> right_size_orders
                      ingest_raw -> train_pattern_gan (gpu) -> evaluate_and_promote_model
-log_segment_profiles + right_size_orders + evaluate_and_promote_model -> generate_designs
-                                                              -> evaluate_sustainability -> publish_batch
+log_segment_profiles + right_size_orders + evaluate_and_promote_model -> plan_designs
+    -> generate_designs (one mapped task per segment) -> collect_designs -> evaluate_sustainability -> publish_batch
 ```
 
 - **ds**: the start of the run's data interval (the run at 03:00 UTC on 2026-11-02 processes
@@ -27,17 +27,19 @@ log_segment_profiles + right_size_orders + evaluate_and_promote_model -> generat
 - **Parcels**: `right_size_orders` puts every order shipping tomorrow into parcels (the leanest standard
   box, or the warehouse's box-on-demand cut; split when no box takes it whole; own packaging for a unit
   no box takes) and writes `parcels/ds=<ds>/` (no customer data), usable by warehouses even if artwork fails.
-- **Designs**: `generate_designs` reads the night's parcels, paints with the
-  `champion` (the procedural motifs until one is promoted), spends each segment's designs on the
-  customer-feedback posteriors, and writes `designs/staging/ds=<ds>/`: per segment and design the print
-  files per box size, previews, mockup and spec.json, plus `order_designs.parquet` (each order's box and
-  design) and `plan.json`.
+- **Designs**: `plan_designs` reads the night's parcels, spends each segment's designs on the
+  customer-feedback posteriors, paints the tiles once with the `champion` (the procedural motifs until
+  one is promoted) into `designs/work/ds=<ds>/`, and clears the night's staging. `generate_designs` is
+  mapped over the segments: each map index composes one segment's designs into
+  `designs/staging/ds=<ds>/segment=<id>/` (print files per box size, previews, mockup, spec.json) and a
+  retry replaces only that segment. `collect_designs` checks every planned design is staged and writes
+  `order_designs.parquet` (each order's box and design) and, last, `plan.json`.
 - **Gate and publication**: `evaluate_sustainability` applies `data/gate_policy.yaml` (board, CO2e, inks,
   empty space, recyclability; optimise, reject or fall back); `publish_batch` writes `published/ds=<ds>/`
   (the warehouse contract, `docs/warehouse-contract.md`), `_SUCCESS` last, then `published/LATEST`, and
   emits the `packaging_published_batch` Asset.
 - **Feedback**: the `packaging_feedback` DAG (02:30 UTC) turns customer reactions into the posteriors
-  `generate_designs` reads.
+  `plan_designs` reads.
 - Every task reads and writes only its `ds` partition; reruns and backfills replace, never append.
   Bad input fails the task at once (no retries); anything else retries with backoff.
 
@@ -186,17 +188,34 @@ def packaging_nightly() -> None:
             report = evaluate_for_night(settings, night, params["corpus_uri"], params["gan_profile"])
         return {k: report[k] for k in ("challenger_version", "champion_version_after", "promoted", "reasons")}
 
-    @task(execution_timeout=dt.timedelta(hours=2))
-    def generate_designs(night: str, gate: dict, **context) -> dict:
-        """Compose each segment's designs on the box sizes its orders need, into the night's staging."""
-        from packaging_pipeline.design.batch import generate_night_designs
+    @task
+    def plan_designs(night: str, gate: dict, **context) -> list[int]:
+        """Plan each segment's designs on the box sizes its orders need and paint the tiles once."""
+        from packaging_pipeline.design.batch import plan_night_designs
 
         params = context["params"]
         with night_stage(context) as settings:
-            plan = generate_night_designs(
-                settings, night, designs_per_segment=params["designs_per_segment"],
-                tile_mm=float(params["tile_mm"]),
-            )  # fmt: skip
+            return plan_night_designs(settings, night, designs_per_segment=params["designs_per_segment"],
+                                      tile_mm=float(params["tile_mm"]))  # fmt: skip
+
+    @task(execution_timeout=dt.timedelta(hours=2), map_index_template="segment {{ segment_id }}")
+    def generate_designs(night: str, segment: int, **context) -> dict:
+        """Compose one segment's designs (print files per box size, previews, spec) into the night's staging."""
+        from airflow.sdk import get_current_context
+
+        from packaging_pipeline.design.batch import compose_segment_designs
+
+        get_current_context()["segment_id"] = segment  # names this map index in the UI
+        with night_stage(context) as settings:
+            return compose_segment_designs(settings, night, [segment])
+
+    @task
+    def collect_designs(night: str, composed: list[dict], **context) -> dict:
+        """Check every planned design is staged; write the order-to-design table and plan.json."""
+        from packaging_pipeline.design.batch import collect_night_designs
+
+        with night_stage(context) as settings:
+            plan = collect_night_designs(settings, night, composed)
         return {k: plan[k] for k in ("designs", "print_files", "orders_with_design", "orders_unfit", "artwork_source")}
 
     @task
@@ -224,9 +243,11 @@ def packaging_nightly() -> None:
     profiles = ingested >> build_customer_features >> segment_customers >> log_segment_profiles(night)
     # Training needs the night, not the customers: the GPU worker runs it while Spark builds features.
     gate = evaluate_and_promote_model(night, train_pattern_gan(night))
-    designs = generate_designs(night, gate)
-    profiles >> designs
-    ingested >> right_size_orders(night) >> designs
+    segments = plan_designs(night, gate)
+    profiles >> segments
+    ingested >> right_size_orders(night) >> segments
+    # One design task per segment, spread over the workers; a failed segment retries alone.
+    designs = collect_designs(night, generate_designs.partial(night=night).expand(segment=segments))
     publish_batch(night, designs, evaluate_sustainability(night, designs))
 
 

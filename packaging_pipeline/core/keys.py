@@ -143,8 +143,25 @@ def staging_prefix(ds: str) -> str:
     return partition("designs", "staging", ds=ds)
 
 
+def segment_staging_prefix(ds: str, segment_id: int) -> str:
+    """``designs/staging/ds=<ds>/segment=<id>/``: one segment's designs, what one design task replaces."""
+    return f"{staging_prefix(ds)}segment={segment_id}/"
+
+
 def design_prefix(ds: str, segment_id: int, design_id: str) -> str:
-    return f"{staging_prefix(ds)}segment={segment_id}/{safe_part(design_id)}/"
+    return f"{segment_staging_prefix(ds, segment_id)}{safe_part(design_id)}/"
+
+
+DESIGN_WORK_NAME = "designs.json"
+DESIGN_TILES_NAME = "tiles.npz"
+
+
+def design_work_prefix(ds: str) -> str:
+    """``designs/work/ds=<ds>/``: the night's design plan and tiles, which the per-segment design tasks read.
+
+    Never published; replaced with the staging by the next plan of the night.
+    """
+    return partition("designs", "work", ds=ds)
 
 
 def print_file_name(box_code: str, inner_mm: Sequence[float]) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import dataclasses
+import io
 import json
 import logging
 import multiprocessing
@@ -34,11 +35,18 @@ import pyarrow as pa
 from packaging_pipeline.core import keys
 from packaging_pipeline.core.colour import PAPER_HEX
 from packaging_pipeline.core.errors import InputError
-from packaging_pipeline.core.formats import read_json, read_parquet_prefix, spec_bytes, write_parquet
+from packaging_pipeline.core.formats import (
+    read_json,
+    read_parquet,
+    read_parquet_prefix,
+    spec_bytes,
+    write_json,
+    write_parquet,
+)
 from packaging_pipeline.core.hashing import sha256_hex, stable_hash64
 from packaging_pipeline.core.keys import design_prefix, print_file_key, staging_prefix
 from packaging_pipeline.core.storage import Lake, open_lake
-from packaging_pipeline.design.artwork import ArtworkSource, night_tiles, palette_variants
+from packaging_pipeline.design.artwork import night_tiles, palette_variants
 from packaging_pipeline.design.compose import DEFAULT_TILE_MM, Design, clean_message, layout_for
 from packaging_pipeline.design.dielines import make_dieline
 from packaging_pipeline.design.messages import load_messages
@@ -256,11 +264,11 @@ def child_processes_allowed() -> Iterator[None]:
 
 
 def compose_designs(
-    plans: Sequence[PlannedDesign], tiles: dict[str, np.ndarray], ds: str, source: ArtworkSource,
+    plans: Sequence[PlannedDesign], tiles: dict[str, np.ndarray], ds: str, source: dict[str, Any],
     tile_mm: float = DEFAULT_TILE_MM, workers: int | None = None,
 ) -> Iterable[list[tuple[bytes, str]]]:  # fmt: skip
     """Compose every planned design, in worker processes when there is more than one core."""
-    jobs = [(p, tiles[p.motif][p.variant % len(tiles[p.motif])], ds, source.as_dict(), tile_mm) for p in plans]
+    jobs = [(p, tiles[p.motif][p.variant % len(tiles[p.motif])], ds, source, tile_mm) for p in plans]
     workers = workers if workers is not None else min(len(jobs), os.cpu_count() or 1)
     if workers <= 1 or len(jobs) <= 1:
         for job in jobs:
@@ -275,11 +283,20 @@ def compose_designs(
         )
 
 
-def generate_night_designs(
+# -- the stage in three steps: plan the night, compose per segment, collect ---------------------------
+# The DAG maps the middle step over the night's segments (one task each, spread over the workers, a
+# failed segment retried alone); the CLI runs the three in one process.
+
+
+def plan_night_designs(
     settings: Any, ds: str, designs_per_segment: int = DEFAULT_DESIGNS_PER_SEGMENT, tile_mm: float = DEFAULT_TILE_MM,
-    use_model: bool = True, workers: int | None = None, seed: int = 0,
-) -> dict[str, Any]:  # fmt: skip
-    """The nightly design stage (CLI ``designs`` and the DAG's ``generate_designs``)."""
+    use_model: bool = True, seed: int = 0,
+) -> list[int]:  # fmt: skip
+    """Plan the night's designs and paint their tiles once, into ``designs/work/ds=<ds>/``.
+
+    Clears the night's staging: a rerun replaces it as a whole. Returns the night's segment ids, the
+    units :func:`compose_segment_designs` works in.
+    """
     if designs_per_segment < 1:
         raise InputError(f"designs per segment must be at least 1, got {designs_per_segment}")
     lake = open_lake(settings)
@@ -308,11 +325,98 @@ def generate_night_designs(
     per_motif = 1 + max(p.variant for p in plans)
     t_tiles = time.perf_counter()
     tiles, source = night_tiles(motifs, per_motif, seed=seed, use_model=use_model)
-    t_compose = time.perf_counter()
+    removed = lake.delete_prefix(staging_prefix(ds))  # a rerun replaces the night's staging as a whole
+    work = keys.design_work_prefix(ds)
+    lake.delete_prefix(work)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **tiles)
+    lake.write_bytes(work + keys.DESIGN_TILES_NAME, buffer.getvalue())
+    write_parquet(lake, work + keys.ORDER_DESIGNS_NAME,
+                  pa.Table.from_pandas(order_designs[list(ORDER_DESIGN_COLUMNS[:-1])].reset_index(drop=True),
+                                       preserve_index=False))  # fmt: skip
+    write_json(lake, work + keys.DESIGN_WORK_NAME, {
+        "ds": ds, "tile_mm": tile_mm, "artwork_source": source.as_dict(),
+        "designs": [dataclasses.asdict(p) for p in plans], "replaced_files": removed,
+        "orders_unfit": int((per_order["status"] == "unfit").sum()),
+        "right_sizing": {k: sizing[k] for k in ("orders", "fitted", "unfit", "mean_esr", "p95_esr", "unboxed_orders")
+                         if k in sizing},  # unboxed orders still go to their warehouse, with the reason
+        "feedback": {"stats_ds": stats["ds"] if stats else None, "policy_version": policy.version,
+                     "allocation": allocation_summary(plans), "from_posteriors": bool(posteriors or palettes)},
+        "seconds": {"plan": round(t_tiles - started, 3), "tiles": round(time.perf_counter() - t_tiles, 3)},
+    })  # fmt: skip
+    return sorted({p.segment_id for p in plans})
+
+
+ORDER_DESIGN_COLUMNS = (
+    "order_id", "warehouse_id", "ship_date", "segment_id", "design_id", "box_code", "style",
+    "inner_length_mm", "inner_width_mm", "inner_height_mm", "board_grade", "esr", "print_file",
+)  # fmt: skip
+"""``order_designs.parquet``: each fitted order's box, segment, design and print file."""
+
+
+def _night_work(lake: Lake, ds: str) -> dict[str, Any]:
+    key = keys.design_work_prefix(ds) + keys.DESIGN_WORK_NAME
+    if not lake.exists(key):
+        raise InputError(f"no design plan for ds={ds} ({lake.uri_of(key)}): plan the night's designs first "
+                         f"(`packaging-pipeline designs --ds {ds}`, or the DAG's plan_designs task)")  # fmt: skip
+    work = read_json(lake, key)
+    work["designs"] = [_planned_design(d) for d in work["designs"]]
+    return work
+
+
+def _planned_design(d: dict[str, Any]) -> PlannedDesign:
+    """A :class:`PlannedDesign` back from its JSON form (lists back to tuples)."""
+    boxes = tuple((code, style, (float(inner[0]), float(inner[1]), float(inner[2])), board)
+                  for code, style, inner, board in d["boxes"])  # fmt: skip
+    return PlannedDesign(**{**d, "inks": tuple(d["inks"]), "ink_names": tuple(d["ink_names"]), "boxes": boxes})
+
+
+def compose_segment_designs(
+    settings: Any, ds: str, segment_ids: Sequence[int], workers: int | None = None
+) -> dict[str, Any]:
+    """Compose and stage the designs of ``segment_ids`` from the night's plan; replaces just those segments.
+
+    Returns what it staged: segments, designs, print files, files and bytes written, seconds.
+    """
+    lake = open_lake(settings)
+    started = time.perf_counter()
+    work = _night_work(lake, ds)
+    wanted = {int(s) for s in segment_ids}
+    unknown = sorted(wanted - {p.segment_id for p in work["designs"]})
+    if unknown:
+        raise InputError(f"segment(s) {unknown} have no designs in the plan of ds={ds}; plan the night again")
+    plans = [p for p in work["designs"] if p.segment_id in wanted]
+    with np.load(io.BytesIO(lake.read_bytes(keys.design_work_prefix(ds) + keys.DESIGN_TILES_NAME))) as stored:
+        tiles = {motif: stored[motif] for motif in {p.motif for p in plans}}
+    for segment_id in sorted(wanted):
+        lake.delete_prefix(keys.segment_staging_prefix(ds, segment_id))
+    composed = [f for files in compose_designs(plans, tiles, ds, work["artwork_source"], work["tile_mm"], workers)
+                for f in files]  # fmt: skip
+    written = lake.upload_many(composed)  # one transfer pool
+    return {
+        "segments": sorted(wanted), "designs": len(plans), "print_files": sum(len(p.boxes) for p in plans),
+        "files_written": written, "bytes_written": sum(len(b) for b, _ in composed),
+        "seconds": round(time.perf_counter() - started, 3),
+    }  # fmt: skip
+
+
+def collect_night_designs(settings: Any, ds: str, composed: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Finish the stage: check every planned design is staged, then write ``order_designs.parquet`` and,
+    last, ``plan.json`` (without it the staging is incomplete)."""
+    lake = open_lake(settings)
+    started = time.perf_counter()
+    work = _night_work(lake, ds)
+    composed = list(composed)
+    plans: list[PlannedDesign] = work["designs"]
     prefix = staging_prefix(ds)
-    removed = lake.delete_prefix(prefix)  # a rerun replaces the night's staging as a whole
-    composed = [f for files in compose_designs(plans, tiles, ds, source, tile_mm, workers) for f in files]
-    written, size = lake.upload_many(composed), sum(len(b) for b, _ in composed)  # one transfer pool
+    staged = {o.key for o in lake.list(prefix + "segment=") if o.key.endswith("/" + keys.SPEC_NAME)}
+    missing = [p for p in plans if design_prefix(ds, p.segment_id, p.design_id) + keys.SPEC_NAME not in staged]
+    if missing:
+        segments = sorted({p.segment_id for p in missing})
+        raise InputError(f"ds={ds}: {len(missing)} planned design(s) of segment(s) {segments} are not staged "
+                         f"(e.g. {missing[0].design_id}); rerun the design task of those segments")  # fmt: skip
+    work_prefix = keys.design_work_prefix(ds)
+    order_designs = read_parquet(lake, work_prefix + keys.ORDER_DESIGNS_NAME).to_pandas()
     print_key = {(p.design_id, code): print_file_key(ds, p.segment_id, p.design_id, code, inner)
                  for p in plans for code, _, inner, _ in p.boxes}  # fmt: skip
     order_designs = order_designs.assign(
@@ -320,29 +424,36 @@ def generate_night_designs(
             print_key.get((d, b)) for d, b in zip(order_designs["design_id"], order_designs["box_code"], strict=True)
         ]  # fmt: skip
     )
-    columns = ["order_id", "warehouse_id", "ship_date", "segment_id", "design_id", "box_code", "style",
-               "inner_length_mm", "inner_width_mm", "inner_height_mm", "board_grade", "esr", "print_file"]  # fmt: skip
     write_parquet(
         lake,
         prefix + keys.ORDER_DESIGNS_NAME,
-        pa.Table.from_pandas(order_designs[columns].reset_index(drop=True), preserve_index=False),
+        pa.Table.from_pandas(order_designs[list(ORDER_DESIGN_COLUMNS)].reset_index(drop=True), preserve_index=False),
     )
-    elapsed = time.perf_counter() - started
+    compose_s = round(sum(float(c["seconds"]) for c in composed), 3)
+    seconds = {**work["seconds"], "compose_and_write": compose_s}
+    seconds["total"] = round(seconds["plan"] + seconds["tiles"] + compose_s + time.perf_counter() - started, 3)
     plan = {
-        "ds": ds, "artwork_source": source.as_dict(), "segments": len({p.segment_id for p in plans}),
-        "designs": len(plans), "print_files": sum(len(p.boxes) for p in plans), "files_written": written + 1,
-        "bytes_written": size, "orders_with_design": int(order_designs["design_id"].notna().sum()),
-        "orders_unfit": int((per_order["status"] == "unfit").sum()), "replaced_files": removed,
-        "seconds": {"plan": round(t_tiles - started, 3), "tiles": round(t_compose - t_tiles, 3),
-                    "compose_and_write": round(time.perf_counter() - t_compose, 3), "total": round(elapsed, 3)},
-        "right_sizing": {k: sizing[k] for k in ("orders", "fitted", "unfit", "mean_esr", "p95_esr", "unboxed_orders")
-                         if k in sizing},  # unboxed orders still go to their warehouse, with the reason
-        "design_ids": [p.design_id for p in plans],
-        "feedback": {"stats_ds": stats["ds"] if stats else None, "policy_version": policy.version,
-                     "allocation": allocation_summary(plans)},
+        "ds": ds, "artwork_source": work["artwork_source"], "segments": len({p.segment_id for p in plans}),
+        "designs": len(plans), "print_files": sum(len(p.boxes) for p in plans),
+        "files_written": sum(int(c["files_written"]) for c in composed) + 1,
+        "bytes_written": sum(int(c["bytes_written"]) for c in composed),
+        "orders_with_design": int(order_designs["design_id"].notna().sum()), "orders_unfit": work["orders_unfit"],
+        "replaced_files": work["replaced_files"], "seconds": seconds, "right_sizing": work["right_sizing"],
+        "design_ids": [p.design_id for p in plans], "design_tasks": len(composed),
+        "feedback": {k: work["feedback"][k] for k in ("stats_ds", "policy_version", "allocation")},
     }  # fmt: skip
-    if posteriors or palettes:  # analysts see in MLflow which arms the feedback bought each segment
-        plan["feedback"]["mlflow_run_id"] = log_allocation(ds, stats["ds"], plan["feedback"]["allocation"])
+    if work["feedback"]["from_posteriors"]:  # analysts see in MLflow which arms the feedback bought each segment
+        plan["feedback"]["mlflow_run_id"] = log_allocation(ds, work["feedback"]["stats_ds"],
+                                                           plan["feedback"]["allocation"])  # fmt: skip
     lake.write_bytes(prefix + keys.PLAN_NAME, json.dumps(plan, indent=2, sort_keys=True, default=str).encode("utf-8"))
-    log.info("ds=%s: %d designs, %d print files in %.1f s", ds, plan["designs"], plan["print_files"], elapsed)
+    log.info("ds=%s: %d designs, %d print files in %.1f s", ds, plan["designs"], plan["print_files"], seconds["total"])
     return plan
+
+
+def generate_night_designs(
+    settings: Any, ds: str, designs_per_segment: int = DEFAULT_DESIGNS_PER_SEGMENT, tile_mm: float = DEFAULT_TILE_MM,
+    use_model: bool = True, workers: int | None = None, seed: int = 0,
+) -> dict[str, Any]:  # fmt: skip
+    """The whole design stage in one process (CLI ``designs``): plan, every segment in one pool, collect."""
+    segments = plan_night_designs(settings, ds, designs_per_segment, tile_mm, use_model, seed)
+    return collect_night_designs(settings, ds, [compose_segment_designs(settings, ds, segments, workers)])

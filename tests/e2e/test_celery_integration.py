@@ -2,13 +2,15 @@
 
 Started here: an S3 endpoint (moto server), an MLflow tracking server on PostgreSQL with artifacts on
 that S3, a Spark standalone master and worker from the venv's pyspark, and Airflow 3 with PostgreSQL
-metadata and the CeleryExecutor on Redis (api-server, scheduler, dag-processor, one Celery worker on
-queues ``default`` and ``gpu``). The run is triggered through the REST API like an operator would.
+metadata and the CeleryExecutor on Redis (api-server, scheduler, dag-processor, two one-slot Celery
+workers on queues ``default`` and ``gpu``). The run is triggered through the REST API like an
+operator would.
 
-What this proves, each asserted: the run succeeds; every task ran on the Celery worker (its task
-instance carries the worker's own hostname and the worker logged the workload), the GAN on queue and
-pool ``gpu``; both Spark jobs ran as applications of the standalone master; MLflow artifacts landed on
-S3; the published batch on S3 is whole (manifest sha256s match, ``_SUCCESS``, ``LATEST``).
+What this proves, each asserted: the run succeeds; every task ran on a Celery worker (its task
+instance carries the worker's own hostname and that worker logged the workload), the GAN on queue and
+pool ``gpu``, the mapped design tasks (one per segment) on both workers; both Spark jobs ran as
+applications of the standalone master; MLflow artifacts landed on S3; the published batch on S3 is
+whole (manifest sha256s match, ``_SUCCESS``, ``LATEST``).
 
 Isolation: databases with unique names, an empty Redis db, free ports; every process is started in
 its own process group and killed with it, databases are dropped, also when the test fails.
@@ -276,26 +278,29 @@ def _start_stack(root: Path, procs: Processes, databases: dict[str, str], redis_
         done = subprocess.run([airflow, *args], env=airflow_env, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, f"airflow {' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
 
-    worker_name = f"celery-worker-{uuid.uuid4().hex[:8]}"
-    identity = root / "worker_identity"
-    identity.mkdir()
-    (identity / "packaging_it_worker.py").write_text(HOSTNAME_MODULE.format(name=worker_name))
-    worker_env = {**airflow_env, "PYTHONPATH": str(identity),
-                  "AIRFLOW__CORE__HOSTNAME_CALLABLE": "packaging_it_worker.hostname"}  # fmt: skip
+    workers = {f"celery-worker-{n}": f"celery-worker-{n}-{uuid.uuid4().hex[:8]}" for n in (1, 2)}
     procs.start("api-server", [airflow, "api-server", "--host", "127.0.0.1", "--port", str(ports["api"]),
                                "--workers", "1"], airflow_env)  # fmt: skip
     procs.start("scheduler", [airflow, "scheduler"], airflow_env)
     procs.start("dag-processor", [airflow, "dag-processor"], airflow_env)
-    procs.start("celery-worker", [airflow, "celery", "worker", "-q", "default,gpu", "--concurrency", "2",
-                                  "--celery-hostname", f"{worker_name}@%h"], worker_env)  # fmt: skip
+    # Two workers of one slot each: the night's mapped design tasks must spread over both.
+    for proc_name, worker_name in workers.items():
+        identity = root / f"identity-{proc_name}"
+        identity.mkdir()
+        (identity / "packaging_it_worker.py").write_text(HOSTNAME_MODULE.format(name=worker_name))
+        worker_env = {**airflow_env, "PYTHONPATH": str(identity),
+                      "AIRFLOW__CORE__HOSTNAME_CALLABLE": "packaging_it_worker.hostname"}  # fmt: skip
+        procs.start(proc_name, [airflow, "celery", "worker", "-q", "default,gpu", "--concurrency", "1",
+                                "--celery-hostname", f"{worker_name}@%h"], worker_env)  # fmt: skip
 
     _wait_until("the Airflow api-server", lambda: _http_json(f"{api}/api/v2/monitor/health"), 240, procs)
     _wait_until("the MLflow server", lambda: urllib.request.urlopen(
         f"http://127.0.0.1:{ports['mlflow']}/health", timeout=5).status == 200, 240, procs)  # fmt: skip
-    _wait_until("the Celery worker", lambda: "ready" in procs.log("celery-worker", 100_000), 240, procs)
+    for proc_name in workers:
+        _wait_until(f"the Celery worker {proc_name}", lambda n=proc_name: "ready" in procs.log(n, 100_000), 240, procs)
     return {
         "procs": procs, "api": api, "password": password, "env": airflow_env, "s3_url": s3_url, "bucket": bucket,
-        "spark_json": spark_json, "spark_master": master, "worker_name": worker_name,
+        "spark_json": spark_json, "spark_master": master, "workers": workers,
         "mlflow": airflow_env["MLFLOW_TRACKING_URI"],
     }  # fmt: skip
 
@@ -333,7 +338,7 @@ def _wait_for_run(stack: dict, token: str, run_id: str, timeout: float) -> dict:
                              for ti in broken)  # fmt: skip
             states = {ti["task_id"]: ti["state"] for ti in tis}
             pytest.fail(f"run {run_id} is {run['state']}, tasks {states}\n{logs}\n"
-                        f"--- worker log:\n{stack['procs'].log('celery-worker')}")  # fmt: skip
+                        + "".join(f"--- {name} log:\n{stack['procs'].log(name)}" for name in stack["workers"]))
         if run["state"] == "success":
             return run
         if time.monotonic() > deadline:
@@ -368,19 +373,27 @@ def test_nightly_runs_on_celery_workers_a_spark_cluster_mlflow_server_and_s3(sta
     run = _wait_for_run(stack, token, run["dag_run_id"], timeout=1500)
     assert run["state"] == "success"
 
-    # Every task ran once, on the Celery worker: its hostname, a Celery queue, and the worker's own log.
-    tis = {ti["task_id"]: ti for ti in _task_instances(stack, token, run["dag_run_id"])}
+    # Every task ran once, on a Celery worker: its hostname, a Celery queue, and that worker's own log.
+    all_tis = _task_instances(stack, token, run["dag_run_id"])
+    tis = {ti["task_id"]: ti for ti in all_tis if ti["map_index"] < 0}
     assert set(tis) >= {"wait_for_raw_inputs", "ingest_raw", *SPARK_TASKS, "log_segment_profiles",
-                        "train_pattern_gan", "evaluate_and_promote_model", "generate_designs",
+                        "train_pattern_gan", "evaluate_and_promote_model", "plan_designs", "collect_designs",
                         "evaluate_sustainability", "publish_batch"}, sorted(tis)  # fmt: skip
-    worker_log = procs.log("celery-worker", 10_000_000)
-    for task_id, ti in tis.items():
-        assert ti["state"] == "success", (task_id, ti["state"])
-        assert ti["hostname"] == stack["worker_name"], f"{task_id} ran on {ti['hostname']!r}, not the Celery worker"
-        assert f"task_id='{task_id}'" in worker_log, f"the Celery worker never received {task_id}"
-    assert worker_log.count("Executing workload in Celery") >= len(tis)
+    logs = {worker_name: procs.log(proc_name, 10_000_000) for proc_name, worker_name in stack["workers"].items()}
+    for ti in all_tis:
+        label = f"{ti['task_id']}[{ti['map_index']}]"
+        assert ti["state"] == "success", (label, ti["state"])
+        assert ti["hostname"] in logs, f"{label} ran on {ti['hostname']!r}, not a Celery worker"
+        assert f"task_id='{ti['task_id']}'" in logs[ti["hostname"]], f"{ti['hostname']} never received {label}"
+    assert sum(log.count("Executing workload in Celery") for log in logs.values()) >= len(all_tis)
     assert (tis["train_pattern_gan"]["queue"], tis["train_pattern_gan"]["pool"]) == ("gpu", "gpu")
-    assert {ti["queue"] for task_id, ti in tis.items() if task_id != "train_pattern_gan"} == {"default"}
+    assert {ti["queue"] for ti in all_tis if ti["task_id"] != "train_pattern_gan"} == {"default"}
+    # One design task per segment, and they spread over both workers.
+    segments = _http_json(f"{api}/api/v2/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}/taskInstances/plan_designs"
+                          "/xcomEntries/return_value?deserialize=true", token=token)["value"]  # fmt: skip
+    designs = [ti for ti in all_tis if ti["task_id"] == "generate_designs"]
+    assert sorted(ti["map_index"] for ti in designs) == list(range(len(segments))) and len(segments) >= 2
+    assert {ti["hostname"] for ti in designs} == set(logs), [(ti["map_index"], ti["hostname"]) for ti in designs]
 
     # Spark jobs were applications of the standalone master, not local mode.
     cluster = _http_json(stack["spark_json"])

@@ -74,8 +74,13 @@ def test_nightly_dag_ingests_a_generated_night(airflow_db, tmp_path, monkeypatch
 
     # Designs: every segment got its designs, every fitted order a design and a print file that exists.
     plan = read_json(lake, "designs/staging/ds=2026-11-01/plan.json")
-    made = run.get_task_instance("generate_designs").xcom_pull(task_ids="generate_designs")
+    made = run.get_task_instance("collect_designs").xcom_pull(task_ids="collect_designs")
     assert made["designs"] == plan["designs"] >= 4 and plan["print_files"] >= plan["designs"]
+    # One mapped design task per segment (and the default segment), each staging only its own designs.
+    segments = run.get_task_instance("plan_designs").xcom_pull(task_ids="plan_designs")
+    mapped = sorted(ti.map_index for ti in run.get_task_instances() if ti.task_id == "generate_designs")
+    assert mapped == list(range(len(segments))) and plan["segments"] == len(segments) == plan["design_tasks"] >= 2
+    assert all(ti.state == "success" for ti in run.get_task_instances() if ti.task_id == "generate_designs")
     expected = "model" if gate["promoted"] else "procedural"  # never an unpromoted model
     assert plan["artwork_source"]["kind"] == expected
     import pyarrow.parquet as pq

@@ -53,7 +53,9 @@ def test_nightly_graph(dagbag):
         "right_size_orders",
         "train_pattern_gan",
         "evaluate_and_promote_model",
+        "plan_designs",
         "generate_designs",
+        "collect_designs",
         "evaluate_sustainability",
         "publish_batch",
     }
@@ -64,7 +66,9 @@ def test_nightly_graph(dagbag):
         "right_size_orders",
         "train_pattern_gan",
         "evaluate_and_promote_model",
+        "plan_designs",
         "generate_designs",
+        "collect_designs",
         "evaluate_sustainability",
         "publish_batch",
     }
@@ -73,12 +77,16 @@ def test_nightly_graph(dagbag):
     assert train.queue == "gpu" and train.pool == "gpu"
     # Parcels come from ingest alone, before any artwork, and designs read them.
     assert downstream["ingest_raw"] == {"build_customer_features", "right_size_orders"}
-    assert downstream["right_size_orders"] == {"generate_designs"}
+    assert downstream["right_size_orders"] == {"plan_designs"}
     assert downstream["build_customer_features"] == {"segment_customers"}
     assert downstream["segment_customers"] == {"log_segment_profiles"}
     # Designs wait for both halves: the night's segments and the gate's decision on the model.
-    assert downstream["log_segment_profiles"] == downstream["evaluate_and_promote_model"] == {"generate_designs"}
-    assert downstream["generate_designs"] == {"evaluate_sustainability", "publish_batch"}
+    assert downstream["log_segment_profiles"] == downstream["evaluate_and_promote_model"] == {"plan_designs"}
+    # One design task per segment (mapped over the plan's segments), then one step collects them.
+    assert downstream["plan_designs"] == {"generate_designs"}
+    assert dag.get_task("generate_designs").op_kwargs_expand_input.value.keys() == {"segment"}
+    assert downstream["generate_designs"] == {"collect_designs"}
+    assert downstream["collect_designs"] == {"evaluate_sustainability", "publish_batch"}
     assert downstream["evaluate_sustainability"] == {"publish_batch"}
     assert [o.name for o in dag.get_task("publish_batch").outlets] == ["packaging_published_batch"]
     assert dag.get_task("ingest_raw").retry_exponential_backoff

@@ -9,9 +9,15 @@ import pyarrow.parquet as pq
 import pytest
 
 from packaging_pipeline.core.errors import InputError
-from packaging_pipeline.core.keys import staging_prefix
+from packaging_pipeline.core.keys import segment_staging_prefix, staging_prefix
 from packaging_pipeline.core.storage import LocalLake
-from packaging_pipeline.design.batch import DEFAULT_SEGMENT, generate_night_designs
+from packaging_pipeline.design.batch import (
+    DEFAULT_SEGMENT,
+    collect_night_designs,
+    compose_segment_designs,
+    generate_night_designs,
+    plan_night_designs,
+)
 from tests.support.nights import DS
 
 
@@ -71,6 +77,34 @@ def test_a_rerun_replaces_the_staging_with_identical_files(night):
     lake.write_bytes(staging_prefix(DS) + "segment=9/stale/spec.json", b"{}")  # left by an older run
     generate_night_designs(settings, DS, designs_per_segment=2, use_model=False, workers=2)
     assert _hashes(lake) == first  # byte-identical, whether composed in one process or two
+
+
+def test_one_task_per_segment_stages_the_same_files_and_a_retry_replaces_only_its_segment(night):
+    lake, settings = night
+    generate_night_designs(settings, DS, designs_per_segment=2, use_model=False, workers=1)
+    whole = _hashes(lake)
+    segments = plan_night_designs(settings, DS, designs_per_segment=2, use_model=False)
+    assert segments == [DEFAULT_SEGMENT, 0, 1] and not lake.list(staging_prefix(DS))  # the plan clears staging
+    composed = [compose_segment_designs(settings, DS, [s], workers=1) for s in segments]
+    assert [c["segments"] for c in composed] == [[s] for s in segments] and sum(c["designs"] for c in composed) == 5
+    with pytest.raises(InputError, match=r"segment\(s\) \[7\] have no designs in the plan of ds=2026-11-02"):
+        compose_segment_designs(settings, DS, [7])
+    # A retried segment replaces its own folder and nothing else.
+    seg0, seg1 = segment_staging_prefix(DS, 0), segment_staging_prefix(DS, 1)
+    lake.write_bytes(seg0 + "left-by-the-failed-try.pdf", b"%PDF-partial")
+    other = {o.key: lake.read_bytes(o.key) for o in lake.list(seg1)}
+    compose_segment_designs(settings, DS, [0], workers=1)
+    assert not lake.exists(seg0 + "left-by-the-failed-try.pdf")
+    assert {o.key: lake.read_bytes(o.key) for o in lake.list(seg1)} == other
+    # The collect step refuses a night with a segment missing, naming it; then it finishes the night.
+    lake.delete_prefix(seg1)
+    with pytest.raises(InputError, match=r"planned design\(s\) of segment\(s\) \[1\] are not staged"):
+        collect_night_designs(settings, DS, composed)
+    assert not lake.exists(staging_prefix(DS) + "plan.json")
+    compose_segment_designs(settings, DS, [1], workers=1)
+    plan = collect_night_designs(settings, DS, composed)
+    assert plan["design_tasks"] == 3 and plan["designs"] == 5
+    assert _hashes(lake) == whole  # byte-identical to the stage in one process
 
 
 def test_a_night_without_segments_is_a_clear_error(night):
