@@ -41,25 +41,36 @@ BEFORE_LAST=$("$BIN/python" -c "import datetime as d; print(d.date.fromisoformat
 # The run at 03:00 UTC the next morning is the one whose data interval starts on LAST.
 RUN_AT=$("$BIN/python" -c "import datetime as d; print(d.date.fromisoformat('$LAST') + d.timedelta(days=1))")T03:00:00+00:00
 
+# Stage timings for the closing table: lap NAME records the seconds since the previous lap.
+LAPS=""; DEMO_T0=$(date +%s); LAP_AT=$DEMO_T0
+lap() { local now; now=$(date +%s); LAPS+="$(printf '  %-46s %5d s' "$1" $((now - LAP_AT)))"$'\n'; LAP_AT=$now; }
+
 echo "== 1/5 sample data: $CUSTOMERS customers, $DAYS nights from $START -> $PACKAGING_LAKE_URI"
 packaging-pipeline sample-data --start "$START" --days "$DAYS" --customers "$CUSTOMERS" --seed 7
+lap "1 sample data"
 
 if [ "$DAYS" -gt 1 ]; then
   echo "== 2/5 backfill of the history, $START .. $BEFORE_LAST: ingest, features (--rebuild), segments"
   packaging-pipeline ingest --start "$START" --end "$BEFORE_LAST"
+  lap "2 backfill: ingest"
   packaging-pipeline features --ds "$BEFORE_LAST" --rebuild 2> "$PACKAGING_HOME/features-backfill.log"
+  lap "2 backfill: features --rebuild (Spark)"
   packaging-pipeline segment --ds "$BEFORE_LAST" 2> "$PACKAGING_HOME/segment-backfill.log"
+  lap "2 backfill: segment (Spark)"
   echo "   pattern GAN for $BEFORE_LAST: train from scratch (cpu profile), evaluate, promote if it passes the gate"
   packaging-pipeline train --ds "$BEFORE_LAST" --json 2> "$PACKAGING_HOME/train-backfill.log" \
     | "$BIN/python" -c 'import json, sys; r = json.load(sys.stdin); print("   trained model v%s: %s epochs, %.0f images/s" % (r["model_version"], r["epochs_run"], r["images_per_second"]))'
+  lap "2 backfill: GAN train"
   packaging-pipeline evaluate-model --ds "$BEFORE_LAST" --json 2> "$PACKAGING_HOME/evaluate-backfill.log" \
     | "$BIN/python" -c 'import json, sys; r = json.load(sys.stdin); print("   gate: %s (%s)" % ("promoted" if r["promoted"] else "rejected", "; ".join(r["reasons"])))'
+  lap "2 backfill: GAN evaluate and gate (judge)"
 fi
 
 echo "== 3/5 Airflow metadata DB ($AIRFLOW__DATABASE__SQL_ALCHEMY_CONN)"
 airflow db migrate > "$AIRFLOW_HOME/db-migrate.log" 2>&1 || { tail -50 "$AIRFLOW_HOME/db-migrate.log"; exit 1; }
 # One GPU job at a time: the training task runs in this one-slot pool (queue `gpu` when scaled out).
 airflow pools set gpu 1 "one slot per GPU worker: pattern GAN training" > /dev/null
+lap "3 Airflow metadata DB"
 
 echo "== 4/5 the nightly DAG for ds=$LAST (airflow dags test packaging_nightly), one line per task state change"
 LOG="$AIRFLOW_HOME/demo-dags-test.log"
@@ -68,7 +79,7 @@ if ! "$BIN/python" scripts/follow_night.py --progress "$AIRFLOW_HOME/demo-progre
     -- airflow dags test packaging_nightly "$RUN_AT" | sed -u 's/^/    /'; then
   tail -60 "$LOG"; echo "error: the nightly DAG failed; full log in $LOG" >&2; exit 1
 fi
-grep -E "DagRun Finished" "$LOG" | sed 's/^/    /' | tail -1 || true
+lap "4 nightly DAG (airflow dags test)"
 if ! grep -q "DagRun Finished.*state=success" "$LOG"; then
   tail -60 "$LOG"; echo "error: the nightly DAG run did not succeed; full log in $LOG" >&2; exit 1
 fi
@@ -102,6 +113,12 @@ if lake.exists("published/LATEST"):
     print(f"  packaging-pipeline pull --ds latest --warehouse <id> --dest /tmp/wh "
           f"(warehouses: {', '.join(sorted(manifest['counts']['orders_per_warehouse']))})")
 PY
+
+lap "5 status"
+echo
+echo "== where the time went (install excluded)"
+printf '%s' "$LAPS"
+printf '  %-46s %5d s\n' "total" $(( $(date +%s) - DEMO_T0 ))
 
 cat <<EOF
 
