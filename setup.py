@@ -10,7 +10,7 @@ the GPU build), ``tracking`` (MLflow), ``airflow`` (DAGs and providers), ``dev``
 
 from setuptools import find_packages, setup
 
-CORE = ["boto3", "fonttools", "numpy", "pandas", "pillow", "pyarrow<26", "pydantic>=2", "pyyaml", "scipy"]
+CORE = ["boto3", "fonttools", "numpy", "pandas", "pillow", "pyarrow<26", "pydantic>=2", "pyyaml", "rich", "scipy"]
 EXTRAS = {
     "core": [],
     "spark": ["pyspark==4.3.0"],

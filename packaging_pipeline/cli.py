@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from packaging_pipeline.core import progress
 from packaging_pipeline.core.config import Settings
 from packaging_pipeline.core.errors import PipelineError
 from packaging_pipeline.core.formats import dumps
@@ -581,7 +582,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace, Settings], dict[str, Any]] = args.handler
     try:
         settings = Settings.from_env(lake_uri=args.lake)
-        result = handler(args, settings)
+        with progress.to_stream(sys.stderr):  # stderr: with --json, stdout stays one JSON object
+            result = handler(args, settings)
     except PipelineError as exc:
         print(f"packaging-pipeline {args.command}: error: {exc}", file=sys.stderr)
         return 2

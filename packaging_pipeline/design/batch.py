@@ -45,6 +45,7 @@ from packaging_pipeline.core.formats import (
 )
 from packaging_pipeline.core.hashing import sha256_hex, stable_hash64
 from packaging_pipeline.core.keys import design_prefix, print_file_key, staging_prefix
+from packaging_pipeline.core.progress import track
 from packaging_pipeline.core.storage import Lake, open_lake
 from packaging_pipeline.design.artwork import night_tiles, palette_variants
 from packaging_pipeline.design.compose import DEFAULT_TILE_MM, Design, clean_message, layout_for
@@ -390,8 +391,11 @@ def compose_segment_designs(
         tiles = {motif: stored[motif] for motif in {p.motif for p in plans}}
     for segment_id in sorted(wanted):
         lake.delete_prefix(keys.segment_staging_prefix(ds, segment_id))
-    composed = [f for files in compose_designs(plans, tiles, ds, work["artwork_source"], work["tile_mm"], workers)
-                for f in files]  # fmt: skip
+    composed: list[tuple[bytes, str]] = []
+    with track("composing designs", len(plans), "designs") as done:
+        for files in compose_designs(plans, tiles, ds, work["artwork_source"], work["tile_mm"], workers):
+            composed.extend(files)
+            done.advance()
     written = lake.upload_many(composed)  # one transfer pool
     return {
         "segments": sorted(wanted), "designs": len(plans), "print_files": sum(len(p.boxes) for p in plans),

@@ -30,6 +30,7 @@ from packaging_pipeline.core import keys
 from packaging_pipeline.core.config import Settings
 from packaging_pipeline.core.errors import InputError
 from packaging_pipeline.core.formats import read_json, read_parquet, read_parquet_prefix, write_json, write_parquet
+from packaging_pipeline.core.progress import track
 from packaging_pipeline.core.schemas import CATALOG, ORDERS
 from packaging_pipeline.core.storage import Lake, open_lake
 from packaging_pipeline.design.boxes import BoxCatalog, Dims, OnDemandMachine, format_dims, load_box_catalog
@@ -134,13 +135,15 @@ def right_size_orders(
     guest = frame[customer].isna().to_numpy() if customer else np.zeros(len(frame), bool)
     rows: list[dict[str, Any]] = []
     start = 0
-    for i in range(1, len(keys_) + 1):
-        if i < len(keys_) and keys_[i] == keys_[start]:
-            continue
-        order_id, warehouse_id, ship_date = keys_[start]
-        rows.extend(sizer.order(order_id, warehouse_id, ship_date, bool(guest[start:i].all()), pid[start:i],
-                                qty[start:i]))  # fmt: skip
-        start = i
+    with track("right-sizing", len(set(keys_)), "orders") as done:
+        for i in range(1, len(keys_) + 1):
+            if i < len(keys_) and keys_[i] == keys_[start]:
+                continue
+            order_id, warehouse_id, ship_date = keys_[start]
+            rows.extend(sizer.order(order_id, warehouse_id, ship_date, bool(guest[start:i].all()), pid[start:i],
+                                    qty[start:i]))  # fmt: skip
+            done.advance()
+            start = i
     return pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
 
 

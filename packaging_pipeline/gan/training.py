@@ -20,6 +20,7 @@ import numpy as np
 from packaging_pipeline.core.config import normalise_lake_uri
 from packaging_pipeline.core.errors import InputError, PipelineError
 from packaging_pipeline.core.keys import gan_checkpoint_prefix
+from packaging_pipeline.core.progress import Tracker, track
 from packaging_pipeline.core.storage import open_lake
 from packaging_pipeline.core.tracking import night_run, tracking_uri
 from packaging_pipeline.gan.checkpoints import load_checkpoint, save_checkpoint
@@ -252,7 +253,9 @@ def train_pattern_gan(
             mlflow.log_metric("pretrain_motif_accuracy", train_accuracy)
         history = None
         if start_epoch < total_epochs:
-            history = gan.fit(dataset, epochs=total_epochs, initial_epoch=start_epoch, callbacks=[callback], verbose=0)
+            with track("training the pattern GAN", total_epochs - start_epoch, "epochs") as callback.progress:
+                history = gan.fit(dataset, epochs=total_epochs, initial_epoch=start_epoch, callbacks=[callback],
+                                  verbose=0)  # fmt: skip
         images_per_s = float(np.median(throughput)) if throughput else 0.0
         mlflow.log_metrics(
             {"images_per_second": images_per_s, "gflops_per_second": images_per_s * flops_per_image / 1e9}
@@ -278,6 +281,7 @@ class EpochLogger(keras.callbacks.Callback):
         self.images_per_epoch, self.throughput = images_per_epoch, throughput
         self.warm_from, self.grid = warm_from, grid
         self.t0 = time.perf_counter()
+        self.progress: Tracker | None = None
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.t0 = time.perf_counter()
@@ -296,6 +300,8 @@ class EpochLogger(keras.callbacks.Callback):
         state = {"epoch": epoch + 1, "step": int(self.gan.g_optimizer.iterations.numpy()),
                  "warm_started_from": self.warm_from}  # fmt: skip
         save_checkpoint(self.lake, self.ds, self.gan, state)
+        if self.progress is not None:
+            self.progress.advance()
 
 
 CORPUS_TAG = "corpus.uri"

@@ -28,8 +28,10 @@ def test_cli_right_size_json(tmp_path, capsys):
 
     out = run_cli("right-size", "--lake", uri, "--ds", "2026-11-02", "--json")
     assert out.returncode == 0, out.stderr
-    result = json.loads(out.stdout)
+    result = json.loads(out.stdout)  # progress goes to stderr: stdout is one JSON object
     summary, orders = result["summary"], result["orders"]
+    done = f"right-sizing: {summary['orders'] + summary['returns_only']:,}/"
+    assert any(line.startswith(done) and line.endswith(", done") for line in out.stderr.splitlines()), out.stderr
     assert summary["ship_date"] == "2026-11-03" and summary["catalog_snapshot"] == "2026-11-01"
     assert summary["order_partitions"] == ["2026-11-01", "2026-11-02"]
     shipped = [o for o in orders if o["status"] != "returns_only"]  # one row per parcel
