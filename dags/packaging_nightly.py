@@ -198,7 +198,9 @@ def packaging_nightly() -> None:
             return plan_night_designs(settings, night, designs_per_segment=params["designs_per_segment"],
                                       tile_mm=float(params["tile_mm"]))  # fmt: skip
 
-    @task(execution_timeout=dt.timedelta(hours=2), map_index_template="segment {{ segment_id }}")
+    @task(execution_timeout=dt.timedelta(hours=2), map_index_template="segment {{ segment_id }}",
+          doc_md="Compose one segment's designs into `designs/staging/ds=<ds>/segment=<id>/`; a retry "
+                 "replaces only that segment.")  # fmt: skip
     def generate_designs(night: str, segment: int, **context) -> dict:
         """Compose one segment's designs (print files per box size, previews, spec) into the night's staging."""
         from airflow.sdk import get_current_context
@@ -228,15 +230,24 @@ def packaging_nightly() -> None:
         return {"counts": gate["counts"], "policy": gate["policy"]}
 
     @task(outlets=[PUBLISHED_BATCH])
-    def publish_batch(night: str, designs: dict, gate: dict, **context) -> dict:
-        """Publish the gated batch for warehouses: files, assignments, manifest, then _SUCCESS, then LATEST."""
+    def publish_batch(night: str, designs: dict, gate: dict, parcels: dict, **context) -> dict:
+        """Publish the gated batch for warehouses: files, assignments, manifest, then _SUCCESS, then LATEST.
+
+        Returns the night's summary (its XCom, and the Asset event's extra): designs, parcels, mean ESR,
+        the published URI.
+        """
         from packaging_pipeline.publication.publish import publish_night
 
         with night_stage(context) as settings:
             result = publish_night(settings, night,
                                    model_version=designs["artwork_source"].get("model_version"))  # fmt: skip
-        context["outlet_events"][PUBLISHED_BATCH].extra = {"ds": night, "prefix": result["published_uri"]}
-        return {k: result[k] for k in ("published_uri", "designs", "print_files", "orders", "latest")}
+        summary = {
+            **{k: result[k] for k in ("published_uri", "designs", "print_files", "orders", "latest")},
+            **{k: parcels[k] for k in ("parcels", "own_packaging", "mean_esr", "share_esr_over_50pct")},
+            "designs_rejected": gate["counts"].get("rejected", 0),
+        }  # fmt: skip
+        context["outlet_events"][PUBLISHED_BATCH].extra = {"ds": night, "prefix": result["published_uri"], **summary}
+        return summary
 
     night = wait_for_raw_inputs()
     ingested = ingest_raw(night)
@@ -245,10 +256,11 @@ def packaging_nightly() -> None:
     gate = evaluate_and_promote_model(night, train_pattern_gan(night))
     segments = plan_designs(night, gate)
     profiles >> segments
-    ingested >> right_size_orders(night) >> segments
+    parcels = right_size_orders(night)
+    ingested >> parcels >> segments
     # One design task per segment, spread over the workers; a failed segment retries alone.
     designs = collect_designs(night, generate_designs.partial(night=night).expand(segment=segments))
-    publish_batch(night, designs, evaluate_sustainability(night, designs))
+    publish_batch(night, designs, evaluate_sustainability(night, designs), parcels)
 
 
 packaging_nightly()

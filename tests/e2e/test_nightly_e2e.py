@@ -33,8 +33,23 @@ def test_nightly_dag_ingests_a_generated_night(airflow_db, tmp_path, monkeypatch
     monkeypatch.setenv("PACKAGING_LAKE_URI", lake.uri)
     monkeypatch.setenv("PACKAGING_PSEUDONYM_KEY", TEST_PSEUDONYM_KEY)
 
+    # One segment's design task fails once (a worker lost, a flaky store) and succeeds on its retry.
+    from packaging_pipeline.design import batch
+
+    compose, failed = batch.compose_segment_designs, []
+
+    def fails_once(settings, night, segment_ids, workers=None):  # noqa: ANN001, ANN202
+        if not failed:
+            failed.append(list(segment_ids))
+            raise ConnectionError("injected: the store dropped the connection")
+        return compose(settings, night, segment_ids, workers)
+
+    monkeypatch.setattr(batch, "compose_segment_designs", fails_once)
+    dag = _nightly_dag()
+    dag.get_task("generate_designs").retries = 1
+    dag.get_task("generate_designs").retry_delay = dt.timedelta(0)
     # The run at 03:00 on 2026-11-02 covers the interval that starts 2026-11-01 03:00: ds = 2026-11-01.
-    run = _nightly_dag().test(
+    run = dag.test(
         logical_date=dt.datetime(2026, 11, 2, 3, tzinfo=dt.UTC),
         run_conf={"segment_k": 4, "min_segment_size": 10, "gan_epochs": 1, "gan_pretrain_epochs": 1},
     )
@@ -80,7 +95,11 @@ def test_nightly_dag_ingests_a_generated_night(airflow_db, tmp_path, monkeypatch
     segments = run.get_task_instance("plan_designs").xcom_pull(task_ids="plan_designs")
     mapped = sorted(ti.map_index for ti in run.get_task_instances() if ti.task_id == "generate_designs")
     assert mapped == list(range(len(segments))) and plan["segments"] == len(segments) == plan["design_tasks"] >= 2
-    assert all(ti.state == "success" for ti in run.get_task_instances() if ti.task_id == "generate_designs")
+    tries = {ti.map_index: (ti.state, ti.try_number) for ti in run.get_task_instances()
+             if ti.task_id == "generate_designs"}  # fmt: skip
+    retried = segments.index(failed[0][0])
+    assert tries[retried] == ("success", 2), tries  # the failed segment retried alone
+    assert all(t == ("success", 1) for i, t in tries.items() if i != retried), tries
     expected = "model" if gate["promoted"] else "procedural"  # never an unpromoted model
     assert plan["artwork_source"]["kind"] == expected
     import pyarrow.parquet as pq
@@ -93,6 +112,7 @@ def test_nightly_dag_ingests_a_generated_night(airflow_db, tmp_path, monkeypatch
     gate_counts = run.get_task_instance("evaluate_sustainability").xcom_pull(task_ids="evaluate_sustainability")
     assert gate_counts["counts"]["designs"] == plan["designs"]
     published = run.get_task_instance("publish_batch").xcom_pull(task_ids="publish_batch")
+    assert published["parcels"] == sized["parcels"] and published["mean_esr"] == sized["mean_esr"]  # the summary
     assert lake.exists("published/ds=2026-11-01/_SUCCESS") and lake.read_text("published/LATEST").strip() == DS
     manifest = read_json(lake, "published/ds=2026-11-01/manifest.json")
     assert manifest["ds"] == DS and published["designs"] == manifest["counts"]["designs"] > 0

@@ -77,7 +77,7 @@ def test_nightly_graph(dagbag):
     assert train.queue == "gpu" and train.pool == "gpu"
     # Parcels come from ingest alone, before any artwork, and designs read them.
     assert downstream["ingest_raw"] == {"build_customer_features", "right_size_orders"}
-    assert downstream["right_size_orders"] == {"plan_designs"}
+    assert downstream["right_size_orders"] == {"plan_designs", "publish_batch"}  # its summary ends the night
     assert downstream["build_customer_features"] == {"segment_customers"}
     assert downstream["segment_customers"] == {"log_segment_profiles"}
     # Designs wait for both halves: the night's segments and the gate's decision on the model.
@@ -87,6 +87,7 @@ def test_nightly_graph(dagbag):
     assert dag.get_task("generate_designs").op_kwargs_expand_input.value.keys() == {"segment"}
     assert downstream["generate_designs"] == {"collect_designs"}
     assert downstream["collect_designs"] == {"evaluate_sustainability", "publish_batch"}
+    assert all(t.doc_md for t in dag.tasks), [t.task_id for t in dag.tasks if not t.doc_md]
     assert downstream["evaluate_sustainability"] == {"publish_batch"}
     assert [o.name for o in dag.get_task("publish_batch").outlets] == ["packaging_published_batch"]
     assert dag.get_task("ingest_raw").retry_exponential_backoff
