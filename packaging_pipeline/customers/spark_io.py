@@ -9,17 +9,20 @@ scratch directory on a filesystem every Spark worker mounts at the same path (``
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from packaging_pipeline.core.config import Settings
 from packaging_pipeline.core.errors import PipelineError
 from packaging_pipeline.core.formats import dumps
+from packaging_pipeline.core.progress import Tracker, track
 from packaging_pipeline.core.storage import Lake, LocalLake, S3Lake, open_lake
 
 if TYPE_CHECKING:
@@ -229,11 +232,48 @@ def run_spark_stage(
     own = spark is None and SparkSession.getActiveSession() is None
     session = spark or build_session(app_name, master)
     try:
-        with SparkLake(open_lake(settings), session) as io:
+        with SparkLake(open_lake(settings), session) as io, reporting_spark_tasks(session, app_name):
             return stage(io)
     finally:
         if own:
             session.stop()
+
+
+@contextlib.contextmanager
+def reporting_spark_tasks(session: SparkSession, what: str, poll_s: float = 1.0) -> Iterator[None]:
+    """Report a Spark stage run's progress (:mod:`packaging_pipeline.core.progress`): the Spark tasks it
+    has completed, polled from the status tracker in a thread (the total is not known up front)."""
+    status = session.sparkContext.statusTracker()
+    stop = threading.Event()
+    counted: dict[int, int] = {}  # Spark stage id -> its completed tasks already reported
+    finished = set(status.getJobIdsForGroup())  # jobs whose stages are all counted; earlier ones are not ours
+
+    def sweep(done: Tracker) -> None:
+        for job_id in status.getJobIdsForGroup():
+            job = None if job_id in finished else status.getJobInfo(job_id)
+            if job is None:
+                continue
+            for stage_id in job.stageIds:
+                stage = status.getStageInfo(stage_id)
+                if stage is not None and stage.numCompletedTasks > counted.get(stage_id, 0):
+                    done.advance(stage.numCompletedTasks - counted.get(stage_id, 0))
+                    counted[stage_id] = stage.numCompletedTasks
+            if job.status in ("SUCCEEDED", "FAILED"):
+                finished.add(job_id)
+
+    def poll(done: Tracker) -> None:
+        while not stop.wait(poll_s):
+            sweep(done)
+
+    with track(what, None, "Spark tasks") as done:
+        thread = threading.Thread(target=poll, args=(done,), name="spark-progress", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+            sweep(done)  # what finished since the last poll
 
 
 def spark_job_main(app_name: str, lake_uri: str, stage: Callable[[SparkLake], dict]) -> int:

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import math
+import re
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from packaging_pipeline.core import progress
 from packaging_pipeline.core.errors import InputError
 from packaging_pipeline.core.formats import write_json, write_parquet
 from packaging_pipeline.core.keys import accepted_prefix, ingest_report_key
 from packaging_pipeline.core.schemas import CLICKSTREAM, ORDERS
 from packaging_pipeline.core.storage import LocalLake
 from packaging_pipeline.customers.features import run_customer_features
-from packaging_pipeline.customers.spark_io import SparkLake
+from packaging_pipeline.customers.spark_io import SparkLake, reporting_spark_tasks
 from packaging_pipeline.ingest.raw import ingest_range
 from packaging_pipeline.sample_data.generate import generate_sample_data
 
@@ -252,3 +255,14 @@ def test_cli_features_and_segment_round_trip(spark, sample_lake, capsys):
     assert main(["segment", "--lake", sample_lake.uri, "--ds", "2026-11-30"]) == 2
     assert "features --ds 2026-11-30" in capsys.readouterr().err
     assert spark.range(1).count() == 1, "the CLI must not stop a session it did not start"
+
+
+def test_a_spark_stage_reports_the_tasks_it_completed(spark):
+    """What ``features`` and ``segment`` print while Spark works: completed tasks, counted once, only theirs."""
+    spark.range(10, numPartitions=2).count()  # an earlier job of the shared session: not this stage's
+    out = io.StringIO()
+    with progress.to_stream(out, every_s=3600), reporting_spark_tasks(spark, "probe", poll_s=0.05):
+        spark.range(1000, numPartitions=4).selectExpr("sum(id) AS s").collect()
+    last = out.getvalue().splitlines()[-1]
+    found = re.fullmatch(r"probe: (\d+) Spark tasks after \d+ s, done", last)
+    assert found and 4 <= int(found.group(1)) <= 6, last  # 4 partial sums (+ the final one, unless AQE folds it)
