@@ -97,6 +97,9 @@ def test_nightly_dag_ingests_a_generated_night(airflow_db, tmp_path, monkeypatch
     assert mapped == list(range(len(segments))) and plan["segments"] == len(segments) == plan["design_tasks"] >= 2
     tries = {ti.map_index: (ti.state, ti.try_number) for ti in run.get_task_instances()
              if ti.task_id == "generate_designs"}  # fmt: skip
+    labels = {ti.map_index: ti.rendered_map_index for ti in run.get_task_instances()
+              if ti.task_id == "generate_designs"}  # fmt: skip
+    assert labels == {i: f"segment {s}" for i, s in enumerate(segments)}  # the UI's label of each map index
     retried = segments.index(failed[0][0])
     assert tries[retried] == ("success", 2), tries  # the failed segment retried alone
     assert all(t == ("success", 1) for i, t in tries.items() if i != retried), tries
