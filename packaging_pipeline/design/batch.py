@@ -333,7 +333,7 @@ def plan_night_designs(
     np.savez_compressed(buffer, **tiles)
     lake.write_bytes(work + keys.DESIGN_TILES_NAME, buffer.getvalue())
     write_parquet(lake, work + keys.ORDER_DESIGNS_NAME,
-                  pa.Table.from_pandas(order_designs[list(ORDER_DESIGN_COLUMNS[:-1])].reset_index(drop=True),
+                  pa.Table.from_pandas(order_designs[list(PLANNED_ORDER_COLUMNS)].reset_index(drop=True),
                                        preserve_index=False))  # fmt: skip
     write_json(lake, work + keys.DESIGN_WORK_NAME, {
         "ds": ds, "tile_mm": tile_mm, "artwork_source": source.as_dict(),
@@ -348,11 +348,13 @@ def plan_night_designs(
     return sorted({p.segment_id for p in plans})
 
 
-ORDER_DESIGN_COLUMNS = (
+PLANNED_ORDER_COLUMNS = (
     "order_id", "warehouse_id", "ship_date", "segment_id", "design_id", "box_code", "style",
-    "inner_length_mm", "inner_width_mm", "inner_height_mm", "board_grade", "esr", "print_file",
+    "inner_length_mm", "inner_width_mm", "inner_height_mm", "board_grade", "esr",
 )  # fmt: skip
-"""``order_designs.parquet``: each fitted order's box, segment, design and print file."""
+"""What the plan knows of each fitted order: its box, segment and design (the work area's table)."""
+ORDER_DESIGN_COLUMNS = (*PLANNED_ORDER_COLUMNS, "print_file")
+"""``order_designs.parquet``: the planned columns and the print file the collect step adds."""
 
 
 def _night_work(lake: Lake, ds: str) -> dict[str, Any]:

@@ -24,7 +24,7 @@ def test_off_a_terminal_it_prints_a_line_every_interval_and_one_at_the_end():
     assert len(lines) == 4
 
 
-def test_on_a_terminal_it_draws_a_bar(monkeypatch):
+def test_on_a_terminal_it_draws_a_bar():
     out = _Terminal()
     with progress.to_stream(out), progress.track("composing designs", 4, "designs") as done:
         done.advance(4)
