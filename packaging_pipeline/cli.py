@@ -344,7 +344,7 @@ def _cmd_pull(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
 
 def _print_pull(result: dict[str, Any]) -> None:
     print(
-        f"pulled ds={result['ds']} for warehouse {result['warehouse_id']} into {result['dest']}: "
+        f"pulled ds={result['ds']} for warehouse {result['warehouse_id']} into {result['folder']}: "
         f"{result['orders']} orders, {result['print_files']} print files; {result['downloaded']} files downloaded, "
         f"{result['already_present']} already present; all match manifest.json (size and sha256)"
     )
@@ -360,7 +360,7 @@ def _add_publication_commands(add: Callable[[str, str], argparse.ArgumentParser]
     p = add("pull", "Download one warehouse's assignments and print files of a complete batch, verified by sha256.")
     p.add_argument("--ds", type=_ds_or_latest, required=True, help="the night, YYYY-MM-DD, or 'latest'")
     p.add_argument("--warehouse", required=True, help="warehouse id, e.g. WH-MAD")
-    p.add_argument("--dest", required=True, help="local folder; files keep their lake keys beneath it")
+    p.add_argument("--dest", required=True, help="local folder; the batch lands in DEST/published/ds=<ds>/")
     p.add_argument("--wait", type=_non_negative, default=0.0, help="seconds to wait for _SUCCESS (default 0)")
     p.add_argument("--poll", type=_positive_int, default=15, help="seconds between checks while waiting")
     p.set_defaults(handler=_cmd_pull, printer=_print_pull)

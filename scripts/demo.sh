@@ -104,11 +104,13 @@ keys = sorted(o.key for o in lake.list(sys.argv[2] + "/") if f"/{first}/" in o.k
 shown = [k for k in keys if k.endswith(("mockup.png", "preview.png"))] + [k for k in keys if k.endswith(".pdf")][:1]
 print("look at:", *(lake.uri_of(k) for k in shown), sep="\n  ")
 if lake.exists("published/LATEST"):
-    ds = lake.read_text("published/LATEST").strip()
-    manifest = json.loads(lake.read_bytes(f"published/ds={ds}/manifest.json"))
-    print(f"published: {lake.uri_of(f'published/ds={ds}/')} ({len(manifest['files'])} files in the manifest, "
-          f"_SUCCESS written)")
-    print(f"report:    {lake.uri_of(manifest['report']['key'])} (open it in a browser)")
+    from packaging_pipeline.contract import read_batch
+
+    batch = read_batch(lake, lake.read_text("published/LATEST").strip())
+    manifest = json.loads(lake.read_bytes(batch.manifest_key))
+    print(f"published: {lake.uri_of(batch.prefix)} ({len(manifest['files'])} files in the manifest, "
+          f"named by _SUCCESS)")
+    print(f"report:    {lake.uri_of(batch.key(manifest['report']['key']))} (open it in a browser)")
     print("a warehouse pulls the batch with")
     print(f"  packaging-pipeline pull --ds latest --warehouse <id> --dest /tmp/wh "
           f"(warehouses: {', '.join(sorted(manifest['counts']['orders_per_warehouse']))})")

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # One small night with fixed seeds through every stage (sample data, ingest, Spark features and
 # segments, GAN training and gate, right-sizing, designs, sustainability gate, publication) in a
-# fresh home, then the published batch's id: the sha256 over every file of manifest.json (key, size,
-# sha256). Two runs of the same code print the same batch id; a behaviour-preserving change (a
+# fresh home, then the published files' digest: the sha256 over every file of manifest.json (key,
+# size, sha256). Two runs of the same code print the same digest; a behaviour-preserving change (a
 # refactor) must too. manifest.json itself also records MLflow run ids, the lake URI and the plan's
-# timings, so its own digest differs between runs; files.tsv lists every file for a diff.
+# timings, so its own digest and the batch_id differ between runs; files.tsv lists every file.
 #
 #   scripts/reference_night.sh [HOME_DIR]      (default: a new temporary folder)
 set -euo pipefail
@@ -37,11 +37,14 @@ run publish --ds "$DS"
 
 "$BIN/python" - "$HOME_DIR/lake/published/ds=$DS" <<'PY'
 import hashlib, json, pathlib, sys
-root = pathlib.Path(sys.argv[1])
+night = pathlib.Path(sys.argv[1])
+root = night.parent.parent / json.loads((night / "_SUCCESS").read_bytes())["prefix"]  # the batch _SUCCESS names
 manifest = (root / "manifest.json").read_bytes()
 files = json.loads(manifest)["files"]
-(root.parent.parent.parent / "files.tsv").write_text("".join(f"{f['key']}\t{f['size']}\t{f['sha256']}\n" for f in files))
-print(f"batch_id             {json.loads(manifest)['batch_id']}")
-print(f"files                {len(files)} ({sum(f['size'] for f in files)} bytes), listed in {root.parent.parent.parent / 'files.tsv'}")
+(night.parent.parent.parent / "files.tsv").write_text("".join(f"{f['key']}\t{f['size']}\t{f['sha256']}\n" for f in files))
+listing = "".join(f"{f['key']}\t{f['size']}\t{f['sha256']}\n" for f in files)
+print(f"files digest         {hashlib.sha256(listing.encode()).hexdigest()} (batch_id {json.loads(manifest)['batch_id'][:16]}: "
+      f"also covers the manifest's lineage)")
+print(f"files                {len(files)} ({sum(f['size'] for f in files)} bytes), listed in {night.parent.parent.parent / 'files.tsv'}")
 print(f"manifest.json sha256 {hashlib.sha256(manifest).hexdigest()} (carries run ids and timings: differs per run)")
 PY

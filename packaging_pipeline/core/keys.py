@@ -198,39 +198,47 @@ MANIFEST_NAME = "manifest.json"
 
 
 def published_prefix(ds: str) -> str:
-    """``published/ds=<ds>/``: one night's batch for warehouses."""
+    """``published/ds=<ds>/``: one night's folder: its ``_SUCCESS`` pointer and its batch folders."""
     return partition("published", ds=ds)
 
 
 def published_success_key(ds: str) -> str:
-    """Written last: a batch without it is not complete, whatever else is there."""
+    """The night's pointer to its complete batch, written last: without it the night has none."""
     return published_prefix(ds) + SUCCESS_NAME
 
 
-def published_manifest_key(ds: str) -> str:
-    return published_prefix(ds) + MANIFEST_NAME
+BATCH_FOLDER = re.compile(r"^batch=([0-9a-f]{16})/$")
+"""``batch=<first 16 hex digits of the batch_id>/``: one complete or in-progress batch of a night."""
 
 
-def assignments_key(ds: str, warehouse_id: str) -> str:
-    """The warehouse's assignments; the id becomes one key segment, so it may not contain '/'."""
-    return f"{published_prefix(ds)}assignments/{safe_part('warehouse=' + warehouse_id)}/assignments.csv"
+def published_batch_prefix(ds: str, batch_id: str) -> str:
+    """``published/ds=<ds>/batch=<id16>/``: where one batch's files live; ``_SUCCESS`` names the complete one."""
+    folder = f"batch={batch_id[:16]}/"
+    if not BATCH_FOLDER.match(folder):
+        raise ValueError(f"batch_id {batch_id!r} is not a sha256 hex digest")
+    return published_prefix(ds) + folder
 
 
-ASSIGNMENTS_KEY = re.compile(r"^published/ds=[^/]+/assignments/warehouse=[^/]+/assignments\.csv$")
+# Keys inside a batch are relative to its folder: the files that name other files (spec.json,
+# assignments.csv) cannot hold the folder, whose name is a hash of their own bytes.
+
+
+def batch_assignments_key(warehouse_id: str) -> str:
+    """The warehouse's assignments in its batch; the id becomes one key segment, so it may not contain '/'."""
+    return f"assignments/{safe_part('warehouse=' + warehouse_id)}/assignments.csv"
+
+
+BATCH_ASSIGNMENTS_KEY = re.compile(r"^assignments/warehouse=([^/]+)/assignments\.csv$")
 
 
 def published_design_folder(design_id: str) -> str:
-    """``designs/<design_id>/``: a design's folder relative to its batch's prefix."""
+    """``designs/<design_id>/``: a design's folder relative to its batch's folder."""
     return f"designs/{safe_part(design_id)}/"
 
 
-def published_design_prefix(ds: str, design_id: str) -> str:
-    return published_prefix(ds) + published_design_folder(design_id)
-
-
-def design_file_key(ds: str, design_id: str, name: str) -> str:
-    """A file of one published design (``spec.json``, ``preview.png``, a print file)."""
-    return published_design_prefix(ds, design_id) + safe_part(name)
+def batch_design_key(design_id: str, name: str) -> str:
+    """A file of one published design (``spec.json``, ``preview.png``, a print file), relative to its batch."""
+    return published_design_folder(design_id) + safe_part(name)
 
 
 class LatestUnreadable(PipelineError):

@@ -29,6 +29,7 @@ class ObjectInfo:
     key: str
     size: int
     symlink: bool = False  # a local lake's symbolic link (its target may be outside the lake, or missing)
+    modified: float = 0.0  # last modification, seconds since the epoch
 
 
 def check_key(key: str) -> str:
@@ -39,6 +40,17 @@ def check_key(key: str) -> str:
     if any(p in ("", ".", "..") for p in parts):
         raise ValueError(f"invalid lake key {key!r}: empty, '.' or '..' segments are not allowed")
     return key
+
+
+_MISSING_CODES = ("404", "NoSuchKey", "NotFound")
+
+
+def is_missing(exc: BaseException) -> bool:
+    """True when a lake read failed because the object is not there (a local file, or S3's 404/NoSuchKey)."""
+    if isinstance(exc, FileNotFoundError):
+        return True
+    response = getattr(exc, "response", None)
+    return isinstance(response, dict) and response.get("Error", {}).get("Code") in _MISSING_CODES
 
 
 def folder_prefix(prefix: str) -> str:
@@ -142,7 +154,7 @@ class LocalLake(Lake):
             # (an operator's backup ds=2026-11-20.bak beside a missing ds=2026-11-20).
             candidates = [base] if base.is_dir() else []
         elif base.is_file():
-            return [ObjectInfo(prefix, base.stat().st_size)]
+            return [ObjectInfo(prefix, base.stat().st_size, modified=base.stat().st_mtime)]
         elif not base.is_dir():
             # A prefix may end mid-name ("raw/ord"); list the parent and filter.
             parent = base.parent
@@ -159,8 +171,8 @@ class LocalLake(Lake):
                 if path.name.startswith(".tmp-"):
                     continue
                 link = path.is_symlink()
-                size = path.lstat().st_size if link else path.stat().st_size
-                out.append(ObjectInfo(path.relative_to(self.root).as_posix(), size, link))
+                stat = path.lstat() if link else path.stat()
+                out.append(ObjectInfo(path.relative_to(self.root).as_posix(), stat.st_size, link, stat.st_mtime))
         return sorted(out, key=lambda o: o.key)
 
     def exists(self, key: str) -> bool:
@@ -279,7 +291,8 @@ class S3Lake(Lake):
         paginator = self.client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
             for obj in page.get("Contents", []):
-                out.append(ObjectInfo(self._rel(obj["Key"]), int(obj["Size"])))
+                modified = obj["LastModified"].timestamp()
+                out.append(ObjectInfo(self._rel(obj["Key"]), int(obj["Size"]), modified=modified))
         return sorted(out, key=lambda o: o.key)
 
     def exists(self, key: str) -> bool:
@@ -289,7 +302,7 @@ class S3Lake(Lake):
             self.client.head_object(Bucket=self.bucket, Key=self._full(key))
             return True
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            if is_missing(exc):
                 return False
             raise
 

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from packaging_pipeline.contract import iter_assignments, read_spec
+from packaging_pipeline.contract import complete_batch, iter_assignments, read_spec
 from packaging_pipeline.core import keys
 from packaging_pipeline.core.config import Settings
 from packaging_pipeline.core.errors import InputError
@@ -53,15 +53,16 @@ def published_designs(
     """
     orders: dict[str, tuple[str, str, str, str]] = {}
     design_day: dict[str, str] = {}
-    for day in reversed(nights_back(ds, lookback_days)):  # oldest first, so newer batches overwrite
-        for warehouse, row in iter_assignments(lake, day):
+    batches = {day: batch for day in nights_back(ds, lookback_days) if (batch := complete_batch(lake, day))}
+    for day in reversed(list(batches)):  # oldest first, so newer batches overwrite
+        for warehouse, row in iter_assignments(lake, batches[day]):
             if row.get("order_id") and row.get("design_id"):
                 orders[row["order_id"]] = (row["design_id"], day, warehouse, row.get("box_code") or "")
                 design_day[row["design_id"]] = day
     designs: dict[str, tuple[str, int | None, str | None, str | None]] = {}
     for design_id, day in design_day.items():
         if wanted is None or design_id in wanted:
-            spec = read_spec(lake, day, design_id)
+            spec = read_spec(lake, batches[day], design_id)
             palette = "+".join(str(i.get("name")) for i in spec.get("inks", []))
             designs[design_id] = (day, int(spec["segment_id"]), str(spec["motif"]), palette)
         else:

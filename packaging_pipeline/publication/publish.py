@@ -1,14 +1,15 @@
-"""Publish a night's designs to the warehouse contract: ``published/ds=<ds>/``, complete or invisible.
+"""Publish a night's designs to the warehouse contract: a new complete batch, or the previous one stays.
 
 What a night publishes (keys relative to the lake root; the contract readers rely on)::
 
-    published/ds=<ds>/designs/<design_id>/dieline-<box_code>-<LxWxH>.pdf   print file (and its .svg)
-    published/ds=<ds>/designs/<design_id>/spec.json, artwork.png, preview.png, mockup.png
-    published/ds=<ds>/assignments/warehouse=<id>/assignments.csv          one row per order, no customer data
-    published/ds=<ds>/sustainability.parquet   the gate's scores, when the gate ran
-    published/ds=<ds>/report.html              contact sheet per segment for people (see report.py)
-    published/ds=<ds>/manifest.json            every file above with its size and sha256
-    published/ds=<ds>/_SUCCESS                 written last: the batch is complete
+    published/ds=<ds>/_SUCCESS                 the pointer: names the night's complete batch, written last
+    published/ds=<ds>/batch=<id>/              one batch; <id> is the first 16 hex digits of its batch_id
+        designs/<design_id>/dieline-<box_code>-<LxWxH>.pdf   print file (and its .svg)
+        designs/<design_id>/spec.json, artwork.png, preview.png, mockup.png
+        assignments/warehouse=<id>/assignments.csv          one row per parcel, no customer data
+        sustainability.parquet   the gate's scores, when the gate ran
+        report.html              contact sheet per segment for people (see report.py)
+        manifest.json            every file above with its size and sha256
     published/LATEST                           the newest complete ds
 
 The input is the night's staging (``designs/staging/ds=<ds>/``): ``order_designs_gated.parquet`` when
@@ -16,31 +17,34 @@ the sustainability gate ran (its ``gate.json``, written last, is there), else ``
 gate outputs without ``gate.json`` are a gate run that died and stop the publication. Only the designs
 and print files that orders are assigned to are published, so a design the gate rejected (its orders
 reassigned) never reaches a warehouse. ``spec.json`` is republished with its print-file keys pointing
-at the published copies and its order count set to the published assignments, so no file a warehouse
-uses points into staging (the manifest's ``inputs`` name the staging objects only as lineage).
+at the published copies and its order count set to the published assignments. Keys inside a batch
+(in ``spec.json``, ``assignments.csv`` and the manifest) are relative to the batch folder, whose name
+is a hash of those files' bytes.
 
-Publication protocol. S3 has no rename, so completeness is a marker, not a directory move:
+Publication protocol: replace by swap, never by delete-then-write (as Delta Lake or Iceberg commit).
 
 1. Build every file of the batch in a local temp directory and hash the exact bytes that will be
-   uploaded. A failure here (staging missing or inconsistent) leaves the published batch untouched.
-2. Delete ``published/ds=<ds>/_SUCCESS``: from now on readers see the batch as not complete.
-3. Delete everything else under ``published/ds=<ds>/``: files of the previous run that this run
-   lacks must not linger beside the new ones.
-4. Upload the files with bounded concurrency (:meth:`Lake.upload_many`).
-5. Write ``manifest.json``, then ``_SUCCESS`` (a small JSON holding the manifest's sha256).
-6. Point ``published/LATEST`` at ``ds`` if ``ds`` is at least its current value; publishing an older
+   uploaded; the batch_id is the hash of the manifest's content (the files and what it says about
+   them). A failure here (staging missing or
+   inconsistent) leaves the published night untouched.
+2. Upload the files into ``batch=<id>/`` (a folder no reader is pointed at), then its ``manifest.json``.
+3. Write ``_SUCCESS``: ``{ds, batch_id, prefix, manifest_sha256}``. One object written whole (S3 PUTs
+   and the local lake's rename are atomic), so readers go from the previous complete batch to the new
+   one in one step; until then, and for ever if this run dies, they keep the previous one.
+4. Point ``published/LATEST`` at ``ds`` if ``ds`` is at least its current value; publishing an older
    night (a backfill) leaves it alone.
+5. Delete the night's other batch folders once nothing has written to them for ``retention_seconds``,
+   except the batch just replaced: a reader that began before the switch finishes from it, and a
+   concurrent publisher's half-written folder is never taken from under it.
 
-A failure anywhere in 2-5 leaves no ``_SUCCESS``: a half-written batch never looks complete, and
-the next run replaces it as a whole. The manifest holds no wall-clock time, so republishing the same
-staging yields byte-identical files and manifest (the same ``batch_id``).
+The manifest holds no wall-clock time, so republishing the same staging yields the same batch_id,
+folder and bytes.
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
-import datetime as dt
 import io
 import json
 import logging
@@ -50,7 +54,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from packaging_pipeline.contract import is_complete
+from packaging_pipeline.contract import PublishedBatch, complete_batch
 from packaging_pipeline.core import keys
 from packaging_pipeline.core.config import Settings
 from packaging_pipeline.core.errors import InputError, PipelineError
@@ -61,7 +65,7 @@ from packaging_pipeline.publication.report import REPORT_NAME, BatchReport, Repo
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: each batch in its own folder, keys relative to it, _SUCCESS points at it
 ASSIGNMENT_COLUMNS = (
     "order_id", "box_code", "style", "inner_length_mm", "inner_width_mm", "inner_height_mm", "design_id",
     "print_file_key", "note",
@@ -187,7 +191,7 @@ def _assignments(
                 raise InputError(f"order {order_id} needs {lake.uri_of(source)}, which was not staged")
             prints[design_id].add(name)
             design_orders[design_id].add(str(order_id))
-            print_key = keys.design_file_key(ds, design_id, name)
+            print_key = keys.batch_design_key(design_id, name)
         per_warehouse[str(warehouse)].append([
             str(order_id), str(row["box_code"]), str(row["style"]), _dims(row["inner_length_mm"]),
             _dims(row["inner_width_mm"]), _dims(row["inner_height_mm"]), str(design_id or ""), print_key, "",
@@ -207,16 +211,17 @@ def _assignments(
     return dict(per_warehouse), dict(prints), orders
 
 
-def _published_spec(raw: bytes, ds: str, design_id: str, names: set[str], orders: int) -> bytes:
-    """The staged spec with print-file keys moved to the published copies; boxes not published dropped."""
+def _published_spec(raw: bytes, design_id: str, names: set[str], orders: int) -> bytes:
+    """The staged spec with print-file keys moved to the published copies (relative to the batch folder);
+    boxes not published dropped."""
     spec = json.loads(raw)
     published = []
     for pf in spec.get("print_files", []):
         name = str(pf.get("pdf", "")).rsplit("/", 1)[-1]
         if name in names:
             svg = name[: -len(".pdf")] + ".svg"
-            published.append({**pf, "pdf": keys.design_file_key(ds, design_id, name),
-                              "svg": keys.design_file_key(ds, design_id, svg) if svg in names else None})  # fmt: skip
+            published.append({**pf, "pdf": keys.batch_design_key(design_id, name),
+                              "svg": keys.batch_design_key(design_id, svg) if svg in names else None})  # fmt: skip
     spec["print_files"] = published
     spec["orders"] = orders
     return spec_bytes(spec)
@@ -292,37 +297,33 @@ def _build_batch(
                 raise InputError(f"design {design_id} of ds={ds} lacks {lake.uri_of(source)}; rerun the designs")
             data = lake.read_bytes(source)
             if name == keys.SPEC_NAME:
-                data = _published_spec(data, ds, design_id, print_names, orders[design_id])
+                data = _published_spec(data, design_id, print_names, orders[design_id])
             companions[name] = data
-            design_keys.append(put(keys.design_file_key(ds, design_id, name), data))
+            design_keys.append(put(keys.batch_design_key(design_id, name), data))
         cards.append((design_id, segment_id, orders[design_id], companions))
         for name in sorted(print_names):
-            design_keys.append(put(keys.design_file_key(ds, design_id, name), lake.read_bytes(folder + name)))
+            design_keys.append(put(keys.batch_design_key(design_id, name), lake.read_bytes(folder + name)))
         designs.append({"design_id": design_id, "segment_id": segment_id, "orders": orders[design_id],
                         "files": sorted(design_keys)})  # fmt: skip
     warehouses = []
     for warehouse in sorted(per_warehouse):
         rows = per_warehouse[warehouse]
-        key = put(keys.assignments_key(ds, warehouse), _csv_bytes(rows))
+        key = put(keys.batch_assignments_key(warehouse), _csv_bytes(rows))
         warehouses.append({"warehouse_id": warehouse, "assignments_key": key, "orders": len({r[0] for r in rows}),
                            "parcels": len(rows),
                            "print_files": sorted({r[_PRINT_KEY] for r in rows if r[_PRINT_KEY]})})  # fmt: skip
-    prefix = keys.published_prefix(ds)
     sustainability = None
     if staging.sustainability_key:
-        sustainability = put(prefix + keys.SUSTAINABILITY_NAME, lake.read_bytes(staging.sustainability_key))
+        sustainability = put(keys.SUSTAINABILITY_NAME, lake.read_bytes(staging.sustainability_key))
     source = staging.plan.get("artwork_source") or {}
     model = {"version": model_version or source.get("model_version"), "artwork_source": source or None}
     all_rows = [r for rows in per_warehouse.values() for r in rows]
     report = _batch_report(lake, ds, staging, model, cards, all_rows, sum(len(p) for p in prints.values()))
-    report_key = put(prefix + REPORT_NAME, render_batch_report(report))
+    report_key = put(REPORT_NAME, render_batch_report(report))
     files.sort(key=lambda f: f.key)
-    batch_id = sha256_hex("".join(f"{f.key}\t{f.size}\t{f.sha256}\n" for f in files).encode("utf-8"))
-    manifest = {
+    manifest: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "ds": ds,
-        "prefix": prefix,
-        "batch_id": batch_id,
         "model": model,
         "inputs": {
             "order_designs": staging.order_key,
@@ -347,7 +348,10 @@ def _build_batch(
         "warehouses": warehouses,
         "files": [{"key": f.key, "size": f.size, "sha256": f.sha256} for f in files],
     }
-    return files, manifest
+    # The id covers the whole manifest (files and what is said about them), so a batch folder, once
+    # written, is never rewritten with other bytes: the same id is the same batch.
+    batch_id = sha256_hex(dumps(manifest, sort_keys=True).encode("utf-8"))
+    return files, {**manifest, "batch_id": batch_id, "prefix": keys.published_batch_prefix(ds, batch_id)}
 
 
 def _advance_latest(lake: Lake, ds: str) -> tuple[str | None, bool]:
@@ -363,78 +367,88 @@ def _advance_latest(lake: Lake, ds: str) -> tuple[str | None, bool]:
     return current, True
 
 
-LATEST_FALLBACK_DAYS = 31
-"""How far back a republish looks for the complete batch LATEST points to while it runs."""
+RETENTION_SECONDS = 3600.0
+"""How long a batch folder the night no longer points to is kept: a reader that began before the
+switch finishes from it, and a concurrent publisher's folder still being written is never touched."""
 
 
-def _step_latest_back(lake: Lake, ds: str) -> str | None:
-    """Republishing the night LATEST names: point LATEST at the newest other complete batch first.
+def _remove_stale_batches(lake: Lake, ds: str, keep: set[str], retention_seconds: float) -> int:
+    """Delete the night's folders and loose files that no pointer names and nothing wrote for a while.
 
-    A republish deletes the night's ``_SUCCESS`` before it rewrites the batch; without this step,
-    warehouses pulling ``latest`` would find no complete batch for the whole run, and for ever if it
-    died. Returns the night LATEST now names, or None when it was left alone (another night, or no
-    earlier complete batch within ``LATEST_FALLBACK_DAYS``).
+    ``keep`` holds batch prefixes never to delete (the new batch, the one it replaced). The marker is
+    read again here, so a batch another publisher switched to meanwhile is kept too.
     """
-    try:
-        if keys.read_latest(lake) != ds:
-            return None
-    except keys.LatestUnreadable:
-        return None
-    night = keys.parse_ds(ds)
-    for back in range(1, LATEST_FALLBACK_DAYS + 1):
-        day = (night - dt.timedelta(days=back)).isoformat()
-        if is_complete(lake, day):
-            keys.write_latest(lake, day)
-            log.info("republishing ds=%s: LATEST points at ds=%s, the newest other complete batch, meanwhile", ds, day)
-            return day
-    return None
+    import time
+
+    live = complete_batch(lake, ds)
+    keep = keep | ({live.prefix} if live else set())
+    night = keys.published_prefix(ds)
+    newest: dict[str, float] = defaultdict(float)
+    for obj in lake.list(night):
+        rest = obj.key[len(night):]
+        if rest == keys.SUCCESS_NAME:
+            continue
+        unit = rest.split("/", 1)[0] + ("/" if "/" in rest else "")
+        newest[night + unit] = max(newest[night + unit], obj.modified)
+    cutoff, removed = time.time() - retention_seconds, 0
+    for unit, modified in sorted(newest.items()):
+        if unit in keep or modified > cutoff:
+            continue
+        if unit.endswith("/"):
+            removed += lake.delete_prefix(unit)
+        else:
+            lake.delete(unit)
+            removed += 1
+    return removed
 
 
-def publish_batch(lake: Lake, ds: str, model_version: str | None = None) -> dict[str, Any]:
+def publish_batch(
+    lake: Lake, ds: str, model_version: str | None = None, retention_seconds: float = RETENTION_SECONDS
+) -> dict[str, Any]:
     """Publish the staged night ``ds`` of ``lake`` under ``published/ds=<ds>/`` (protocol in the module doc).
 
     Args:
         lake: the lake holding ``designs/staging/ds=<ds>/``; the batch is written to the same lake.
         ds: the night, ``YYYY-MM-DD``.
         model_version: recorded in the manifest; default: the version that painted the staged artwork.
+        retention_seconds: how long batch folders the night no longer points to are kept.
 
     Returns:
         Counts, the published prefix, the manifest's sha256 and whether LATEST moved.
     """
     keys.parse_ds(ds)
     staging = _read_staging(lake, ds)
-    prefix = keys.published_prefix(ds)
     with tempfile.TemporaryDirectory(prefix="publish-") as tmp:
         files, manifest = _build_batch(lake, ds, staging, Path(tmp), model_version)
         manifest_bytes = (dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8")
-        manifest_sha = sha256_hex(manifest_bytes)
-        # From here on the ds has no _SUCCESS until the new batch is whole; LATEST steps back meanwhile.
-        meanwhile = _step_latest_back(lake, ds)
-        lake.delete(keys.published_success_key(ds))
-        removed = lake.delete_prefix(prefix)
-        uploaded = lake.upload_many((f.path, f.key) for f in files)
+        batch = PublishedBatch(ds, manifest["batch_id"], manifest["prefix"], sha256_hex(manifest_bytes))
+        previous = complete_batch(lake, ds)
+        # The new batch goes into its own folder; the night's pointer still names the previous one.
+        uploaded = lake.upload_many((f.path, batch.key(f.key)) for f in files)
         if uploaded != len(files):
-            raise PipelineError(f"published {uploaded} of {len(files)} files of ds={ds}; the batch stays incomplete")
-        lake.write_bytes(keys.published_manifest_key(ds), manifest_bytes)
-        marker = {"ds": ds, "batch_id": manifest["batch_id"], "manifest_sha256": manifest_sha}
-        lake.write_bytes(keys.published_success_key(ds), (json.dumps(marker, sort_keys=True) + "\n").encode("utf-8"))
-    previous, moved = _advance_latest(lake, ds)
+            raise PipelineError(f"published {uploaded} of {len(files)} files of ds={ds}; the previous batch stays")
+        lake.write_bytes(batch.manifest_key, manifest_bytes)
+        # The switch: one object written whole, so readers go from one complete batch to the next.
+        lake.write_bytes(keys.published_success_key(ds), (json.dumps(batch.marker(), sort_keys=True) + "\n").encode())
+    latest_before, moved = _advance_latest(lake, ds)
+    kept = {batch.prefix} | ({previous.prefix} if previous else set())
+    removed = _remove_stale_batches(lake, ds, kept, retention_seconds)
     counts = manifest["counts"]
     log.info("published ds=%s: %d designs, %d print files, %d files", ds, counts["designs"],
              counts["print_files"], counts["files"])  # fmt: skip
     return {
         "ds": ds,
         "lake": lake.uri,
-        "prefix": prefix,
-        "published_uri": lake.uri_of(prefix),
-        "batch_id": manifest["batch_id"],
-        "manifest_sha256": manifest_sha,
+        "prefix": batch.prefix,
+        "published_uri": lake.uri_of(batch.prefix),
+        "batch_id": batch.batch_id,
+        "manifest_sha256": batch.manifest_sha256,
+        "replaced_batch": None if previous is None or previous.prefix == batch.prefix else previous.prefix,
         "gate_ran": staging.gate_ran,
-        "report_uri": lake.uri_of(manifest["report"]["key"]),
-        "replaced_files": removed,
-        "latest": ds if moved else previous,
+        "report_uri": lake.uri_of(batch.key(manifest["report"]["key"])),
+        "removed_stale_objects": removed,
+        "latest": ds if moved else latest_before,
         "latest_moved": moved,
-        "latest_during_publish": meanwhile,
         **{k: counts[k] for k in ("designs", "print_files", "files", "bytes", "orders", "orders_per_warehouse")},
     }
 

@@ -5,18 +5,20 @@ It follows the contract in ``docs/warehouse-contract.md`` and only lists, heads 
 
 1. Resolve the night: a date, or ``latest`` read from ``published/LATEST``.
 2. Wait for ``published/ds=<ds>/_SUCCESS`` up to ``wait_seconds`` (refuse at once when 0): without it
-   the batch is being published, or its publication failed.
-3. Read ``_SUCCESS`` and ``manifest.json``; the marker names the manifest's sha256, so a manifest read
-   across a rerun is caught here.
+   the night has no complete batch yet. A marker that does not carry the batch's folder and the
+   manifest's sha256 is refused: it would turn the checks below off.
+3. Read the manifest from the batch folder the marker names and check it against the marker's sha256;
+   a mismatch is an edited or corrupt manifest (batch folders are never rewritten), not a republish.
 4. Download the warehouse's ``assignments.csv`` and only the print files it references, each into a
    temp file beside its target and renamed into place only when its size and sha256 match the manifest.
    Files already in ``dest`` with the right checksum are kept, so a repeated pull is cheap.
-5. Read ``_SUCCESS`` and the manifest again. If they changed (a rerun started meanwhile), start over
+5. Read ``_SUCCESS`` again. If it names another batch (a republish switched meanwhile), start over
    once; a second change is an error.
-6. Write ``manifest.json`` into ``dest`` last: locally its presence means "this pull is complete".
+6. Write ``manifest.json`` last: locally its presence means "this pull is complete".
 
-Files land under ``dest`` with their lake keys (``dest/published/ds=<ds>/...``), so the
-``print_file_key`` column of ``assignments.csv`` is also the local path relative to ``dest``.
+Keys inside a batch are relative to its folder; files land below ``dest/published/ds=<ds>/`` with those
+keys, whatever the batch's folder, so the ``print_file_key`` column of ``assignments.csv`` is also the
+local path relative to that folder.
 """
 
 from __future__ import annotations
@@ -32,17 +34,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from packaging_pipeline.contract import is_complete
+from packaging_pipeline.contract import MarkerInvalid, PublishedBatch, read_batch
 from packaging_pipeline.core import keys
 from packaging_pipeline.core.config import Settings
 from packaging_pipeline.core.errors import PipelineError
 from packaging_pipeline.core.hashing import sha256_hex
-from packaging_pipeline.core.keys import (
-    published_manifest_key,
-    published_prefix,
-    published_success_key,
-)
-from packaging_pipeline.core.storage import Lake, LocalLake, check_key, open_lake
+from packaging_pipeline.core.keys import published_prefix, published_success_key
+from packaging_pipeline.core.storage import Lake, LocalLake, check_key, is_missing, open_lake
 from packaging_pipeline.publication.publish import SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
@@ -71,11 +69,12 @@ def _storage_errors() -> tuple[type[BaseException], ...]:
     return (OSError, ClientError, BotoCoreError)
 
 
-def _is_missing(exc: BaseException) -> bool:
-    if isinstance(exc, FileNotFoundError):
-        return True
-    response = getattr(exc, "response", None)
-    return isinstance(response, dict) and response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
+def _read_batch(lake: Lake, ds: str) -> PublishedBatch | None:
+    """The batch the night's ``_SUCCESS`` names; a marker without the manifest's digest is refused."""
+    try:
+        return read_batch(lake, ds)
+    except MarkerInvalid as exc:
+        raise PullError(f"{exc}; refusing to pull a batch that cannot be verified") from None
 
 
 def _batch_state(lake: Lake, ds_arg: str) -> tuple[str | None, str | None]:
@@ -90,17 +89,17 @@ def _batch_state(lake: Lake, ds_arg: str) -> tuple[str | None, str | None]:
         ds = latest
     else:
         ds = keys.parse_ds(ds_arg).isoformat()
-    if is_complete(lake, ds):
+    if _read_batch(lake, ds) is not None:
         return ds, None
     prefix = published_prefix(ds)
     if not lake.list(prefix):
         return ds, (
-            f"no batch published for ds={ds}: nothing under {lake.uri_of(prefix)} (not published yet, or a rerun "
-            f"is starting over); retry later or pass --wait SECONDS"
+            f"no batch published for ds={ds}: nothing under {lake.uri_of(prefix)} (not published yet); "
+            f"retry later or pass --wait SECONDS"
         )
     return ds, (
-        f"batch ds={ds} in {lake.uri_of(prefix)} is not complete (no _SUCCESS): it is being published or its "
-        f"publication failed; retry later or pass --wait SECONDS"
+        f"batch ds={ds} in {lake.uri_of(prefix)} is not complete (no _SUCCESS): its first publication is "
+        f"running or failed; retry later or pass --wait SECONDS"
     )
 
 
@@ -118,23 +117,28 @@ def _await_batch(lake: Lake, ds_arg: str, deadline: float, poll_seconds: float) 
         waited = True
 
 
-def _read_marked_manifest(lake: Lake, ds: str) -> bytes:
-    """The manifest, checked against the sha256 that ``_SUCCESS`` names; _BatchChanged when they disagree."""
+def _read_marked_manifest(lake: Lake, ds: str) -> tuple[PublishedBatch, bytes]:
+    """The batch ``_SUCCESS`` names and its manifest, checked against the marker's sha256.
+
+    A batch folder is never rewritten once named, so a manifest that does not match is corrupt or
+    edited: an error, not a republish. A marker gone or changed is a republish (_BatchChanged).
+    """
+    batch = _read_batch(lake, ds)
+    if batch is None:
+        raise _BatchChanged(f"{lake.uri_of(published_success_key(ds))} disappeared")
     try:
-        marker_bytes = lake.read_bytes(published_success_key(ds))
-        manifest_bytes = lake.read_bytes(published_manifest_key(ds))
+        manifest_bytes = lake.read_bytes(batch.manifest_key)
     except _storage_errors() as exc:
-        if _is_missing(exc):
-            raise _BatchChanged(f"{exc}") from exc
+        if is_missing(exc):
+            raise PullError(f"{lake.uri_of(batch.manifest_key)}, named by _SUCCESS, is missing; ask the publisher "
+                            f"to republish ds={ds}") from None  # fmt: skip
         raise
-    try:
-        marker = json.loads(marker_bytes) if marker_bytes.strip() else {}
-    except ValueError:
-        marker = {}
-    expected = marker.get("manifest_sha256") if isinstance(marker, dict) else None
-    if expected and expected != sha256_hex(manifest_bytes):
-        raise _BatchChanged("manifest.json does not match _SUCCESS")
-    return manifest_bytes
+    if sha256_hex(manifest_bytes) != batch.manifest_sha256:
+        raise PullError(
+            f"{lake.uri_of(batch.manifest_key)} has sha256 {sha256_hex(manifest_bytes)}, but _SUCCESS names "
+            f"{batch.manifest_sha256}: the manifest was edited or is corrupt; nothing was pulled from it"
+        )
+    return batch, manifest_bytes
 
 
 def _dest_path(dest: Path, key: str) -> Path:
@@ -168,7 +172,7 @@ def _fetch(lake: Lake, key: str, path: Path, size: int, sha256: str) -> tuple[st
                     got += len(chunk)
                     out.write(chunk)
         except _storage_errors() as exc:
-            return ("missing from the lake" if _is_missing(exc) else f"download failed: {exc}"), 0
+            return ("missing from the lake" if is_missing(exc) else f"download failed: {exc}"), 0
         if (got, digest.hexdigest()) != (size, sha256):
             return f"expected {size} bytes sha256 {sha256}, got {got} bytes sha256 {digest.hexdigest()}", 0
         os.replace(tmp, path)
@@ -178,23 +182,24 @@ def _fetch(lake: Lake, key: str, path: Path, size: int, sha256: str) -> tuple[st
 
 
 def _pull_once(lake: Lake, ds: str, warehouse_id: str, dest: Path) -> dict[str, Any]:
-    manifest_bytes = _read_marked_manifest(lake, ds)
+    batch, manifest_bytes = _read_marked_manifest(lake, ds)
     manifest = json.loads(manifest_bytes)
+    where = lake.uri_of(batch.manifest_key)
     if manifest.get("schema_version") != SCHEMA_VERSION:
         raise PullError(
-            f"{lake.uri_of(published_manifest_key(ds))} has schema_version {manifest.get('schema_version')!r}; "
-            f"this client "
-            f"reads schema_version {SCHEMA_VERSION}: install the packaging-pipeline release that matches the publisher"
+            f"{where} has schema_version {manifest.get('schema_version')!r}; this client reads schema_version "
+            f"{SCHEMA_VERSION}: install the packaging-pipeline release that matches the publisher"
         )
-    if manifest.get("ds") != ds:
-        raise PullError(f"{lake.uri_of(published_manifest_key(ds))} describes ds={manifest.get('ds')!r}, not ds={ds}")
+    if manifest.get("ds") != ds or manifest.get("batch_id") != batch.batch_id:
+        raise PullError(f"{where} describes ds={manifest.get('ds')!r} batch {manifest.get('batch_id')!r}, not the "
+                        f"ds={ds} batch {batch.batch_id} that _SUCCESS names")  # fmt: skip
     warehouses = {w["warehouse_id"]: w for w in manifest.get("warehouses", [])}
     if warehouse_id not in warehouses:
         known = ", ".join(sorted(warehouses)) or "none"
         raise PullError(f"warehouse {warehouse_id!r} has no assignments in batch ds={ds}; warehouses in it: {known}")
     listed = {f["key"]: (int(f["size"]), str(f["sha256"])) for f in manifest.get("files", [])}
-    prefix = published_prefix(ds)
-    local_manifest = _dest_path(dest, published_manifest_key(ds))
+    local = published_prefix(ds)  # the batch's files land below dest/published/ds=<ds>/, whatever its folder
+    local_manifest = _dest_path(dest, local + keys.MANIFEST_NAME)
     if local_manifest.is_file() and local_manifest.read_bytes() != manifest_bytes:
         local_manifest.unlink()  # an older pull of this night: it is not complete for the new batch
 
@@ -202,10 +207,10 @@ def _pull_once(lake: Lake, ds: str, warehouse_id: str, dest: Path) -> dict[str, 
     counts = {"downloaded": 0, "present": 0, "bytes": 0}
 
     def fetch(key: str) -> bool:
-        if not key.startswith(prefix) or key not in listed:
+        if key not in listed:
             failures.append((key, "referenced but not listed in manifest.json"))
             return False
-        outcome, size = _fetch(lake, key, _dest_path(dest, key), *listed[key])
+        outcome, size = _fetch(lake, batch.key(key), _dest_path(dest, local + key), *listed[key])
         if outcome in counts:
             counts[outcome] += 1
             counts["bytes"] += size
@@ -217,32 +222,35 @@ def _pull_once(lake: Lake, ds: str, warehouse_id: str, dest: Path) -> dict[str, 
     referenced: list[str] = []
     orders = parcels = 0
     if fetch(csv_key):
-        rows = list(csv.DictReader(io.StringIO(_dest_path(dest, csv_key).read_text("utf-8"))))
+        rows = list(csv.DictReader(io.StringIO(_dest_path(dest, local + csv_key).read_text("utf-8"))))
         orders, parcels = len({r.get("order_id") for r in rows}), len(rows)  # one row per parcel
         referenced = sorted({r["print_file_key"] for r in rows if r.get("print_file_key")})
         for key in referenced:
             fetch(key)
-    if _read_marked_manifest(lake, ds) != manifest_bytes:
-        raise _BatchChanged("manifest.json changed during the pull")
+    again = _read_batch(lake, ds)
+    if again is None or again.batch_id != batch.batch_id:
+        raise _BatchChanged("_SUCCESS named another batch by the end of the pull")
     if failures:
         lines = "\n".join(f"  {key}: {reason}" for key, reason in failures)
         raise PullError(
             f"batch ds={ds} for warehouse {warehouse_id}: {len(failures)} file(s) failed verification against "
-            f"{lake.uri_of(published_manifest_key(ds))}:\n{lines}",
+            f"{where}:\n{lines}",
             failures,
         )
-    LocalLake(dest).write_bytes(published_manifest_key(ds), manifest_bytes)  # temp + rename, like every file here
+    LocalLake(dest).write_bytes(local + keys.MANIFEST_NAME, manifest_bytes)  # temp + rename, like every file here
     return {
         "ds": ds,
         "warehouse_id": warehouse_id,
         "lake": lake.uri,
         "dest": str(dest),
-        "batch_id": manifest.get("batch_id"),
-        "manifest_sha256": sha256_hex(manifest_bytes),
+        "folder": str(dest.joinpath(*local.rstrip("/").split("/"))),
+        "batch_id": batch.batch_id,
+        "batch_prefix": batch.prefix,
+        "manifest_sha256": batch.manifest_sha256,
         "orders": orders,
         "parcels": parcels,
         "print_files": len(referenced),
-        "files": [csv_key, *referenced, published_manifest_key(ds)],
+        "files": [csv_key, *referenced, keys.MANIFEST_NAME],
         "downloaded": counts["downloaded"],
         "already_present": counts["present"],
         "bytes": counts["bytes"],

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
-from packaging_pipeline.contract import iter_assignments
+from packaging_pipeline.contract import complete_batch, iter_assignments
 from packaging_pipeline.core.keys import (
     raw_prefix,
 )
@@ -36,7 +36,7 @@ _CUSTOMER_ID = re.compile(r"^C(\d+)$")
 def _published_assignments(lake: Lake, ds: dt.date) -> dict[str, str]:
     """order_id -> design_id of one complete published batch (``_SUCCESS`` present), else empty."""
     out: dict[str, str] = {}
-    for _, row in iter_assignments(lake, ds.isoformat()):
+    for _, row in iter_assignments(lake, complete_batch(lake, ds.isoformat())):
         order_id, design_id = (row.get("order_id") or "").strip(), (row.get("design_id") or "").strip()
         if order_id and design_id:
             out.setdefault(order_id, design_id)

@@ -38,6 +38,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, TEST_PSEUDONYM_KEY, VENV_BIN, free_port
+from tests.support.published import batch_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
@@ -420,10 +421,10 @@ def test_nightly_runs_on_celery_workers_a_spark_cluster_mlflow_server_and_s3(sta
     # The published batch on S3 is whole: every manifest file present with its sha256, _SUCCESS, LATEST.
     lake = _s3_lake(stack)
     assert lake.read_text("published/LATEST").strip() == DS
-    marker = json.loads(lake.read_bytes(f"published/ds={DS}/_SUCCESS"))
-    manifest_bytes = lake.read_bytes(f"published/ds={DS}/manifest.json")
-    assert marker["manifest_sha256"] == hashlib.sha256(manifest_bytes).hexdigest()
+    batch = batch_of(lake, DS)
+    manifest_bytes = lake.read_bytes(batch.manifest_key)
+    assert batch.manifest_sha256 == hashlib.sha256(manifest_bytes).hexdigest()
     manifest = json.loads(manifest_bytes)
     assert manifest["ds"] == DS and manifest["counts"]["designs"] > 0 and manifest["files"]
     for entry in manifest["files"]:
-        assert hashlib.sha256(lake.read_bytes(entry["key"])).hexdigest() == entry["sha256"], entry["key"]
+        assert hashlib.sha256(lake.read_bytes(batch.key(entry["key"]))).hexdigest() == entry["sha256"], entry["key"]

@@ -10,6 +10,7 @@ from packaging_pipeline.core.formats import read_json
 from packaging_pipeline.core.storage import LocalLake
 from packaging_pipeline.sample_data.generate import generate_sample_data
 from tests.conftest import REPO, TEST_PSEUDONYM_KEY
+from tests.support.published import batch_of
 
 pytestmark = pytest.mark.slow
 DS = "2026-11-01"
@@ -116,12 +117,13 @@ def test_nightly_dag_ingests_a_generated_night(airflow_db, tmp_path, monkeypatch
     assert gate_counts["counts"]["designs"] == plan["designs"]
     published = run.get_task_instance("publish_batch").xcom_pull(task_ids="publish_batch")
     assert published["parcels"] == sized["parcels"] and published["mean_esr"] == sized["mean_esr"]  # the summary
-    assert lake.exists("published/ds=2026-11-01/_SUCCESS") and lake.read_text("published/LATEST").strip() == DS
-    manifest = read_json(lake, "published/ds=2026-11-01/manifest.json")
+    batch = batch_of(lake, DS)
+    assert lake.read_text("published/LATEST").strip() == DS and published["published_uri"] == lake.uri_of(batch.prefix)
+    manifest = read_json(lake, batch.manifest_key)
     assert manifest["ds"] == DS and published["designs"] == manifest["counts"]["designs"] > 0
-    assert all(lake.exists(f["key"]) for f in manifest["files"])
+    assert all(lake.exists(batch.key(f["key"])) for f in manifest["files"])
     # A card per published design (tests/integration/test_report.py renders it).
-    report = lake.read_text(manifest["report"]["key"])
+    report = lake.read_text(batch.key(manifest["report"]["key"]))
     assert all(f'data-design-id="{d["design_id"]}"' in report for d in manifest["designs"])
 
 

@@ -1,13 +1,12 @@
 """The warehouse contract: publish a staged night, pull one warehouse's share; on a local lake and on S3.
 
-A recording lake wraps the real one to see the order of writes (``_SUCCESS`` last), to fail the N-th
-upload (a crash mid-publish) and to prove the pull client never writes.
+A recording lake wraps the real one to see the order of writes (``_SUCCESS`` last, nothing deleted
+before it), to fail the N-th upload (a crash mid-publish) and to prove the pull client never writes.
 """
 
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import hashlib
 import io
 import json
@@ -23,7 +22,6 @@ from packaging_pipeline.core.formats import read_parquet_prefix
 from packaging_pipeline.core.keys import (
     PUBLISHED_LATEST_KEY,
     accepted_prefix,
-    published_manifest_key,
     published_prefix,
     published_success_key,
     staging_prefix,
@@ -35,15 +33,16 @@ from packaging_pipeline.publication.pull import PullError, pull_batch
 from tests.support.cli import run_cli
 from tests.support.lakes import RecordingLake
 from tests.support.nights import DS
+from tests.support.published import batch_of
 
-PREFIX = published_prefix(DS)
+PREFIX = published_prefix(DS)  # the night's folder: _SUCCESS and its batch folders
 STAGING = staging_prefix(DS)
 _NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 _DIMS = r"\d+(?:\.\d+)?x\d+(?:\.\d+)?x\d+(?:\.\d+)?"
-CONTRACT = re.compile(
-    rf"^{re.escape(PREFIX)}(?:designs/{_NAME}/(?:dieline-{_NAME}-{_DIMS}\.(?:pdf|svg)|spec\.json|artwork\.png"
+CONTRACT = re.compile(  # a batch's files, relative to its folder
+    rf"^(?:designs/{_NAME}/(?:dieline-{_NAME}-{_DIMS}\.(?:pdf|svg)|spec\.json|artwork\.png"
     rf"|preview\.png|mockup\.png)|assignments/warehouse={_NAME}/assignments\.csv|sustainability\.parquet"
-    rf"|report\.html|manifest\.json|_SUCCESS)$"
+    rf"|report\.html|manifest\.json)$"
 )
 
 
@@ -91,11 +90,18 @@ def staged_orders(objects: dict[str, bytes]) -> dict[str, list[dict]]:
 
 
 def manifest_of(lake: Lake, ds: str = DS) -> dict:
-    return json.loads(lake.read_bytes(published_manifest_key(ds)))
+    return json.loads(lake.read_bytes(batch_of(lake, ds).manifest_key))
 
 
-def batch_keys(lake: Lake) -> set[str]:
-    return {o.key for o in lake.list(PREFIX)}
+def batch_keys(lake: Lake, ds: str = DS) -> set[str]:
+    """The files of the night's complete batch, relative to its folder (manifest included)."""
+    prefix = batch_of(lake, ds).prefix
+    return {o.key[len(prefix):] for o in lake.list(prefix)}
+
+
+def local_folder(dest, ds: str = DS):
+    """Where a pull puts a night's batch below its ``dest``."""
+    return dest.joinpath(*published_prefix(ds).rstrip("/").split("/"))
 
 
 def read_csv(data: bytes) -> list[dict[str, str]]:
@@ -106,58 +112,64 @@ def test_published_batch_matches_the_contract(night_lake):
     recorder = RecordingLake(night_lake)
     result = publish_batch(recorder, DS, model_version="7")
 
+    batch = batch_of(night_lake, DS)
+    assert batch.prefix == f"{PREFIX}batch={batch.batch_id[:16]}/" == result["prefix"]
+    assert {o.key for o in night_lake.list(PREFIX)} == {published_success_key(DS)} | {
+        batch.key(k) for k in batch_keys(night_lake)}  # fmt: skip
     keys = batch_keys(night_lake)
     assert not [k for k in keys if not CONTRACT.match(k)]
     assert night_lake.read_text(PUBLISHED_LATEST_KEY) == DS + "\n" and result["latest_moved"]
     manifest = manifest_of(night_lake)
     listed = {f["key"]: (f["size"], f["sha256"]) for f in manifest["files"]}
-    assert set(listed) == keys - {published_manifest_key(DS), published_success_key(DS)}
+    assert set(listed) == keys - {"manifest.json"}
     for key, (size, digest) in listed.items():
-        data = night_lake.read_bytes(key)
+        data = night_lake.read_bytes(batch.key(key))
         assert (len(data), sha(data)) == (size, digest), key
     marker = json.loads(night_lake.read_bytes(published_success_key(DS)))
-    manifest_sha = sha(night_lake.read_bytes(published_manifest_key(DS)))
-    assert marker["manifest_sha256"] == manifest_sha == result["manifest_sha256"]
+    manifest_sha = sha(night_lake.read_bytes(batch.manifest_key))
+    assert marker == {"ds": DS, "batch_id": manifest["batch_id"], "prefix": batch.prefix,
+                      "manifest_sha256": manifest_sha} and manifest_sha == result["manifest_sha256"]  # fmt: skip
 
-    # Every file, then the manifest, then _SUCCESS, then LATEST; nothing of the batch after _SUCCESS.
+    # Every file, then the manifest, then _SUCCESS (the switch), then LATEST; nothing deleted on the way.
     puts = [key for op, key in recorder.events if op == "put"]
-    assert puts[-3:] == [published_manifest_key(DS), published_success_key(DS), PUBLISHED_LATEST_KEY]
-    assert sorted(puts[:-3]) == sorted(listed)
-    assert recorder.events[0] == ("delete", published_success_key(DS))
+    assert puts[-3:] == [batch.manifest_key, published_success_key(DS), PUBLISHED_LATEST_KEY]
+    assert sorted(puts[:-3]) == sorted(batch.key(k) for k in listed)
+    assert not [e for e in recorder.events if e[0] != "put"]
 
-    assert manifest["schema_version"] == 1 and manifest["ds"] == DS and manifest["model"]["version"] == "7"
+    assert manifest["schema_version"] == 2 and manifest["ds"] == DS and manifest["model"]["version"] == "7"
+    assert manifest["prefix"] == batch.prefix
     assert manifest["gate"] == {"ran": False, "summary": None, "sustainability_key": None}
-    assert manifest["report"] == {"key": PREFIX + "report.html"}
+    assert manifest["report"] == {"key": "report.html"}
     assert "generated_at" not in manifest  # no wall clock: a rerun of the same staging is byte-identical
     counts = manifest["counts"]
     assert counts["designs"] == len(manifest["designs"]) == result["designs"] > 0
     assert counts["print_files"] == sum(k.endswith(".pdf") for k in listed) == result["print_files"]
     assert counts["files"] == len(listed) and counts["bytes"] == sum(s for s, _ in listed.values())
     for design in manifest["designs"]:
-        folder = f"{PREFIX}designs/{design['design_id']}/"
+        folder = f"designs/{design['design_id']}/"
         assert set(design["files"]) == {k for k in listed if k.startswith(folder)}
         assert {folder + n for n in ("spec.json", "artwork.png", "preview.png", "mockup.png")} <= set(design["files"])
         pdfs = {k for k in design["files"] if k.endswith(".pdf")}
         assert {k[:-4] + ".svg" for k in pdfs} <= set(design["files"])
-        spec = json.loads(night_lake.read_bytes(folder + "spec.json"))
+        spec = json.loads(night_lake.read_bytes(batch.key(folder + "spec.json")))
         assert spec["design_id"] == design["design_id"] and spec["segment_id"] == design["segment_id"]
         assert {p["pdf"] for p in spec["print_files"]} == pdfs and spec["orders"] == design["orders"] > 0
     for key in listed:  # only the manifest's lineage names staging
         if key.endswith((".csv", ".json", ".svg")):
-            assert b"designs/staging" not in night_lake.read_bytes(key), key
+            assert b"designs/staging" not in night_lake.read_bytes(batch.key(key)), key
 
 
 def test_assignments_carry_no_customer_data_and_name_published_print_files(night_lake, staged):
     objects, customers = staged
     publish_batch(night_lake, DS)
-    manifest = manifest_of(night_lake)
+    batch, manifest = batch_of(night_lake, DS), manifest_of(night_lake)
     listed = {f["key"] for f in manifest["files"]}
     orders = staged_orders(objects)
     unboxed = {o["order_id"]: o for o in json.loads(objects[STAGING + "plan.json"])["right_sizing"]["unboxed_orders"]}
     assert any(len(parcels) > 1 for parcels in orders.values())  # the sample night splits an order into parcels
     seen: dict[str, str] = {}
     for wh in manifest["warehouses"]:
-        data = night_lake.read_bytes(wh["assignments_key"])
+        data = night_lake.read_bytes(batch.key(wh["assignments_key"]))
         rows = read_csv(data)
         assert tuple(rows[0]) == ASSIGNMENT_COLUMNS and len(rows) == wh["parcels"]
         assert len({r["order_id"] for r in rows}) == wh["orders"]
@@ -174,14 +186,14 @@ def test_assignments_carry_no_customer_data_and_name_published_print_files(night
             assert order["warehouse_id"] == wh["warehouse_id"] and row["design_id"] == order["design_id"]
             assert row["box_code"] == order["box_code"] and float(row["inner_height_mm"]) == order["inner_height_mm"]
             key = row["print_file_key"]
-            assert key.startswith(f"{PREFIX}designs/{row['design_id']}/dieline-{row['box_code']}-") and key in listed
-            assert night_lake.exists(key) and key in wh["print_files"]
+            assert key.startswith(f"designs/{row['design_id']}/dieline-{row['box_code']}-") and key in listed
+            assert night_lake.exists(batch.key(key)) and key in wh["print_files"]
             seen[row["order_id"]] = wh["warehouse_id"]
     assert set(seen) == set(orders) | set(unboxed)
     assert manifest["counts"]["orders_per_warehouse"] == {w: list(seen.values()).count(w) for w in set(seen.values())}
     for key in listed:  # no pseudonymous customer key anywhere in the batch's text files
         if key.endswith((".csv", ".json", ".svg")):
-            data = night_lake.read_bytes(key)
+            data = night_lake.read_bytes(batch.key(key))
             assert not any(c.encode() in data for c in customers), key
 
 
@@ -207,35 +219,45 @@ def _gate_rejects_one_design(lake: Lake, objects: dict[str, bytes]) -> str:
     return rejected
 
 
-def test_a_rerun_replaces_the_batch_as_a_whole(night_lake, staged):
+def test_a_rerun_swaps_in_a_new_batch_and_keeps_the_replaced_one_for_readers(night_lake, staged):
     first = publish_batch(night_lake, DS)
-    first_manifest = manifest_of(night_lake)
+    first_batch = batch_of(night_lake, DS)
     rejected = _gate_rejects_one_design(night_lake, staged[0])
-    assert any(f"/designs/{rejected}/" in k for k in batch_keys(night_lake))
+    assert any(f"designs/{rejected}/" in k for k in batch_keys(night_lake))
 
     recorder = RecordingLake(night_lake)
     second = publish_batch(recorder, DS)
-    assert recorder.events[:2] == [("delete", published_success_key(DS)), ("delete_prefix", PREFIX)]
-    assert second["replaced_files"] == first["files"] + 1  # the old files and manifest; _SUCCESS went first
+    batch = batch_of(night_lake, DS)
+    assert batch.prefix != first_batch.prefix and second["replaced_batch"] == first_batch.prefix
+    assert not [e for e in recorder.events if e[0] != "put"]  # nothing deleted: the first batch is kept a while
+    assert second["removed_stale_objects"] == 0
+    kept = {o.key[len(first_batch.prefix):] for o in night_lake.list(first_batch.prefix)}
+    assert kept == {f["key"] for f in manifest_of_batch(night_lake, first_batch)["files"]} | {"manifest.json"}
     keys = batch_keys(night_lake)
-    assert not [k for k in keys if f"/designs/{rejected}/" in k]  # present only in the first run: gone
+    assert not [k for k in keys if f"designs/{rejected}/" in k]  # in the first batch only
     manifest = manifest_of(night_lake)
-    assert {f["key"] for f in manifest["files"]} == keys - {published_manifest_key(DS), published_success_key(DS)}
-    assert manifest["batch_id"] != first_manifest["batch_id"]
+    assert {f["key"] for f in manifest["files"]} == keys - {"manifest.json"}
+    assert manifest["batch_id"] != first["batch_id"]
     assert rejected not in {d["design_id"] for d in manifest["designs"]}
     assert manifest["gate"]["ran"] and manifest["gate"]["summary"]["rejected"] == [rejected]
     assert manifest["inputs"]["order_designs"] == STAGING + "order_designs_gated.parquet"
-    sustainability = manifest["gate"]["sustainability_key"]
+    sustainability = batch.key(manifest["gate"]["sustainability_key"])
     assert night_lake.read_bytes(sustainability) == night_lake.read_bytes(STAGING + "sustainability.parquet")
-    assert f'data-design-id="{rejected}"' not in night_lake.read_text(manifest["report"]["key"])
+    assert f'data-design-id="{rejected}"' not in night_lake.read_text(batch.key(manifest["report"]["key"]))
     for wh in manifest["warehouses"]:
-        assert rejected.encode() not in night_lake.read_bytes(wh["assignments_key"])
+        assert rejected.encode() not in night_lake.read_bytes(batch.key(wh["assignments_key"]))
 
-    # Republishing the same staging changes nothing a reader could see.
-    manifest_bytes = night_lake.read_bytes(published_manifest_key(DS))
-    third = publish_batch(night_lake, DS)
-    assert night_lake.read_bytes(published_manifest_key(DS)) == manifest_bytes
-    assert third["batch_id"] == second["batch_id"]
+    # Republishing the same staging changes nothing a reader could see; past the retention the
+    # folders the night no longer names go, and only those.
+    manifest_bytes = night_lake.read_bytes(batch.manifest_key)
+    third = publish_batch(night_lake, DS, retention_seconds=0)
+    assert third["batch_id"] == second["batch_id"] and night_lake.read_bytes(batch.manifest_key) == manifest_bytes
+    assert third["removed_stale_objects"] == first["files"] + 1 and not night_lake.list(first_batch.prefix)
+    assert {o.key for o in night_lake.list(PREFIX)} == {published_success_key(DS)} | {batch.key(k) for k in keys}
+
+
+def manifest_of_batch(lake: Lake, batch) -> dict:  # noqa: ANN001 - a PublishedBatch
+    return json.loads(lake.read_bytes(batch.manifest_key))
 
 
 def test_a_failure_mid_publish_never_looks_complete(night_lake, staged, tmp_path):
@@ -245,42 +267,93 @@ def test_a_failure_mid_publish_never_looks_complete(night_lake, staged, tmp_path
     assert not night_lake.exists(published_success_key(DS)) and not night_lake.exists(PUBLISHED_LATEST_KEY)
     with pytest.raises(PullError, match="no batch published yet"):
         pull_batch(night_lake, "latest", warehouse, tmp_path / "a")
-    with pytest.raises(PullError, match=f"ds={DS}"):
+    with pytest.raises(PullError, match=f"ds={DS} .*is not complete \\(no _SUCCESS\\)|no batch published for ds={DS}"):
         pull_batch(night_lake, DS, warehouse, tmp_path / "a")
+    publish_batch(night_lake, DS)  # the next run completes it
+    assert pull_batch(night_lake, "latest", warehouse, tmp_path / "a")["ds"] == DS
 
-    publish_batch(night_lake, DS)
-    with pytest.raises(OSError, match="injected failure"):  # a rerun dies after deleting the old batch
-        publish_batch(RecordingLake(night_lake, fail_on_put=3), DS)
-    assert not night_lake.exists(published_success_key(DS)) and not night_lake.exists(published_manifest_key(DS))
-    # Locally the first files landed; S3's transfer manager cancels in-flight uploads, so none did.
-    with pytest.raises(PullError, match=f"is not complete \\(no _SUCCESS\\)|no batch published for ds={DS}"):
-        pull_batch(RecordingLake(night_lake, read_only=True), "latest", warehouse, tmp_path / "b")
-    assert not (tmp_path / "b" / published_manifest_key(DS)).exists()
 
-    publish_batch(night_lake, DS)  # the next run heals it as a whole
-    assert pull_batch(night_lake, "latest", warehouse, tmp_path / "b")["ds"] == DS
+def test_a_failed_republish_leaves_the_previous_batch_pullable(night_lake, staged, tmp_path):
+    good = publish_batch(night_lake, DS)
+    marker = night_lake.read_bytes(published_success_key(DS))
+    _gate_rejects_one_design(night_lake, staged[0])  # the rerun has something new to publish
+    # Dying at the first file, mid-way, and writing the manifest.
+    for n, dying in enumerate((RecordingLake(night_lake, fail_on_put=1), RecordingLake(night_lake, fail_on_put=4),
+                               FailingOnManifest(night_lake))):  # fmt: skip
+        with pytest.raises(OSError, match="injected failure"):
+            publish_batch(dying, DS)
+        assert night_lake.read_bytes(published_success_key(DS)) == marker  # the night still names the good batch
+        assert night_lake.read_text(PUBLISHED_LATEST_KEY).strip() == DS
+        pulled = pull_batch(RecordingLake(night_lake, read_only=True), "latest", warehouse_of(good),
+                            tmp_path / f"dest-{n}")  # fmt: skip
+        assert pulled["batch_id"] == good["batch_id"]
+
+    healed = publish_batch(night_lake, DS)
+    assert healed["batch_id"] != good["batch_id"] and healed["replaced_batch"] == good["prefix"]
+    assert pull_batch(night_lake, "latest", warehouse_of(good), tmp_path / "b")["batch_id"] == healed["batch_id"]
+
+
+class FailingOnManifest(RecordingLake):
+    """Dies writing a batch's manifest: every file of the new batch is up, the switch not made."""
+
+    def write_bytes(self, key, data):
+        if key.endswith("/manifest.json"):
+            raise OSError(f"injected failure writing {key}")
+        super().write_bytes(key, data)
+
+
+def warehouse_of(result: dict) -> str:
+    return sorted(result["orders_per_warehouse"])[0]
+
+
+def test_two_concurrent_publishers_of_a_night_end_with_one_whole_batch(night_lake, tmp_path):
+    barrier, results, errors = threading.Barrier(2), {}, []
+
+    def publisher(version: str) -> None:
+        try:
+            lake = twin(night_lake)
+            barrier.wait(timeout=30)
+            results[version] = publish_batch(lake, DS, model_version=version, retention_seconds=0)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=publisher, args=(v,)) for v in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert not errors and set(results) == {"a", "b"} and results["a"]["batch_id"] != results["b"]["batch_id"]
+    batch = batch_of(night_lake, DS)
+    assert batch.batch_id in {r["batch_id"] for r in results.values()}
+    manifest = manifest_of(night_lake)
+    for f in manifest["files"]:  # the batch the night names is whole
+        data = night_lake.read_bytes(batch.key(f["key"]))
+        assert (len(data), sha(data)) == (f["size"], f["sha256"]), f["key"]
+    assert pull_batch(night_lake, DS, warehouse_of(results["a"]), tmp_path / "dest")["batch_id"] == batch.batch_id
 
 
 def test_pull_fetches_only_the_warehouse_share_and_verifies_it(night_lake, tmp_path):
     publish_batch(night_lake, DS)
-    manifest = manifest_of(night_lake)
+    batch, manifest = batch_of(night_lake, DS), manifest_of(night_lake)
     listed = {f["key"]: (f["size"], f["sha256"]) for f in manifest["files"]}
     wh = max(manifest["warehouses"], key=lambda w: w["orders"])
     reader = RecordingLake(twin(night_lake), read_only=True)
     dest = tmp_path / "dest"
+    folder = local_folder(dest)
 
     result = pull_batch(reader, "latest", wh["warehouse_id"], dest)
-    pulled = {p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file()}
-    assert pulled == {wh["assignments_key"], published_manifest_key(DS), *wh["print_files"]}
-    referenced = {r["print_file_key"] for r in read_csv((dest / wh["assignments_key"]).read_bytes())} - {""}
+    pulled = {p.relative_to(folder).as_posix() for p in dest.rglob("*") if p.is_file()}
+    assert pulled == {wh["assignments_key"], "manifest.json", *wh["print_files"]}
+    referenced = {r["print_file_key"] for r in read_csv((folder / wh["assignments_key"]).read_bytes())} - {""}
     assert referenced == set(wh["print_files"]) and len(referenced) < manifest["counts"]["print_files"]
-    for key in pulled - {published_manifest_key(DS)}:
-        data = (dest / key).read_bytes()
+    for key in pulled - {"manifest.json"}:
+        data = (folder / key).read_bytes()
         assert (len(data), sha(data)) == listed[key]
-    assert (dest / published_manifest_key(DS)).read_bytes() == night_lake.read_bytes(published_manifest_key(DS))
+    assert (folder / "manifest.json").read_bytes() == night_lake.read_bytes(batch.manifest_key)
     assert result["ds"] == DS and result["attempts"] == 1 and result["orders"] == wh["orders"]
     assert result["downloaded"] == 1 + len(referenced) and set(result["files"]) == pulled
-    assert not [k for k in reader.reads if "/designs/" in k and k not in referenced]
+    assert result["folder"] == str(folder) and result["batch_prefix"] == batch.prefix
+    assert not [k for k in reader.reads if "/designs/" in k and k[len(batch.prefix):] not in referenced]
 
     again = pull_batch(reader, DS, wh["warehouse_id"], dest)  # everything already there and verified
     assert again["downloaded"] == 0 and again["already_present"] == 1 + len(referenced)
@@ -290,18 +363,40 @@ def test_pull_fetches_only_the_warehouse_share_and_verifies_it(night_lake, tmp_p
 
 def test_a_corrupted_print_file_fails_the_pull_naming_it(night_lake, tmp_path):
     publish_batch(night_lake, DS)
+    batch = batch_of(night_lake, DS)
     wh = max(manifest_of(night_lake)["warehouses"], key=lambda w: len(w["print_files"]))
     bad = wh["print_files"][:2]
     for key in bad:
-        night_lake.write_bytes(key, night_lake.read_bytes(key) + b"%tampered")
+        night_lake.write_bytes(batch.key(key), night_lake.read_bytes(batch.key(key)) + b"%tampered")
     dest = tmp_path / "dest"
+    folder = local_folder(dest)
     with pytest.raises(PullError) as failed:
         pull_batch(RecordingLake(night_lake, read_only=True), DS, wh["warehouse_id"], dest)
     assert {key for key, _ in failed.value.failures} == set(bad)
     assert all(key in str(failed.value) for key in bad) and "sha256" in str(failed.value)
-    assert not any((dest / key).exists() for key in bad)
-    assert not (dest / published_manifest_key(DS)).exists()  # the pull did not complete, and says so locally too
-    assert all((dest / key).exists() for key in wh["print_files"] if key not in bad)  # the good ones landed
+    assert not any((folder / key).exists() for key in bad)
+    assert not (folder / "manifest.json").exists()  # the pull did not complete, and says so locally too
+    assert all((folder / key).exists() for key in wh["print_files"] if key not in bad)  # the good ones landed
+
+
+@pytest.mark.parametrize("marker", [b"", b"garbage", b"{}", b'{"ds": "2026-11-02"}', b"[1, 2]"])
+def test_pull_refuses_a_success_marker_that_names_no_verifiable_batch(night_lake, tmp_path, marker):
+    good = publish_batch(night_lake, DS)
+    night_lake.write_bytes(published_success_key(DS), marker)
+    with pytest.raises(PullError, match="does not name a complete batch|is not a JSON object") as refused:
+        pull_batch(RecordingLake(night_lake, read_only=True), DS, warehouse_of(good), tmp_path / "dest")
+    assert "_SUCCESS" in str(refused.value) and "refusing" in str(refused.value)
+    assert not local_folder(tmp_path / "dest").exists()
+
+
+def test_pull_calls_an_edited_manifest_what_it_is(night_lake, tmp_path):
+    good = publish_batch(night_lake, DS)
+    batch = batch_of(night_lake, DS)
+    manifest = manifest_of(night_lake)
+    manifest["counts"]["orders"] += 1
+    night_lake.write_bytes(batch.manifest_key, json.dumps(manifest).encode())
+    with pytest.raises(PullError, match="manifest was edited or is corrupt"):
+        pull_batch(RecordingLake(night_lake, read_only=True), DS, warehouse_of(good), tmp_path / "dest")
 
 
 class RerunDuringPull(RecordingLake):
@@ -324,7 +419,7 @@ def test_a_rerun_during_the_pull_restarts_it_once(night_lake, tmp_path):
     reader = RerunDuringPull(night_lake, lambda: publish_batch(twin(night_lake), DS, model_version="run 2"))
     result = pull_batch(reader, DS, wh, tmp_path / "dest", wait_seconds=60, poll_seconds=0.1)
     assert reader.reruns == 1 and result["attempts"] == 2
-    local = json.loads((tmp_path / "dest" / published_manifest_key(DS)).read_bytes())
+    local = json.loads((local_folder(tmp_path / "dest") / "manifest.json").read_bytes())
     assert local == manifest_of(night_lake) and local["model"]["version"] == "run 2"
 
 
@@ -393,7 +488,7 @@ def test_cli_publish_and_pull(night_lake, tmp_path):
     ok = run_cli("pull", "--lake", uri, "--ds", "latest", "--warehouse", wh, "--dest", str(tmp_path / "a"), env=env)
     assert ok.returncode == 0, ok.stderr
     assert f"pulled ds={DS} for warehouse {wh}" in ok.stdout
-    assert (tmp_path / "a" / published_manifest_key(DS)).is_file()
+    assert (local_folder(tmp_path / "a") / "manifest.json").is_file()
 
     unknown = run_cli("pull", "--lake", uri, "--ds", DS, "--warehouse", "WH-NOPE", "--dest", str(tmp_path / "b"),
                       env=env)  # fmt: skip
@@ -403,27 +498,6 @@ def test_cli_publish_and_pull(night_lake, tmp_path):
     assert missing.returncode == 2 and "no batch published for ds=2026-10-01" in missing.stderr
 
     key = manifest_of(night_lake)["warehouses"][0]["print_files"][0]
-    night_lake.write_bytes(key, b"not the print file")
+    night_lake.write_bytes(batch_of(night_lake, DS).key(key), b"not the print file")
     corrupt = run_cli("pull", "--lake", uri, "--ds", DS, "--warehouse", wh, "--dest", str(tmp_path / "c"), env=env)
     assert corrupt.returncode == 2 and key in corrupt.stderr and "failed verification" in corrupt.stderr
-
-
-def test_a_republish_that_dies_never_withdraws_the_last_good_batch(night_lake):
-    """While the night LATEST names is republished, LATEST names the newest other complete batch."""
-    earlier = (dt.date.fromisoformat(DS) - dt.timedelta(days=3)).isoformat()
-    publish_batch(night_lake, DS)
-    for key in night_lake.list(published_prefix(DS)):  # an earlier complete batch: the same files, moved
-        night_lake.copy(key.key, key.key.replace(f"ds={DS}", f"ds={earlier}"))
-    assert night_lake.read_text(PUBLISHED_LATEST_KEY).strip() == DS
-
-    with pytest.raises(OSError, match="injected failure"):
-        publish_batch(RecordingLake(night_lake, fail_on_put=4), DS)
-    assert not night_lake.exists(published_success_key(DS))
-    assert night_lake.read_text(PUBLISHED_LATEST_KEY).strip() == earlier  # still a whole batch to pull
-    assert night_lake.exists(published_success_key(earlier))  # (its copied manifest still says DS: not pulled)
-
-    healed = publish_batch(night_lake, DS)
-    assert healed["latest_during_publish"] is None and healed["latest"] == DS  # LATEST was not on DS any more
-    again = publish_batch(night_lake, DS)
-    assert again["latest_during_publish"] == earlier and again["latest"] == DS
-    assert night_lake.read_text(PUBLISHED_LATEST_KEY).strip() == DS

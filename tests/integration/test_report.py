@@ -13,12 +13,11 @@ import shutil
 import pyarrow.parquet as pq
 import pytest
 
-from packaging_pipeline.core.keys import published_manifest_key, published_prefix
 from packaging_pipeline.publication.publish import publish_batch
 from packaging_pipeline.publication.report import BatchReport, ReportDesign, render_batch_report
 from tests.support.nights import DS
+from tests.support.published import batch_of
 
-PREFIX = published_prefix(DS)
 VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1366, "height": 900}}
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]  # fmt: skip
@@ -40,7 +39,7 @@ def published(gated):
     """The gated night of tests/conftest.py (rejection, fallback), published."""
     lake = gated[0]
     result = publish_batch(lake, DS)
-    manifest = json.loads(lake.read_bytes(published_manifest_key(DS)))
+    manifest = json.loads(lake.read_bytes(batch_of(lake, DS).manifest_key))
     return lake, result, manifest
 
 
@@ -57,11 +56,12 @@ def browser():
 
 def shipped_totals(lake, manifest) -> dict[str, float]:
     """Board, CO2e and ink of what the orders ship in, from the published CSVs and scores alone."""
-    pairs = pq.read_table(io.BytesIO(lake.read_bytes(manifest["gate"]["sustainability_key"]))).to_pylist()
+    batch = batch_of(lake, DS)
+    pairs = pq.read_table(io.BytesIO(lake.read_bytes(batch.key(manifest["gate"]["sustainability_key"])))).to_pylist()
     by_pair = {(p["design_id"], p["box_code"]): p for p in pairs}
     totals = {"board": 0.0, "co2e": 0.0, "ink": 0.0, "orders": 0}
     for wh in manifest["warehouses"]:
-        for row in csv.DictReader(io.StringIO(lake.read_text(wh["assignments_key"]))):
+        for row in csv.DictReader(io.StringIO(lake.read_text(batch.key(wh["assignments_key"])))):
             if row["design_id"]:
                 pair = by_pair[(row["design_id"], row["box_code"])]
                 totals["orders"] += 1
@@ -75,7 +75,8 @@ def shipped_totals(lake, manifest) -> dict[str, float]:
 def test_the_report_shows_every_design_in_chromium(published, browser, viewport):
     lake, result, manifest = published
     page = browser.new_page(viewport=VIEWPORTS[viewport])
-    page.goto((lake.root / PREFIX / "report.html").as_uri())
+    folder = lake.root / batch_of(lake, DS).prefix
+    page.goto((folder / "report.html").as_uri())
 
     designs = {d["design_id"]: d for d in manifest["designs"]}
     assert designs and len(designs) == result["designs"]
@@ -90,7 +91,7 @@ def test_the_report_shows_every_design_in_chromium(published, browser, viewport)
             assert images.nth(i).evaluate("img => img.complete && img.naturalWidth > 0"), (design_id, i)
             assert images.nth(i).bounding_box()["width"] > 80, (design_id, i)
         for href in card.locator("a").evaluate_all("links => links.map(a => a.getAttribute('href'))"):
-            assert (lake.root / PREFIX / href).is_file(), href  # full-size files resolve beside the report
+            assert (folder / href).is_file(), href  # full-size files resolve beside the report
         assert f"{entry['orders']} orders" in card.inner_text()
 
     # Rejected designs are shown, with why; the segment left without a passing design says what it got.
@@ -124,9 +125,10 @@ def test_the_report_shows_every_design_in_chromium(published, browser, viewport)
 
 def test_the_report_is_listed_self_contained_and_deterministic(published):
     lake, result, manifest = published
-    key = manifest["report"]["key"]
-    assert key == PREFIX + "report.html" and result["report_uri"].endswith(key)
-    assert key in {f["key"] for f in manifest["files"]}
+    relative = manifest["report"]["key"]
+    key = batch_of(lake, DS).key(relative)
+    assert relative == "report.html" and result["report_uri"].endswith(key)
+    assert relative in {f["key"] for f in manifest["files"]}
     text = lake.read_text(key)
     assert "<script" not in text and "http://" not in text and "https://" not in text
     assert 'name="viewport"' in text

@@ -10,10 +10,9 @@ import pandas as pd
 
 from packaging_pipeline.core import keys
 from packaging_pipeline.core.config import Settings
-from packaging_pipeline.core.formats import write_json
-from packaging_pipeline.core.keys import assignments_key, design_file_key
 from packaging_pipeline.core.storage import LocalLake
 from packaging_pipeline.design.batch import plan_designs
+from tests.support.published import fake_batch
 
 NIGHT1, NIGHT2 = "2026-11-02", "2026-11-06"
 PROFILES = [
@@ -40,12 +39,12 @@ def publish_plans(lake: LocalLake, ds: str, plans, fitted: pd.DataFrame) -> None
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["order_id", "box_code", "design_id"])
     writer.writerows(fitted[["order_id", "box_code", "design_id"]].itertuples(index=False))
-    lake.write_text(assignments_key(ds, "WH-1"), buf.getvalue())
+    files = {keys.batch_assignments_key("WH-1"): buf.getvalue().encode()}
     for p in plans:
         spec = {"design_id": p.design_id, "segment_id": p.segment_id, "motif": p.motif,
                 "inks": [{"name": n, "hex": c} for c, n in zip(p.inks, p.ink_names, strict=True)]}  # fmt: skip
-        write_json(lake, design_file_key(ds, p.design_id, "spec.json"), spec)
-    lake.write_text(keys.published_success_key(ds), "{}")
+        files[keys.batch_design_key(p.design_id, "spec.json")] = json.dumps(spec).encode()
+    fake_batch(lake, ds, files)
 
 
 def published_night1(root) -> tuple[LocalLake, Settings, list, pd.DataFrame]:

@@ -12,29 +12,23 @@ import json
 import pyarrow.parquet as pq
 
 from packaging_pipeline.core.formats import read_json
-from packaging_pipeline.core.keys import (
-    PUBLISHED_LATEST_KEY,
-    published_manifest_key,
-    published_prefix,
-    published_success_key,
-    rejected_prefix,
-)
+from packaging_pipeline.core.keys import PUBLISHED_LATEST_KEY, published_success_key, rejected_prefix
 from packaging_pipeline.design.right_size import orders_shipping_next
 from packaging_pipeline.gate.night import gate_night
 from packaging_pipeline.publication.publish import publish_batch
 from tests.support.gate import STAGING
 from tests.support.lakes import RecordingLake
 from tests.support.nights import DS
-
-PREFIX = published_prefix(DS)
+from tests.support.published import batch_of
 
 
 def batch(lake) -> tuple[dict, set[str], list[dict]]:
-    """The manifest, every key under the batch prefix, and every assignment row of every warehouse."""
-    manifest = json.loads(lake.read_bytes(published_manifest_key(DS)))
+    """The manifest, every key of the night's batch (relative to its folder), every assignment row."""
+    published = batch_of(lake, DS)
+    manifest = json.loads(lake.read_bytes(published.manifest_key))
     rows = [row for wh in manifest["warehouses"]
-            for row in csv.DictReader(io.StringIO(lake.read_text(wh["assignments_key"])))]  # fmt: skip
-    return manifest, {o.key for o in lake.list(PREFIX)}, rows
+            for row in csv.DictReader(io.StringIO(lake.read_text(published.key(wh["assignments_key"]))))]  # fmt: skip
+    return manifest, {o.key[len(published.prefix):] for o in lake.list(published.prefix)}, rows
 
 
 def test_a_gated_night_is_published_whole_and_a_rerun_replaces_it(gated):
@@ -45,13 +39,13 @@ def test_a_gated_night_is_published_whole_and_a_rerun_replaces_it(gated):
 
     # Complete and verifiable: the manifest lists every file of the batch with its size and sha256.
     listed = {f["key"]: f for f in manifest["files"]}
-    assert set(listed) == keys - {published_manifest_key(DS), published_success_key(DS)}
+    assert set(listed) == keys - {"manifest.json"}
     for key, entry in listed.items():
-        data = lake.read_bytes(key)
+        data = lake.read_bytes(batch_of(lake, DS).key(key))
         assert (len(data), hashlib.sha256(data).hexdigest()) == (entry["size"], entry["sha256"]), key
     puts = [key for op, key in recorder.events if op == "put"]
     # _SUCCESS after every batch file
-    assert puts[-3:] == [published_manifest_key(DS), published_success_key(DS), PUBLISHED_LATEST_KEY]
+    assert puts[-3:] == [batch_of(lake, DS).manifest_key, published_success_key(DS), PUBLISHED_LATEST_KEY]
 
     # Every order shipping tomorrow is listed, one row per parcel, each with a published print file of
     # its box: the multi-item order no single standard box takes is split into parcels, not left out.
@@ -89,18 +83,18 @@ def test_a_gated_night_is_published_whole_and_a_rerun_replaces_it(gated):
     raw_ids.discard(None)
     assert raw_ids
     for key in keys:
-        data = lake.read_bytes(key)
+        data = lake.read_bytes(batch_of(lake, DS).key(key))
         assert not any(c.encode() in data for c in raw_ids), key
 
-    # Rerun: the shipped (looser) policy passes what the strict one rejected; republishing replaces the
-    # batch as a whole, so the fallback's files are gone and the rejected designs are back.
+    # Rerun: the shipped (looser) policy passes what the strict one rejected; republishing swaps in a
+    # new batch as a whole, so the fallback's files are not in it and the rejected designs are back.
     regate = gate_night(settings, DS, log_to_mlflow=False)
     assert regate["counts"]["rejected"] == 0 and regate["counts"]["fallbacks"] == 0
     publish_batch(lake, DS)
     manifest2, keys2, rows2 = batch(lake)
     assert manifest2["batch_id"] != manifest["batch_id"]
     listed2 = {f["key"] for f in manifest2["files"]}
-    assert set(listed2) == keys2 - {published_manifest_key(DS), published_success_key(DS)}
+    assert set(listed2) == keys2 - {"manifest.json"}
     assert not any(f"/{plain}/" in k for k in keys2) and plain not in {r["design_id"] for r in rows2}
     assert sorted(r["order_id"] for r in rows2) == sorted(r["order_id"] for r in rows)
     assert all(r["print_file_key"] in listed2 for r in rows2 if r["box_code"])

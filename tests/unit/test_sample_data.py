@@ -14,12 +14,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from packaging_pipeline.core.keys import GROUND_TRUTH_KEY, raw_prefix
+from packaging_pipeline.core.keys import GROUND_TRUTH_KEY, published_success_key, raw_prefix
 from packaging_pipeline.core.schemas import CATALOG, CLICKSTREAM, EVENT_TYPES, FEEDBACK, FEEDBACK_EVENTS, ORDERS
 from packaging_pipeline.core.storage import LocalLake
 from packaging_pipeline.core.vocabulary import CATEGORIES, DEVICES, PALETTE
 from packaging_pipeline.sample_data.archetypes import ARCHETYPES, WAREHOUSES
 from packaging_pipeline.sample_data.generate import generate_sample_data
+from tests.support.published import fake_batch
 
 START = dt.date(2026, 11, 1)
 
@@ -365,11 +366,12 @@ def _jsonl_lines_as_rows(lake: LocalLake, key: str) -> list[dict]:
     return [json.loads(line) for line in _jsonl_lines(lake, key)]
 
 
-def _write_published(lake: LocalLake, ds: str, rows: list[tuple[str, str]], complete: bool = True) -> None:
+def _write_published(lake: LocalLake, ds: str, rows: list[tuple[str, str]], complete: bool = True):  # noqa: ANN202
     text = "order_id,box_code,design_id,print_file_key\n" + "".join(f"{o},B2,{d},designs/{d}/x.pdf\n" for o, d in rows)
-    lake.write_text(f"published/ds={ds}/assignments/warehouse=WH-BER/assignments.csv", text)
-    if complete:
-        lake.write_text(f"published/ds={ds}/_SUCCESS", "")
+    batch = fake_batch(lake, ds, {"assignments/warehouse=WH-BER/assignments.csv": text.encode()})
+    if not complete:
+        lake.delete(published_success_key(ds))  # the files are there, the pointer is not
+    return batch
 
 
 def test_feedback_only_refers_to_published_designs(tmp_path):

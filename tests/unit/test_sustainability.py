@@ -37,6 +37,7 @@ from tests.support.gate import (
     spec_of,
 )
 from tests.support.nights import DS
+from tests.support.published import fake_batch
 
 # --------------------------------------------------------------------------------------------------
 # One pair, by hand
@@ -356,16 +357,15 @@ def test_a_rerun_with_a_looser_policy_brings_rejected_designs_back(staged, tmp_p
 
 def publish_fake_batch(lake: LocalLake, night: str, design_id: str, spec: dict, artwork: bytes, segment_id: int):
     """A complete published batch as the publish step writes it: files, manifest with designs, _SUCCESS, LATEST."""
-    base = f"published/ds={night}/designs/{design_id}/"
-    lake.write_bytes(
-        base + "spec.json", json.dumps({**spec, "design_id": design_id, "segment_id": segment_id}).encode()
-    )
-    lake.write_bytes(base + "artwork.png", artwork)
+    base = f"designs/{design_id}/"
     manifest = {"ds": night, "designs": [{"design_id": design_id, "segment_id": segment_id, "orders": 3,
                                           "files": [base + "artwork.png", base + "spec.json"]}]}  # fmt: skip
-    lake.write_text(f"published/ds={night}/manifest.json", json.dumps(manifest))
-    lake.write_text(f"published/ds={night}/_SUCCESS", "{}")
+    batch = fake_batch(lake, night, {
+        base + "spec.json": json.dumps({**spec, "design_id": design_id, "segment_id": segment_id}).encode(),
+        base + "artwork.png": artwork,
+    }, manifest)  # fmt: skip
     lake.write_text("published/LATEST", night + "\n")
+    return batch
 
 
 def test_a_segment_falls_back_to_its_last_published_design(staged, tmp_path):
@@ -373,13 +373,13 @@ def test_a_segment_falls_back_to_its_last_published_design(staged, tmp_path):
     restage(lake, "d20261102-sx-00", (180, 24))  # fails coverage <= 60% even after the optimisation
     donor = spec_of(lake, "d20261102-s0-00")  # yellow stripes (22%): passes tonight's policy
     artwork = lake.read_bytes(design_prefix(DS, 0, "d20261102-s0-00") + "artwork.png")
-    publish_fake_batch(lake, "2026-11-01", "d20261101-sx-00", donor, artwork, -1)
-    lake.write_text("published/ds=2026-10-31/manifest.json", "{}")  # no _SUCCESS: never looked at
+    batch = publish_fake_batch(lake, "2026-11-01", "d20261101-sx-00", donor, artwork, -1)
+    lake.write_text("published/ds=2026-10-31/batch=0123456789abcdef/manifest.json", "{}")  # no _SUCCESS: unseen
     lake.write_text("published/LATEST", "2026-11-05\n")  # a later night published already (a backfill)
     found = last_published_design(lake, -1, DS)
     assert found == {"ds": "2026-11-01", "design_id": "d20261101-sx-00", "segment_id": -1,
-                     "spec_key": "published/ds=2026-11-01/designs/d20261101-sx-00/spec.json",
-                     "artwork_key": "published/ds=2026-11-01/designs/d20261101-sx-00/artwork.png"}  # fmt: skip
+                     "spec_key": batch.key("designs/d20261101-sx-00/spec.json"),
+                     "artwork_key": batch.key("designs/d20261101-sx-00/artwork.png")}  # fmt: skip
     assert last_published_design(lake, 0, DS) is None and last_published_design(lake, -1, "2026-11-01") is None
 
     policy = tmp_path / "policy.yaml"
