@@ -78,6 +78,7 @@ def main() -> None:
     parser.add_argument("--motif-weight", type=float, help="weight of the generator's auxiliary motif loss")
     parser.add_argument("--class-norm", choices=("on", "off"), help="class-conditional normalisation in G")
     parser.add_argument("--minibatch-std", choices=("on", "off"), help="the discriminator's minibatch stddev")
+    parser.add_argument("--torus-shift", choices=("on", "off"), help="the generator's phase from its latent")
     parser.add_argument("--save-generator", help="write the trained generator (.keras) here")
     parser.add_argument("--grid", help="write a PNG sample grid (one row per motif, tiled 2x2) here")
     args = parser.parse_args()
@@ -86,7 +87,8 @@ def main() -> None:
               ("d_learning_rate", args.lr), ("g_learning_rate", args.lr), ("mode_seeking", args.mode_seeking),
               ("motif_weight", args.motif_weight),
               ("minibatch_std", None if args.minibatch_std is None else args.minibatch_std == "on"),
-              ("class_norm", None if args.class_norm is None else args.class_norm == "on"))  # fmt: skip
+              ("class_norm", None if args.class_norm is None else args.class_norm == "on"),
+              ("torus_shift", None if args.torus_shift is None else args.torus_shift == "on"))  # fmt: skip
     overrides = {k: v for k, v in chosen if v is not None}
     profile = dataclasses.replace(profile, **overrides)
     corpus = load_corpus(None, profile, args.seed)

@@ -82,6 +82,26 @@ def _spread(x: np.ndarray) -> float:
     return float(np.abs(xs[:, None, :] - xs[None, :, :]).mean(-1).sum() / (len(xs) * (len(xs) - 1)))
 
 
+def _structural_spread(x: np.ndarray) -> float:
+    """:func:`_spread` with each pair compared at its best alignment on the torus: variety that is not phase.
+
+    A seamless tile shows the same pattern at any phase, and shifting one tile around already spreads
+    about as much as a whole class of the corpus does in pixels; this is the spread a person sees
+    between two boxes. One-hot tiles [n, H, W, K]: the agreement at every shift is a circular
+    cross-correlation, computed with FFTs.
+    """
+    n, h, w, k = x.shape
+    if n < 2:
+        return 0.0
+    spectra = np.fft.rfft2(np.asarray(x, np.float64), axes=(1, 2))
+    total = 0.0
+    for i in range(n - 1):
+        agreement = np.fft.irfft2(np.conj(spectra[i])[None] * spectra[i + 1 :], s=(h, w), axes=(1, 2)).sum(-1)
+        best = agreement.reshape(n - i - 1, -1).max(1)
+        total += float((2.0 * (h * w - best) / (h * w * k)).sum())
+    return total * 2.0 / (n * (n - 1))
+
+
 def as_printed(separations: np.ndarray) -> np.ndarray:
     """Soft separations as they print: each pixel all in its most likely slot (one-hot, like the corpus)."""
     k = separations.shape[-1]
@@ -123,6 +143,7 @@ def evaluate_generator(
         per[name] = {
             "conditional_accuracy": float((predicted[fake_labels == c] == c).mean()),
             "diversity_ratio": _spread(mine) / max(_spread(theirs), 1e-9),
+            "structural_diversity_ratio": _structural_spread(mine) / max(_structural_spread(theirs), 1e-9),
             "ink_coverage": ink_coverage(mine),
             "corpus_ink_coverage": ink_coverage(theirs),
         }
@@ -137,6 +158,7 @@ def evaluate_generator(
         "diversity_ratio": float(np.mean([_spread(f) for f in fakes]) / max(real_spread, 1e-9)),
         "min_class_conditional_accuracy": min(v["conditional_accuracy"] for v in per.values()),
         "min_class_diversity_ratio": min(v["diversity_ratio"] for v in per.values()),
+        "structural_diversity_ratio": float(np.mean([v["structural_diversity_ratio"] for v in per.values()])),
         "min_class_ink_coverage": min(v["ink_coverage"] for v in per.values()),
         "seam_score": fake_seam,
         "corpus_seam_score": corpus_seam,

@@ -33,12 +33,15 @@ class ModelShape:
     base: int = 8  # side of the generator's first feature map, projected from noise and motif
     minibatch_std: bool = True  # the discriminator sees how much a batch varies (StyleGAN's minibatch stddev)
     class_norm: bool = True  # the generator's normalisations take scale and shift from the motif (as in BigGAN)
+    torus_shift: bool = True  # the first two latent coordinates place the tile on the torus (TorusShift)
 
     def __post_init__(self) -> None:
         if self.size < 8 or self.size & (self.size - 1):
             raise ValueError(f"tile size {self.size} must be a power of two >= 8")
         if self.base < 4 or self.base & (self.base - 1) or self.base > self.size:
             raise ValueError(f"generator base {self.base} must be a power of two between 4 and the tile size")
+        if self.torus_shift and self.latent_dim < 3:
+            raise ValueError(f"latent_dim {self.latent_dim}: torus_shift reads two coordinates, keep at least one more")
         if not 2 <= self.k_slots <= 4:
             raise ValueError(f"k_slots={self.k_slots}: paper plus 1-3 inks")
 
@@ -95,6 +98,32 @@ class MinibatchStdDev(layers.Layer):
         return (*input_shape[:-1], input_shape[-1] + 1)
 
 
+@keras.saving.register_keras_serializable(package="packaging")
+class TorusShift(layers.Layer):
+    """Moves each tile on the torus by whole pixels read from the first two latent coordinates.
+
+    A seamless tile has no preferred phase, and the corpus's tiles sit at uniformly random ones. The
+    discriminator sees real and fake tiles through the same random shift, so nothing ever asks the
+    generator for a phase: it paints every motif at one. Reading the phase from the latent (each
+    coordinate through the normal CDF, so uniform over the tile) gives the generated tiles the corpus's
+    phase distribution by construction, and leaves the convolutions to learn the structure.
+    """
+
+    def call(self, tile, noise):  # noqa: ANN001, ANN201 - Keras tensors
+        import tensorflow as tf
+
+        size = tile.shape[1]
+        uniform = 0.5 * (1.0 + tf.math.erf(tf.cast(noise[:, :2], "float32") / math.sqrt(2.0)))
+        shift = tf.cast(tf.floor(uniform * size), "int32") % size  # [batch, 2]: rows, columns
+        index = (tf.range(size)[None, :] + shift[:, :1]) % size
+        tile = tf.gather(tile, index, axis=1, batch_dims=1)
+        index = (tf.range(size)[None, :] + shift[:, 1:]) % size
+        return tf.gather(tile, index, axis=2, batch_dims=1)
+
+    def compute_output_shape(self, tile_shape: tuple, noise_shape: tuple) -> tuple:
+        return tile_shape
+
+
 def _wrap_conv(x, filters: int, kernel: int = 3, strides: int = 1, name: str = ""):  # noqa: ANN001, ANN202
     x = WrapPad2D(kernel // 2, name=f"{name}_wrap")(x)
     return layers.Conv2D(filters, kernel, strides=strides, padding="valid", name=f"{name}_conv")(x)
@@ -132,7 +161,11 @@ def build_generator(shape: ModelShape) -> keras.Model:
         x = layers.ReLU(name=f"g{i}_relu")(x)
     x = _wrap_conv(x, shape.k_slots, name="slots")
     # Softmax in float32 even under mixed precision: probabilities must sum to one.
-    out = layers.Softmax(axis=-1, dtype="float32", name="separation")(x)
+    if shape.torus_shift:
+        x = layers.Softmax(axis=-1, dtype="float32", name="separation_at_origin")(x)
+        out = TorusShift(dtype="float32", name="separation")(x, noise)
+    else:
+        out = layers.Softmax(axis=-1, dtype="float32", name="separation")(x)
     return keras.Model([noise, motif], out, name=GENERATOR_NAME)
 
 
@@ -277,6 +310,8 @@ class PatternGAN(keras.Model):
         half = batch // 2
         pair_motif = ops.concatenate([motif[:half], motif[:half]], axis=0)
         z1, z2 = self.sample_noise(half), self.sample_noise(half)
+        if self.shape.torus_shift:  # a pair shares its phase: the term then rewards different structure only
+            z2 = ops.concatenate([z1[:, :2], z2[:, 2:]], axis=1)
         with tf.GradientTape() as tape:
             fake = self.generator([ops.concatenate([z1, z2], axis=0), pair_motif], training=True)
             fake_logits, fake_motif = self.discriminator([self.augment(fake), pair_motif], training=True)

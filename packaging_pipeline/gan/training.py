@@ -60,6 +60,7 @@ class TrainingProfile:
     motif_weight: float = 1.0  # weight of the generator's auxiliary motif loss (the discriminator's motif head)
     minibatch_std: bool = True  # the discriminator's minibatch standard deviation layer
     class_norm: bool = True  # class-conditional normalisation in the generator
+    torus_shift: bool = True  # the generator places each tile at a phase read from its latent
     pretrain_epochs: int = 0  # the discriminator learns the motifs (training split) before a from-scratch training
     fine_tune_epochs: int | None = None  # epochs when warm-starting from the champion
     deterministic: bool = True  # TensorFlow op determinism: the same seed trains the same model
@@ -124,7 +125,8 @@ def model_shape(corpus: Corpus, profile: TrainingProfile) -> ModelShape:
     """The networks a profile builds for a corpus (its tile size, slots and classes)."""
     return ModelShape(size=corpus.slots.shape[1], k_slots=corpus.k_slots, n_classes=len(corpus.class_names),
                       latent_dim=profile.latent_dim, filters=profile.filters,
-                      minibatch_std=profile.minibatch_std, class_norm=profile.class_norm)  # fmt: skip
+                      minibatch_std=profile.minibatch_std, class_norm=profile.class_norm,
+                      torus_shift=profile.torus_shift)  # fmt: skip
 
 
 def build_gan(shape: ModelShape, profile: TrainingProfile, seed: int, jit: bool) -> PatternGAN:

@@ -339,3 +339,34 @@ def test_mode_seeking_pushes_two_latents_of_one_motif_apart():
     apart = np.eye(3, dtype="float32")[np.random.default_rng(0).integers(0, 3, (4, 8, 8))]
     assert float(mode_seeking_ratio(same, same, z1, z2)) == 0.0
     assert float(mode_seeking_ratio(same, apart, z1, z2)) > 0.3
+
+
+def test_the_latent_places_each_tile_on_the_torus_and_only_there():
+    """The first two latent coordinates shift the painted tile by whole pixels (normal CDF -> uniform)."""
+    import keras
+    from scipy.stats import norm
+
+    shape = ModelShape(latent_dim=8, filters=4)
+    generator = build_gan(shape, PROFILES["cpu"], seed=0, jit=False).generator
+    at_origin = keras.Model(generator.inputs, generator.get_layer("separation_at_origin").output)
+    noise = np.random.default_rng(1).standard_normal((6, 8)).astype("float32")
+    motif = np.arange(6, dtype="int32").reshape(-1, 1) % shape.n_classes
+    painted, unshifted = np.asarray(generator([noise, motif])), np.asarray(at_origin([noise, motif]))
+    for tile, origin, z in zip(painted, unshifted, noise, strict=True):
+        rows, cols = np.floor(norm.cdf(z[:2]) * shape.size).astype(int) % shape.size
+        np.testing.assert_allclose(tile, np.roll(origin, (-rows, -cols), axis=(0, 1)), atol=1e-6)
+    assert len({tuple(np.floor(norm.cdf(z[:2]) * shape.size)) for z in noise}) > 1
+
+
+def test_structural_diversity_does_not_count_a_tile_moved_around():
+    """Pixel spread counts phase; the structural spread compares tiles at their best alignment."""
+    from packaging_pipeline.gan.evaluation import _spread, _structural_spread
+
+    tiles = procedural_corpus(16, seed=3).one_hot()[:16]
+    rng = np.random.default_rng(0)
+    moved = np.stack([np.roll(tiles[0], tuple(rng.integers(0, 32, 2)), axis=(0, 1)) for _ in range(8)])
+    assert _spread(moved) > 0.5 * _spread(tiles)  # in pixels, one tile moved about looks varied
+    assert _structural_spread(moved) == pytest.approx(0.0, abs=1e-9)
+    a, b = tiles[0], tiles[5]
+    best = min(np.abs(a - np.roll(b, (dy, dx), axis=(0, 1))).mean() for dy in range(32) for dx in range(32))
+    assert _structural_spread(np.stack([a, b])) == pytest.approx(best)
