@@ -10,6 +10,7 @@ import io
 import json
 
 import pyarrow.parquet as pq
+import pytest
 
 from packaging_pipeline.core.formats import read_json
 from packaging_pipeline.core.keys import PUBLISHED_LATEST_KEY, published_success_key, rejected_prefix
@@ -98,3 +99,48 @@ def test_a_gated_night_is_published_whole_and_a_rerun_replaces_it(gated):
     assert not any(f"/{plain}/" in k for k in keys2) and plain not in {r["design_id"] for r in rows2}
     assert sorted(r["order_id"] for r in rows2) == sorted(r["order_id"] for r in rows)
     assert all(r["print_file_key"] in listed2 for r in rows2 if r["box_code"])
+
+
+def test_a_declared_empty_night_is_published_as_a_batch_that_says_so(tmp_path):
+    """A shop's zero-order day: orders declared empty by a lone _SUCCESS, then every stage to a batch."""
+    import datetime as dt
+
+    import pyarrow as pa
+
+    from packaging_pipeline.core.config import Settings
+    from packaging_pipeline.core.formats import write_json, write_parquet
+    from packaging_pipeline.core.keys import raw_prefix, segment_assignments_prefix, segment_profiles_key
+    from packaging_pipeline.core.storage import LocalLake
+    from packaging_pipeline.design.batch import generate_night_designs
+    from packaging_pipeline.design.right_size import right_size_stage
+    from packaging_pipeline.ingest.raw import ingest_range
+    from packaging_pipeline.publication.pull import PullError, pull_batch
+    from packaging_pipeline.sample_data.generate import generate_sample_data
+    from tests.conftest import TEST_PSEUDONYM_KEY
+    from tests.support.nights import PALETTES
+
+    night = "2026-11-01"
+    lake = LocalLake(tmp_path / "lake")
+    generate_sample_data(lake, start=dt.date.fromisoformat(night), days=1, customers=100, seed=5)
+    lake.delete_prefix(raw_prefix("orders", night))
+    lake.write_bytes(raw_prefix("orders", night) + "_SUCCESS", b"")  # the producer: "no orders today"
+    settings = Settings(lake_uri=lake.uri, pseudonym_key=TEST_PSEUDONYM_KEY)
+    (report,) = ingest_range(settings, night, night)
+    assert report.sources["orders"].read == report.sources["orders"].accepted == 0
+    write_parquet(lake, segment_assignments_prefix(night) + "part-00000.parquet",
+                  pa.table({"customer_key": ["k0", "k1"], "segment_id": pa.array([0, 1], pa.int32())}))  # fmt: skip
+    write_json(lake, segment_profiles_key(night), {"ds": night, "segments": [
+        {"segment_id": s, "label": f"segment {s}", "palette": PALETTES[s], "size": 1,
+         "top_categories": [{"category": "home", "share": 1.0}]} for s in (0, 1)]})  # fmt: skip
+
+    _, sized = right_size_stage(settings, night)
+    assert sized["orders"] == sized["parcels"] == 0
+    designs = generate_night_designs(settings, night, designs_per_segment=1, use_model=False, workers=1)
+    assert designs["orders_with_design"] == 0 and designs["print_files"] == 0
+    assert gate_night(settings, night, log_to_mlflow=False)["ds"] == night
+    published = publish_batch(lake, night)
+    manifest = json.loads(lake.read_bytes(batch_of(lake, night).manifest_key))
+    assert published["latest"] == night and manifest["counts"]["orders"] == manifest["counts"]["parcels"] == 0
+    assert manifest["warehouses"] == [] and manifest["report"]["key"] in {f["key"] for f in manifest["files"]}
+    with pytest.raises(PullError, match="has no assignments in batch ds=2026-11-01; warehouses in it: none"):
+        pull_batch(lake, "latest", "WH-BER", tmp_path / "dest")
