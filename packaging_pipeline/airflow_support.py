@@ -7,6 +7,7 @@ the light core modules (settings, errors, keys); stages are imported inside the 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Iterator, Mapping
@@ -40,14 +41,22 @@ def _connection(conn_id: str) -> Any | None:
 
 
 def _s3_options(conn: Any, base: S3Options) -> S3Options:
+    """The AWS connection's endpoint, region and keys; timeouts and retries from its ``config_kwargs`` extra
+    (the Amazon provider's convention: ``connect_timeout``, ``read_timeout``, ``retries``), else ``base``'s."""
     extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else json.loads(conn.extra or "{}")
-    return S3Options(
+    config = extra.get("config_kwargs") or {}
+    retries = config.get("retries") or {}
+    return dataclasses.replace(
+        base,
         endpoint_url=extra.get("endpoint_url") or base.endpoint_url,
         region_name=extra.get("region_name") or base.region_name,
         aws_access_key_id=conn.login or None,
         aws_secret_access_key=conn.password or None,
         aws_session_token=extra.get("aws_session_token"),
-        max_concurrency=base.max_concurrency,
+        connect_timeout_s=float(config.get("connect_timeout", base.connect_timeout_s)),
+        read_timeout_s=float(config.get("read_timeout", base.read_timeout_s)),
+        retry_mode=str(retries.get("mode", base.retry_mode)),
+        max_attempts=int(retries.get("max_attempts", base.max_attempts)),
     )
 
 

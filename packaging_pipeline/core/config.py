@@ -27,6 +27,9 @@ def default_lake_uri() -> str:
     return (default_home() / "lake").as_uri()
 
 
+S3_RETRY_MODES = ("legacy", "standard", "adaptive")
+
+
 @dataclasses.dataclass(frozen=True)
 class S3Options:
     """How to reach an S3-compatible store; unset fields fall back to the standard AWS chain."""
@@ -37,6 +40,21 @@ class S3Options:
     aws_secret_access_key: str | None = dataclasses.field(default=None, repr=False)
     aws_session_token: str | None = dataclasses.field(default=None, repr=False)
     max_concurrency: int = 16
+    # A stalled endpoint fails in about max_attempts x (timeout + backoff): 3 x 15 s + a few seconds here.
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 15.0
+    retry_mode: str = "standard"  # botocore's legacy, standard or adaptive
+    max_attempts: int = 3  # including the first
+
+    def __post_init__(self) -> None:
+        if self.retry_mode not in S3_RETRY_MODES:
+            raise ConfigError(f"S3 retry mode {self.retry_mode!r} (AWS_RETRY_MODE) is not one of {S3_RETRY_MODES}")
+        if not 1 <= self.max_attempts <= 20:
+            raise ConfigError(f"S3 max_attempts={self.max_attempts} (AWS_MAX_ATTEMPTS) must lie between 1 and 20")
+        for name in ("connect_timeout_s", "read_timeout_s"):
+            value = getattr(self, name)
+            if not 0 < value <= 3600 or value != value:
+                raise ConfigError(f"S3 {name}={value} must be a number of seconds in (0, 3600]")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +98,7 @@ class Settings:
             "s3": S3Options(
                 endpoint_url=env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or None,
                 region_name=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
+                **_s3_tuning(env),
             ),
         }
         if env.get("PACKAGING_REQUIRED_SOURCES"):
@@ -102,6 +121,23 @@ def normalise_lake_uri(uri: str) -> str:
     if uri.startswith("/"):
         uri = Path(uri).resolve().as_uri()
     return uri.rstrip("/") if uri not in ("file:///",) else uri
+
+
+def _s3_tuning(env: Mapping[str, str]) -> dict[str, Any]:
+    """Timeouts and retries from ``PACKAGING_S3_*_TIMEOUT`` and the standard ``AWS_RETRY_MODE``/``AWS_MAX_ATTEMPTS``."""
+    tuning: dict[str, Any] = {}
+    for name, field in (("PACKAGING_S3_CONNECT_TIMEOUT", "connect_timeout_s"),
+                        ("PACKAGING_S3_READ_TIMEOUT", "read_timeout_s")):  # fmt: skip
+        if env.get(name):
+            tuning[field] = _parse_float(name, env[name])
+    if env.get("AWS_RETRY_MODE"):
+        tuning["retry_mode"] = env["AWS_RETRY_MODE"].strip()
+    if env.get("AWS_MAX_ATTEMPTS"):
+        try:
+            tuning["max_attempts"] = int(env["AWS_MAX_ATTEMPTS"])
+        except ValueError:
+            raise ConfigError(f"AWS_MAX_ATTEMPTS={env['AWS_MAX_ATTEMPTS']!r} is not a whole number") from None
+    return tuning
 
 
 def _parse_sources(text: str) -> tuple[str, ...]:

@@ -264,7 +264,9 @@ class S3Lake(Lake):
                 endpoint_url=opts.endpoint_url,
                 config=Config(
                     max_pool_connections=max(10, opts.max_concurrency),
-                    retries={"max_attempts": 5, "mode": "standard"},
+                    connect_timeout=opts.connect_timeout_s,
+                    read_timeout=opts.read_timeout_s,
+                    retries={"total_max_attempts": opts.max_attempts, "mode": opts.retry_mode},
                 ),
             )
         return self._client

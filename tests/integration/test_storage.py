@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pyarrow as pa
 import pytest
@@ -135,3 +136,74 @@ def test_local_lake_symlink_escape_is_rejected(tmp_path):
 
 def test_check_key_accepts_partition_keys():
     assert check_key("raw/orders/ds=2026-11-01/part-0.parquet") == "raw/orders/ds=2026-11-01/part-0.parquet"
+
+
+@pytest.fixture
+def stalled_endpoint():
+    """An 'S3 endpoint' that accepts connections and never answers: the outage that hangs a client."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held, stop = [], threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+def test_a_stalled_endpoint_fails_after_the_configured_timeouts_naming_it(stalled_endpoint):
+    from botocore.exceptions import ReadTimeoutError
+
+    from packaging_pipeline.core.config import S3Options
+
+    options = S3Options(endpoint_url=stalled_endpoint, region_name="us-east-1", read_timeout_s=0.3, max_attempts=2,
+                        aws_access_key_id="x", aws_secret_access_key="y")  # fmt: skip
+    with pytest.raises(ReadTimeoutError, match=stalled_endpoint.replace(".", r"\.")):
+        S3Lake("bucket", "lake", options).read_bytes("published/LATEST")
+
+
+def test_cli_names_a_stalled_endpoint_and_exits_2(stalled_endpoint, tmp_path):
+    from tests.support.cli import run_cli
+
+    env = {"AWS_ENDPOINT_URL": stalled_endpoint, "PACKAGING_S3_READ_TIMEOUT": "0.3", "PACKAGING_S3_CONNECT_TIMEOUT":
+           "0.3", "AWS_MAX_ATTEMPTS": "1", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y",
+           "AWS_DEFAULT_REGION": "us-east-1"}  # fmt: skip
+    result = run_cli("pull", "--lake", "s3://bucket/lake", "--ds", "latest", "--warehouse", "WH-1",
+                     "--dest", str(tmp_path / "dest"), env=env)  # fmt: skip
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert stalled_endpoint in result.stderr and "timeout" in result.stderr.lower()
+
+
+@pytest.mark.parametrize(("variable", "value", "message"), [
+    ("AWS_RETRY_MODE", "eventually", "retry mode 'eventually'"),
+    ("AWS_MAX_ATTEMPTS", "lots", "AWS_MAX_ATTEMPTS='lots' is not a whole number"),
+    ("AWS_MAX_ATTEMPTS", "0", "max_attempts=0"),
+    ("PACKAGING_S3_READ_TIMEOUT", "nan", "read_timeout_s=nan"),
+    ("PACKAGING_S3_CONNECT_TIMEOUT", "-1", "connect_timeout_s=-1.0"),
+])  # fmt: skip
+def test_s3_timeouts_and_retries_are_read_from_the_environment_and_checked(variable, value, message):
+    from packaging_pipeline.core.config import Settings
+    from packaging_pipeline.core.errors import ConfigError
+
+    tuned = Settings.from_env({"PACKAGING_S3_READ_TIMEOUT": "7", "AWS_RETRY_MODE": "adaptive", "AWS_MAX_ATTEMPTS": "4"})
+    assert (tuned.s3.read_timeout_s, tuned.s3.retry_mode, tuned.s3.max_attempts) == (7.0, "adaptive", 4)
+    config = S3Lake("b", "", tuned.s3).client.meta.config
+    assert config.read_timeout == 7.0 and config.retries == {"total_max_attempts": 4, "mode": "adaptive"}
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        Settings.from_env({variable: value})
