@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from packaging_pipeline.core.errors import ConfigError
 from packaging_pipeline.core.keys import RAW_SOURCES
@@ -47,6 +48,13 @@ class S3Options:
     max_attempts: int = 3  # including the first
 
     def __post_init__(self) -> None:
+        if self.endpoint_url is not None:
+            parsed = urlparse(self.endpoint_url)
+            if parsed.scheme not in ("http", "https") or not parsed.hostname:
+                raise ConfigError(
+                    f"S3 endpoint {self.endpoint_url!r} (AWS_ENDPOINT_URL, or the AWS connection's endpoint_url) is "
+                    f"not a URL like http://127.0.0.1:9000 or https://s3.eu-west-1.amazonaws.com"
+                )
         if self.retry_mode not in S3_RETRY_MODES:
             raise ConfigError(f"S3 retry mode {self.retry_mode!r} (AWS_RETRY_MODE) is not one of {S3_RETRY_MODES}")
         if not 1 <= self.max_attempts <= 20:
@@ -69,6 +77,11 @@ class Settings:
     future_tolerance_minutes: int = 5
 
     def __post_init__(self) -> None:
+        if any(ord(c) < 32 or ord(c) == 127 for c in self.lake_uri):
+            raise ConfigError(f"lake URI {self.lake_uri!r} holds a control character (NUL, newline, ...); "
+                              f"pass it as file:///absolute/path or s3://bucket/prefix")  # fmt: skip
+        if self.lake_uri.startswith("s3://") and not urlparse(self.lake_uri).netloc:
+            raise ConfigError(f"lake URI {self.lake_uri!r} has no bucket; use s3://bucket/prefix")
         if not (self.lake_uri.startswith("file:///") or self.lake_uri.startswith("s3://")):
             raise ConfigError(
                 f"lake URI {self.lake_uri!r} is not supported: use file:///absolute/path or s3://bucket/prefix"

@@ -19,6 +19,7 @@ from typing import IO, TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
 from packaging_pipeline.core.config import S3Options, Settings
+from packaging_pipeline.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client  # noqa: F401
@@ -390,10 +391,10 @@ def open_lake(uri_or_settings: str | Settings, s3: S3Options | None = None) -> L
     parsed = urlparse(uri)
     if parsed.scheme == "file":
         if parsed.netloc not in ("", "localhost"):
-            raise ValueError(f"file URI {uri!r} names a host; use file:///absolute/path")
+            raise ConfigError(f"lake URI {uri!r} names a host; use file:///absolute/path")
         return LocalLake(unquote(parsed.path))
     if parsed.scheme == "s3":
         if not parsed.netloc:
-            raise ValueError(f"S3 URI {uri!r} has no bucket; use s3://bucket/prefix")
+            raise ConfigError(f"lake URI {uri!r} has no bucket; use s3://bucket/prefix")
         return S3Lake(parsed.netloc, parsed.path, s3)
-    raise ValueError(f"unsupported lake URI {uri!r}: use file:///absolute/path or s3://bucket/prefix")
+    raise ConfigError(f"unsupported lake URI {uri!r}: use file:///absolute/path or s3://bucket/prefix")

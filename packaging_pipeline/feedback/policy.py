@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
@@ -63,7 +64,14 @@ def _python(convert: Callable[[Any], Any], what: str) -> Callable[[Any], Any]:
     return check
 
 
-_Float = Annotated[float, PlainValidator(_python(float, "a number"))]
+def _finite(value: Any) -> float:
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError("not finite")
+    return number
+
+
+_Float = Annotated[float, PlainValidator(_python(_finite, "a finite number"))]
 _Int = Annotated[int, PlainValidator(_python(int, "a whole number"))]
 _Bool = Annotated[bool, PlainValidator(bool)]
 _Key = Annotated[str, PlainValidator(str)]
@@ -121,9 +129,9 @@ class FeedbackPolicyFile(ConfigModel):
         if self.half_life_days <= 0:
             found.append((("half_life_days",), f"expected a number of days > 0, got {self.half_life_days!r}",
                           self.half_life_days))  # fmt: skip
-        if self.lookback_days < 1:
-            found.append((("lookback_days",), f"expected a whole number of days >= 1, got {self.lookback_days!r}",
-                          self.lookback_days))  # fmt: skip
+        if not 1 <= self.lookback_days <= 3650:  # each night is read back from the lake: ten years at most
+            found.append((("lookback_days",), f"expected a whole number of days in [1, 3650], got "
+                          f"{self.lookback_days!r}", self.lookback_days))  # fmt: skip
         if not 0 <= self.allocation.exploration_floor <= 1:
             found.append((("allocation", "exploration_floor"), f"expected a share in [0, 1], got "
                           f"{self.allocation.exploration_floor!r}", self.allocation.exploration_floor))  # fmt: skip

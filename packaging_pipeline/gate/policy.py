@@ -196,7 +196,7 @@ class _Optimisation(ConfigModel):
 
 
 class _Fallback(ConfigModel):
-    lookback_days: Whole = Field(ge=0)
+    lookback_days: Whole = Field(ge=0, le=3650)  # nights walked back, each a lake lookup: ten years at most
 
 
 class GatePolicyFile(ConfigModel):

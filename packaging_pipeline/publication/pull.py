@@ -183,8 +183,13 @@ def _fetch(lake: Lake, key: str, path: Path, size: int, sha256: str) -> tuple[st
 
 def _pull_once(lake: Lake, ds: str, warehouse_id: str, dest: Path) -> dict[str, Any]:
     batch, manifest_bytes = _read_marked_manifest(lake, ds)
-    manifest = json.loads(manifest_bytes)
     where = lake.uri_of(batch.manifest_key)
+    try:
+        manifest = json.loads(manifest_bytes)
+    except ValueError as exc:
+        raise PullError(f"{where} is not JSON ({exc}); ask the publisher to republish ds={ds}") from None
+    if not isinstance(manifest, dict):
+        raise PullError(f"{where} is not a JSON object; ask the publisher to republish ds={ds}")
     if manifest.get("schema_version") != SCHEMA_VERSION:
         raise PullError(
             f"{where} has schema_version {manifest.get('schema_version')!r}; this client reads schema_version "
@@ -210,7 +215,12 @@ def _pull_once(lake: Lake, ds: str, warehouse_id: str, dest: Path) -> dict[str, 
         if key not in listed:
             failures.append((key, "referenced but not listed in manifest.json"))
             return False
-        outcome, size = _fetch(lake, batch.key(key), _dest_path(dest, local + key), *listed[key])
+        try:
+            source, target = batch.key(key), _dest_path(dest, local + key)
+        except ValueError as exc:  # '..', absolute or empty segments: never followed
+            failures.append((key, f"unsafe key: {exc}"))
+            return False
+        outcome, size = _fetch(lake, source, target, *listed[key])
         if outcome in counts:
             counts[outcome] += 1
             counts["bytes"] += size
@@ -287,6 +297,8 @@ def pull_batch(
     if wait_seconds < 0 or poll_seconds <= 0:
         raise PullError(f"wait must be >= 0 and poll > 0 seconds, got wait={wait_seconds} poll={poll_seconds}")
     dest = Path(dest_dir).resolve()
+    if dest.exists() and not dest.is_dir():
+        raise PullError(f"--dest {dest} is a file, not a folder: name a folder to pull the batch into")
     dest.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + wait_seconds
     for attempt in (1, 2):

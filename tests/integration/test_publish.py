@@ -501,3 +501,30 @@ def test_cli_publish_and_pull(night_lake, tmp_path):
     night_lake.write_bytes(batch_of(night_lake, DS).key(key), b"not the print file")
     corrupt = run_cli("pull", "--lake", uri, "--ds", DS, "--warehouse", wh, "--dest", str(tmp_path / "c"), env=env)
     assert corrupt.returncode == 2 and key in corrupt.stderr and "failed verification" in corrupt.stderr
+
+
+def _retamper(lake: Lake, manifest_bytes: bytes) -> None:
+    """Replace the night's manifest and its marker's digest together, as a hostile writer could."""
+    batch = batch_of(lake, DS)
+    lake.write_bytes(batch.manifest_key, manifest_bytes)
+    marker = {**batch.marker(), "manifest_sha256": sha(manifest_bytes)}
+    lake.write_bytes(published_success_key(DS), json.dumps(marker).encode())
+
+
+def test_pull_refuses_a_manifest_that_is_not_json_or_names_keys_outside_the_batch(night_lake, tmp_path):
+    good = publish_batch(night_lake, DS)
+    manifest = manifest_of(night_lake)
+    _retamper(night_lake, b"not json at all")
+    with pytest.raises(PullError, match="is not JSON"):
+        pull_batch(night_lake, DS, warehouse_of(good), tmp_path / "a")
+
+    wh = next(w for w in manifest["warehouses"] if w["warehouse_id"] == warehouse_of(good))
+    escape = "../../../outside.csv"
+    wh["assignments_key"] = escape
+    manifest["files"].append({"key": escape, "size": 1, "sha256": "0" * 64})
+    _retamper(night_lake, json.dumps(manifest).encode())
+    with pytest.raises(PullError) as refused:
+        pull_batch(night_lake, DS, warehouse_of(good), tmp_path / "b")
+    assert refused.value.failures == [(escape, refused.value.failures[0][1])]
+    assert "unsafe key" in refused.value.failures[0][1]
+    assert not (tmp_path / "outside.csv").exists() and not list((tmp_path / "b").rglob("*.csv"))

@@ -8,6 +8,7 @@ import re
 import pyarrow as pa
 import pytest
 
+from packaging_pipeline.core.errors import ConfigError
 from packaging_pipeline.core.formats import (
     iter_lines,
     read_json,
@@ -121,7 +122,7 @@ def test_open_lake_uris(tmp_path, s3_options):
     assert isinstance(s3, S3Lake) and (s3.bucket, s3.prefix) == ("bucket", "some/prefix")
     assert s3.uri_of("raw/x") == "s3://bucket/some/prefix/raw/x"
     for bad in ("http://x/y", "s3:///nobucket", "file://host/path"):
-        with pytest.raises(ValueError):
+        with pytest.raises(ConfigError, match="lake URI"):
             open_lake(bad)
 
 

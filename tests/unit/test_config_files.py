@@ -227,6 +227,7 @@ def test_materials_checks(old, new, message):
         ("  max_inks: 3", "  max_inks: 3.0", "limits.max_inks: expected a whole number, got 3.0"),
         ("  max_esr: 0.50", "  max_esr: .nan", "limits.max_esr: expected a finite number, got nan"),
         ("  max_esr: 0.50", "  max_esr: '0.5'", "limits.max_esr: expected a number, got '0.5'"),
+        ("  lookback_days: 30", "  lookback_days: 100000000", "fallback.lookback_days: expected a number <= 3650"),
     ],
 )  # fmt: skip
 def test_gate_policy_checks(old, new, message):

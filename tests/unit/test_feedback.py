@@ -5,6 +5,8 @@ DAG are in tests/integration/test_feedback_night.py."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -98,6 +100,23 @@ def test_bad_policy_is_named(tmp_path):
                    "half_life_days: 14\nlookback_days: 60\nallocation: {exploration_floor: 0.1}\n")  # fmt: skip
     lines = r"(?s)p\.yaml: .*reward\.events: lacks shared.*events\.unboxed: expected a reward in \[0, 1\], got 2\.0"
     with pytest.raises(InputError, match=lines):
+        load_policy(str(bad))
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("alpha", ".nan", r"prior\.alpha: expected a finite number"),
+    ("alpha", ".inf", r"prior\.alpha: expected a finite number"),
+    ("alpha", "-.inf", r"prior\.alpha: expected a finite number"),
+    ("lookback_days", "100000000", r"lookback_days: expected a whole number of days in \[1, 3650\]"),
+])  # fmt: skip
+def test_a_policy_number_out_of_its_range_is_named(tmp_path, field, value, message):
+    from importlib import resources
+
+    doc = resources.files("packaging_pipeline").joinpath("data/feedback_policy.yaml").read_text("utf-8")
+    bad = tmp_path / "p.yaml"
+    bad.write_text(re.sub(rf"(?m)^(\s*){field}: \S+", rf"\g<1>{field}: {value}", doc, count=1))
+    assert f"{field}: {value}" in bad.read_text()
+    with pytest.raises(InputError, match=message):
         load_policy(str(bad))
 
 
