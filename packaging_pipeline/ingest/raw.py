@@ -286,6 +286,25 @@ def _accepted_table(values: pd.DataFrame, contract: SourceContract, key: bytes) 
     return pa.table(columns, schema=schema)
 
 
+PART_NAME = "part-00000.parquet"
+
+
+def _replace_part(lake: Lake, prefix: str, path: Path | None) -> str | None:
+    """Put the run's one part file in ``prefix`` (or none), then remove whatever else the folder held.
+
+    The part is written over the previous run's in one object write (an S3 PUT, a local rename), never
+    deleted first: a reader or a run that dies midway sees the old rows or the new ones, not an empty
+    folder beside a report that counts rows.
+    """
+    key = prefix + PART_NAME if path is not None else None
+    if path is not None:
+        lake.upload_file(path, key)
+    for obj in lake.list(prefix):
+        if obj.key != key:
+            lake.delete(obj.key)
+    return key
+
+
 def ingest_source(lake: Lake, settings: Settings, source: str, ds: str) -> SourceResult:
     """Ingest one source's partition for one night; see the module docstring."""
     contract = CONTRACTS[source]
@@ -362,17 +381,10 @@ def ingest_source(lake: Lake, settings: Settings, source: str, ds: str) -> Sourc
         result.reasons = dict(sorted(reasons.items()))
         has_accepted, has_quarantine = accepted.close(), quarantine.close()
 
-        # Replace the previous run's outputs only once the new ones are complete.
-        accepted_prefix = keys.accepted_prefix(source, ds)
-        quarantine_prefix = keys.quarantine_prefix(source, ds)
-        lake.delete_prefix(accepted_prefix)
-        lake.delete_prefix(quarantine_prefix)
-        if has_accepted:
-            result.accepted_key = accepted_prefix + "part-00000.parquet"
-            lake.upload_file(accepted.path, result.accepted_key)
-        if has_quarantine:
-            result.quarantine_key = quarantine_prefix + "part-00000.parquet"
-            lake.upload_file(quarantine.path, result.quarantine_key)
+        result.accepted_key = _replace_part(lake, keys.accepted_prefix(source, ds), accepted.path if has_accepted
+                                            else None)  # fmt: skip
+        result.quarantine_key = _replace_part(lake, keys.quarantine_prefix(source, ds), quarantine.path
+                                              if has_quarantine else None)  # fmt: skip
     parquet_with_columns = any(_suffix_kind(o.key) == "parquet" and o.size > 0 for o in data_files)
     result.declared_empty = result.read == 0 and (completed or parquet_with_columns)
     if result.read != result.accepted + result.quarantined:  # an invariant, not input validation

@@ -176,6 +176,25 @@ def test_rerun_replaces_outputs(lake, settings_for):
     assert read_parquet(lake, f"accepted/clickstream/ds={DS}/part-00000.parquet").num_rows == 4
 
 
+def test_a_rerun_that_dies_leaves_every_source_agreeing_with_the_report(lake, settings_for):
+    """Outputs are written over, never deleted first: a dying rerun leaves the last run's rows in place."""
+    from tests.support.lakes import RecordingLake
+
+    _write_inputs(lake)
+    settings = settings_for(lake, max_bad_row_share=0.9)
+    first = ingest_partition(settings, DS, lake).as_dict()
+    for fail_on_put in (1, 2, 3):
+        dying = RecordingLake(lake, fail_on_put=fail_on_put)
+        with pytest.raises(OSError, match="injected failure"):
+            ingest_partition(settings, DS, dying)
+        assert not [e for e in dying.events if e[0] != "put"]  # nothing deleted before the failure
+        report = read_json(lake, f"reports/ingest/ds={DS}/ingest.json")
+        assert report["sources"] == first["sources"]
+        for source, counts in report["sources"].items():
+            if counts["accepted_key"]:
+                assert read_parquet(lake, counts["accepted_key"]).num_rows == counts["accepted"], source
+
+
 def test_too_many_bad_rows_fails_after_writing_quarantine(lake, settings_for):
     _write_inputs(lake)
     with pytest.raises(InputError) as err:
