@@ -10,6 +10,7 @@ from packaging_pipeline.core.formats import read_json
 from packaging_pipeline.core.storage import LocalLake
 from packaging_pipeline.sample_data.generate import generate_sample_data
 from tests.conftest import REPO, TEST_PSEUDONYM_KEY
+from tests.support.privacy import objects_holding, raw_customer_ids
 from tests.support.published import batch_of
 
 pytestmark = pytest.mark.slow
@@ -122,6 +123,9 @@ def test_nightly_dag_ingests_a_generated_night(airflow_db, tmp_path, monkeypatch
     manifest = read_json(lake, batch.manifest_key)
     assert manifest["ds"] == DS and published["designs"] == manifest["counts"]["designs"] > 0
     assert all(lake.exists(batch.key(f["key"])) for f in manifest["files"])
+    # Raw customer ids never leave raw/: not in features, segments, parcels, staging, reports or the batch.
+    raw_ids = raw_customer_ids(lake)
+    assert raw_ids and objects_holding(lake, raw_ids) == {}
     # A card per published design (tests/integration/test_report.py renders it).
     report = lake.read_text(batch.key(manifest["report"]["key"]))
     assert all(f'data-design-id="{d["design_id"]}"' in report for d in manifest["designs"])
