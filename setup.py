@@ -28,7 +28,8 @@ EXTRAS = {
         "psycopg2-binary",
         "redis",
     ],
-    "dev": ["import-linter", "moto[server]", "playwright", "pypdfium2", "pytest", "pytest-timeout", "ruff"],
+    "dev": ["detect-secrets", "import-linter", "moto[server]", "playwright", "pypdfium2", "pytest", "pytest-timeout",
+            "ruff"],
     "bench": ["duckdb"],
 }
 EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs})

@@ -511,7 +511,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
           f"workers {args.workers}", flush=True)  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="design-bench-") as tmp, moto_server(tmp) as (url, proc):
         options = S3Options(endpoint_url=url, region_name="us-east-1", aws_access_key_id="testing",
-                            aws_secret_access_key="testing")  # fmt: skip  # moto accepts any; no real ones
+                            aws_secret_access_key="testing")  # fmt: skip  # pragma: allowlist secret - moto takes any
         lake = S3Lake("design-bench", "lake", options)
         lake.client.create_bucket(Bucket="design-bench")
         result["s3"] = {"endpoint": "moto_server (separate process) on 127.0.0.1", "uri": lake.uri,

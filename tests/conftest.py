@@ -34,7 +34,7 @@ os.environ.update(
         "PACKAGING_HOME": str(_AIRFLOW_HOME / "packaging-home"),
         # moto accepts any credentials; real ones must never be needed (or leak) in tests.
         "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",  # pragma: allowlist secret - moto takes any
         "AWS_DEFAULT_REGION": "us-east-1",
         "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         "PYSPARK_PYTHON": sys.executable,

@@ -200,7 +200,7 @@ def _start_stack(root: Path, procs: Processes, databases: dict[str, str], redis_
         {
             "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}",
             "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",  # pragma: allowlist secret - moto takes any
             "AWS_DEFAULT_REGION": "us-east-1",
             "PYSPARK_PYTHON": sys.executable,
             "PYSPARK_DRIVER_PYTHON": sys.executable,
@@ -264,7 +264,7 @@ def _start_stack(root: Path, procs: Processes, databases: dict[str, str], redis_
         "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark", "host": "spark://127.0.0.1",
                                                   "port": ports["spark"]}),  # fmt: skip
         "AIRFLOW_CONN_AWS_DEFAULT": json.dumps({
-            "conn_type": "aws", "login": "testing", "password": "testing",
+            "conn_type": "aws", "login": "testing", "password": "testing",  # pragma: allowlist secret - moto
             "extra": {"endpoint_url": s3_url, "region_name": "us-east-1"},
         }),  # fmt: skip
         "AIRFLOW_CONN_PACKAGING_PSEUDONYM": json.dumps({"conn_type": "generic", "password": TEST_PSEUDONYM_KEY}),
