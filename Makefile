@@ -29,7 +29,8 @@ demo: $(STAMP)
 	scripts/demo.sh
 
 # Train the cpu profile's GAN from scratch (200 epochs), gate it and, only if it passes, package it as
-# data/base_model (31 min on an idle 2-core machine, measured; 73 min while tests shared the cores); its MLflow store and lake stay in .base-model/
+# data/base_model (31 min on an idle 2-core machine, measured; 73 min while tests shared the cores);
+# its MLflow store and lake stay in .base-model/.
 base-model: $(STAMP)
 	mkdir -p .base-model
 	PACKAGING_HOME=$(CURDIR)/.base-model PACKAGING_LAKE_URI=file://$(CURDIR)/.base-model/lake \
