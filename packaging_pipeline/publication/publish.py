@@ -19,14 +19,13 @@ and print files that orders are assigned to are published, so a design the gate 
 reassigned) never reaches a warehouse. ``spec.json`` is republished with its print-file keys pointing
 at the published copies and its order count set to the published assignments. Keys inside a batch
 (in ``spec.json``, ``assignments.csv`` and the manifest) are relative to the batch folder, whose name
-is a hash of those files' bytes.
+is a hash of the manifest's content, and so of those files' bytes.
 
 Publication protocol: replace by swap, never by delete-then-write (as Delta Lake or Iceberg commit).
 
 1. Build every file of the batch in a local temp directory and hash the exact bytes that will be
    uploaded; the batch_id is the hash of the manifest's content (the files and what it says about
-   them). A failure here (staging missing or
-   inconsistent) leaves the published night untouched.
+   them). A failure here (staging missing or inconsistent) leaves the published night untouched.
 2. Upload the files into ``batch=<id>/`` (a folder no reader is pointed at), then its ``manifest.json``.
 3. Write ``_SUCCESS``: ``{ds, batch_id, prefix, manifest_sha256}``. One object written whole (S3 PUTs
    and the local lake's rename are atomic), so readers go from the previous complete batch to the new
