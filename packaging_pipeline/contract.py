@@ -68,12 +68,12 @@ def parse_marker(lake: Lake, ds: str, data: bytes) -> PublishedBatch:
     if not isinstance(marker, dict):
         raise MarkerInvalid(f"{where} is not a JSON object ({len(data)} bytes): it names no batch; republish ds={ds}")
     batch_id, digest, prefix = marker.get("batch_id"), marker.get("manifest_sha256"), marker.get("prefix")
+    valid_id = isinstance(batch_id, str) and bool(_SHA256.match(batch_id))
     problems = [name for name, ok in (
         ("ds", marker.get("ds") == ds),
-        ("batch_id", isinstance(batch_id, str) and bool(_SHA256.match(batch_id))),
+        ("batch_id", valid_id),
         ("manifest_sha256", isinstance(digest, str) and bool(_SHA256.match(digest))),
-        ("prefix", isinstance(batch_id, str) and bool(_SHA256.match(batch_id))
-         and prefix == keys.published_batch_prefix(ds, batch_id)),
+        ("prefix", valid_id and prefix == keys.published_batch_prefix(ds, batch_id)),
     ) if not ok]  # fmt: skip
     if problems:
         raise MarkerInvalid(
@@ -102,11 +102,6 @@ def complete_batch(lake: Lake, ds: str) -> PublishedBatch | None:
     except MarkerInvalid as exc:
         log.warning("%s; the night is skipped", exc)
         return None
-
-
-def is_complete(lake: Lake, ds: str) -> bool:
-    """True when night ``ds`` has a complete batch (a valid ``_SUCCESS`` pointing at it)."""
-    return complete_batch(lake, ds) is not None
 
 
 def read_manifest(lake: Lake, batch: PublishedBatch) -> dict[str, Any]:

@@ -61,7 +61,7 @@ class S3Options:
             raise ConfigError(f"S3 max_attempts={self.max_attempts} (AWS_MAX_ATTEMPTS) must lie between 1 and 20")
         for name in ("connect_timeout_s", "read_timeout_s"):
             value = getattr(self, name)
-            if not 0 < value <= 3600 or value != value:
+            if not 0 < value <= 3600:  # also false for NaN
                 raise ConfigError(f"S3 {name}={value} must be a number of seconds in (0, 3600]")
 
 

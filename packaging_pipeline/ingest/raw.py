@@ -381,10 +381,10 @@ def ingest_source(lake: Lake, settings: Settings, source: str, ds: str) -> Sourc
         result.reasons = dict(sorted(reasons.items()))
         has_accepted, has_quarantine = accepted.close(), quarantine.close()
 
-        result.accepted_key = _replace_part(lake, keys.accepted_prefix(source, ds), accepted.path if has_accepted
-                                            else None)  # fmt: skip
-        result.quarantine_key = _replace_part(lake, keys.quarantine_prefix(source, ds), quarantine.path
-                                              if has_quarantine else None)  # fmt: skip
+        accepted_path = accepted.path if has_accepted else None
+        quarantine_path = quarantine.path if has_quarantine else None
+        result.accepted_key = _replace_part(lake, keys.accepted_prefix(source, ds), accepted_path)
+        result.quarantine_key = _replace_part(lake, keys.quarantine_prefix(source, ds), quarantine_path)
     parquet_with_columns = any(_suffix_kind(o.key) == "parquet" and o.size > 0 for o in data_files)
     result.declared_empty = result.read == 0 and (completed or parquet_with_columns)
     if result.read != result.accepted + result.quarantined:  # an invariant, not input validation

@@ -49,6 +49,7 @@ import json
 import logging
 import re
 import tempfile
+import time
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
@@ -377,8 +378,6 @@ def _remove_stale_batches(lake: Lake, ds: str, keep: set[str], retention_seconds
     ``keep`` holds batch prefixes never to delete (the new batch, the one it replaced). The marker is
     read again here, so a batch another publisher switched to meanwhile is kept too.
     """
-    import time
-
     live = complete_batch(lake, ds)
     keep = keep | ({live.prefix} if live else set())
     night = keys.published_prefix(ds)

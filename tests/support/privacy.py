@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 
 import pyarrow.parquet as pq
 
@@ -12,8 +13,6 @@ from packaging_pipeline.core.storage import Lake
 
 def raw_customer_ids(lake: Lake) -> set[str]:
     """Every customer id the producers delivered (raw orders and clickstream, JSON Lines or Parquet)."""
-    import json
-
     ids: set[str] = set()
     for obj in lake.list("raw/"):
         data = lake.read_bytes(obj.key)

@@ -107,8 +107,6 @@ def test_a_declared_empty_night_is_published_as_a_batch_that_says_so(tmp_path):
     """A shop's zero-order day: orders declared empty by a lone _SUCCESS, then every stage to a batch."""
     import datetime as dt
 
-    import pyarrow as pa
-
     from packaging_pipeline.core.config import Settings
     from packaging_pipeline.core.formats import write_json, write_parquet
     from packaging_pipeline.core.keys import raw_prefix, segment_assignments_prefix, segment_profiles_key
