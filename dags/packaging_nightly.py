@@ -90,6 +90,9 @@ PUBLISHED_BATCH = Asset(name="packaging_published_batch")
                                      description="Discriminator motif pretraining (from scratch only); default: "
                                                  "the profile's"),
         "gan_from_scratch": Param(False, type="boolean", description="Do not warm-start from the champion"),
+        "judge_epochs": Param(None, type=["null", "integer"], minimum=1,
+                              description="Training epochs of the motif judge when the corpus has none registered "
+                                          "yet; default 100 (fewer only for smoke runs)"),
         "corpus_uri": Param(None, type=["null", "string"], description="Image corpus; default: procedural motifs"),
         "on_demand": Param(False, type="boolean", description="Plan as if every warehouse had a box-on-demand machine"),
         "designs_per_segment": Param(4, type="integer", minimum=1, description="Designs composed per segment"),
@@ -166,7 +169,7 @@ def packaging_nightly() -> None:
         import functools
 
         from packaging_pipeline.feedback.bandit import night_class_weights
-        from packaging_pipeline.gan.night import train_for_night
+        from packaging_pipeline.gan.night import gate_policy, train_for_night
 
         params = context["params"]
         with night_stage(context) as settings:
@@ -175,17 +178,19 @@ def packaging_nightly() -> None:
                 epochs=params["gan_epochs"], from_scratch=params["gan_from_scratch"],
                 pretrain_epochs=params["gan_pretrain_epochs"],
                 class_weights_for=functools.partial(night_class_weights, settings, night),
+                policy=gate_policy(params["judge_epochs"]),
             )  # fmt: skip
         return {k: result[k] for k in ("run_id", "model_version", "model_uri", "warm_started_from", "epochs_run")}
 
     @task
     def evaluate_and_promote_model(night: str, trained: dict, **context) -> dict:
         """Score the challenger against held-out motifs; move the champion alias only if it earns it."""
-        from packaging_pipeline.gan.night import evaluate_for_night
+        from packaging_pipeline.gan.night import evaluate_for_night, gate_policy
 
         params = context["params"]
         with night_stage(context) as settings:
-            report = evaluate_for_night(settings, night, params["corpus_uri"], params["gan_profile"])
+            report = evaluate_for_night(settings, night, params["corpus_uri"], params["gan_profile"],
+                                        policy=gate_policy(params["judge_epochs"]))  # fmt: skip
         return {k: report[k] for k in ("challenger_version", "champion_version_after", "promoted", "reasons")}
 
     @task

@@ -41,6 +41,11 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _add_judge_epochs(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--judge-epochs", type=_positive_int, help="training epochs of the motif judge when this corpus "
+                   "has none registered yet (default 100; fewer only for smoke runs)")  # fmt: skip
+
+
 def _share(text: str) -> float:
     try:
         value = float(text)
@@ -111,20 +116,22 @@ def _cmd_segment(args: argparse.Namespace, settings: Settings) -> dict[str, Any]
 
 def _cmd_train(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     from packaging_pipeline.feedback.bandit import night_class_weights
-    from packaging_pipeline.gan.night import train_for_night
+    from packaging_pipeline.gan.night import gate_policy, train_for_night
 
     ds = args.ds.isoformat()
     return train_for_night(
         settings, ds, args.corpus, args.profile, epochs=args.epochs, seed=args.seed,
         from_scratch=args.from_scratch, restart=args.restart, pretrain_epochs=args.pretrain_epochs,
         class_weights_for=functools.partial(night_class_weights, settings, ds),
+        policy=gate_policy(args.judge_epochs),
     )  # fmt: skip
 
 
 def _cmd_evaluate_model(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    from packaging_pipeline.gan.night import evaluate_for_night
+    from packaging_pipeline.gan.night import evaluate_for_night, gate_policy
 
-    return evaluate_for_night(settings, args.ds.isoformat(), args.corpus, args.profile, seed=args.seed)
+    return evaluate_for_night(settings, args.ds.isoformat(), args.corpus, args.profile, seed=args.seed,
+                              policy=gate_policy(args.judge_epochs))  # fmt: skip
 
 
 def _cmd_base_model(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
@@ -502,6 +509,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--from-scratch", action="store_true", help="do not warm-start from the champion")
     p.add_argument("--restart", action="store_true", help="ignore this night's checkpoint and start over")
+    _add_judge_epochs(p)
     p.set_defaults(handler=_cmd_train, printer=_print_json)
 
     p = add(
@@ -511,6 +519,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", help="judge against this corpus (default: the one the challenger's run records)")
     p.add_argument("--profile", choices=("cpu", "gpu"), default="cpu")
     p.add_argument("--seed", type=int, default=0)
+    _add_judge_epochs(p)
     p.set_defaults(handler=_cmd_evaluate_model, printer=_print_json)
 
     p = add("base-model", "Train the cpu profile's GAN from scratch, gate it, and package it as the base model "

@@ -61,3 +61,21 @@ def night_run(experiment: str, ds: str, run_name: str, tags: Mapping[str, str] |
     use_experiment(experiment)
     with mlflow.start_run(run_name=run_name, tags=run_tags(ds) | dict(tags or {})) as run:
         yield run
+
+
+KERAS_MODEL_MODULES = ("keras", "tensorflow", "numpy")
+"""What a logged Keras model imports to load, besides this package (which holds its custom layers)."""
+
+
+def keras_model_requirements() -> list[str]:
+    """Pinned pip requirements for a logged Keras model: the installed distributions of its modules.
+
+    Given explicitly because MLflow's own inference loads the model in a subprocess to see what it
+    imports: about 16 s per logged model on 2 cores, for the same pins. The distribution is whichever
+    provides the module (``tensorflow-cpu`` on CPU workers, ``tensorflow`` on GPU ones).
+    """
+    from importlib.metadata import packages_distributions, version
+
+    providers = packages_distributions()
+    dists = [providers[module][0] for module in KERAS_MODEL_MODULES if providers.get(module)]
+    return [f"{dist.lower().replace('_', '-')}=={version(dist)}" for dist in dists]

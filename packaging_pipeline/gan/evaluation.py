@@ -24,7 +24,7 @@ import numpy as np
 from packaging_pipeline.core.errors import PipelineError
 from packaging_pipeline.core.tracking import tracking_uri
 from packaging_pipeline.gan.corpus import seam_score
-from packaging_pipeline.gan.judge import Judge, judge_for_corpus
+from packaging_pipeline.gan.judge import CLASSIFIER_EPOCHS, Judge, judge_for_corpus
 from packaging_pipeline.gan.registry import CHALLENGER, CHAMPION, MODEL_NAME, champion_version, load_generator
 from packaging_pipeline.gan.render import generate_separations
 from packaging_pipeline.gan.training import HOLDOUT_SHARE
@@ -47,6 +47,7 @@ class PromotionPolicy:
     min_class_conditional_accuracy: float = 0.5  # every class, not only on average
     min_class_diversity_ratio: float = 0.3
     min_class_ink_coverage: float = 0.05  # share of the tile printed in ink: a blank class never passes
+    judge_epochs: int = CLASSIFIER_EPOCHS  # the judge's training budget, part of its corpus fingerprint
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -246,7 +247,7 @@ def evaluate_and_promote(
         ) from exc
     champion = champion_version(client)
     train, holdout = corpus.split(HOLDOUT_SHARE, seed)
-    judge = judge_for_corpus(train, holdout, ds, seed=seed, client=client)
+    judge = judge_for_corpus(train, holdout, ds, seed=seed, epochs=policy.judge_epochs, client=client)
 
     def score(version: Any) -> dict[str, Any]:
         generator = load_generator(f"models:/{MODEL_NAME}/{version.version}")

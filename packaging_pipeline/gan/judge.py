@@ -20,7 +20,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from packaging_pipeline.core.tracking import night_run
+from packaging_pipeline.core.tracking import keras_model_requirements, night_run
 from packaging_pipeline.gan.corpus import augment_tiles
 from packaging_pipeline.gan.model import WrapPad2D
 
@@ -177,6 +177,7 @@ def _register(
                            "classes": ",".join(train.class_names), "corpus_fingerprint": fingerprint})  # fmt: skip
         mlflow.log_metric("holdout_accuracy", accuracy)
         info = mlflow.keras.log_model(classifier, name="judge", signature=signature,
+                                      pip_requirements=keras_model_requirements(),
                                       registered_model_name=JUDGE_MODEL_NAME)  # fmt: skip
     version = str(info.registered_model_version)
     client.set_model_version_tag(JUDGE_MODEL_NAME, version, "corpus_fingerprint", fingerprint)

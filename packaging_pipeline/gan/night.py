@@ -54,6 +54,15 @@ def _profile(name: str, pretrain_epochs: int | None = None) -> TrainingProfile:
     return chosen
 
 
+def gate_policy(judge_epochs: int | None = None) -> PromotionPolicy:
+    """The promotion policy, with the judge's training budget overridden (a smoke run sets it small)."""
+    if judge_epochs is None:
+        return PromotionPolicy()
+    if judge_epochs < 1:
+        raise InputError(f"judge epochs must be 1 or more, got {judge_epochs}")
+    return dataclasses.replace(PromotionPolicy(), judge_epochs=judge_epochs)
+
+
 def _client() -> Any:
     import mlflow
 
@@ -87,18 +96,20 @@ def train_for_night(
     settings: Any, ds: str, corpus_uri: str | None = None, profile: str = "cpu", epochs: int | None = None,
     seed: int = 0, from_scratch: bool = False, restart: bool = False, pretrain_epochs: int | None = None,
     class_weights_for: Callable[[Sequence[str]], Mapping[str, float] | None] | None = None,
+    policy: PromotionPolicy | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """The nightly training stage (CLI ``train`` and the DAG's ``train_pattern_gan``).
 
     ``epochs`` and ``pretrain_epochs`` override the profile's (a smoke run sets both small).
     ``class_weights_for`` maps the corpus's class names to sampling weights (customer feedback,
     ``feedback.bandit.night_class_weights``), or to None to train on the corpus as it is.
-    Unless ``from_scratch``, a night without a champion starts from the shipped base model.
+    Unless ``from_scratch``, a night without a champion starts from the shipped base model, once it has
+    passed the gate under ``policy``.
     """
     chosen = _profile(profile, pretrain_epochs)
     corpus = load_corpus(corpus_uri, chosen, seed, settings.s3)
     procedural = corpus_uri in (None, "", PROCEDURAL_CORPUS)
-    base = None if from_scratch or not procedural else bootstrap_champion(ds, corpus, chosen, seed)
+    base = None if from_scratch or not procedural else bootstrap_champion(ds, corpus, chosen, seed, policy)
     train, _ = corpus.split(HOLDOUT_SHARE, seed)
     weights = class_weights_for(train.class_names) if class_weights_for else None
     if weights:
@@ -121,16 +132,19 @@ def trained_on(client: Any) -> str | None:
     return client.get_run(version.run_id).data.tags.get(CORPUS_TAG)
 
 
-def _gate_and_report(lake: Any, ds: str, corpus: Corpus, corpus_uri: str | None, seed: int) -> dict[str, Any]:
+def _gate_and_report(
+    lake: Any, ds: str, corpus: Corpus, corpus_uri: str | None, seed: int, policy: PromotionPolicy | None = None
+) -> dict[str, Any]:
     """The gate's decision on the challenger, also written to ``reports/model/ds=<ds>/evaluation.json``."""
-    report = evaluate_and_promote(ds, corpus, seed=seed)
+    report = evaluate_and_promote(ds, corpus, policy or PromotionPolicy(), seed=seed)
     report["corpus"] = {"uri": corpus_uri or PROCEDURAL_CORPUS, **corpus.report}
     write_json(lake, gan_evaluation_key(ds), report)
     return report
 
 
 def evaluate_for_night(
-    settings: Any, ds: str, corpus_uri: str | None = None, profile: str = "cpu", seed: int = 0
+    settings: Any, ds: str, corpus_uri: str | None = None, profile: str = "cpu", seed: int = 0,
+    policy: PromotionPolicy | None = None,
 ) -> dict[str, Any]:
     """The nightly gate (CLI ``evaluate-model`` and the DAG's ``evaluate_and_promote_model``).
 
@@ -139,7 +153,7 @@ def evaluate_for_night(
     """
     corpus_uri = corpus_uri or trained_on(_client())
     corpus = load_corpus(corpus_uri, _profile(profile), seed, settings.s3)
-    return _gate_and_report(open_lake(settings), ds, corpus, corpus_uri, seed)
+    return _gate_and_report(open_lake(settings), ds, corpus, corpus_uri, seed, policy)
 
 
 def _commit() -> str | None:

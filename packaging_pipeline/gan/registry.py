@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from packaging_pipeline.core.errors import PipelineError
-from packaging_pipeline.core.tracking import tracking_uri
+from packaging_pipeline.core.tracking import keras_model_requirements, tracking_uri
 
 if TYPE_CHECKING:
     from packaging_pipeline.gan.corpus import Corpus
@@ -52,7 +52,7 @@ def register_challenger(gan: PatternGAN, corpus: Corpus, shape: ModelShape, clie
         meta = {"class_names": list(corpus.class_names), "shape": dataclasses.asdict(shape)}
         mlflow.log_dict(meta, "model_meta.json")
     info = mlflow.keras.log_model(gan.generator, name="generator", signature=signature,
-                                  registered_model_name=MODEL_NAME)  # fmt: skip
+                                  pip_requirements=keras_model_requirements(), registered_model_name=MODEL_NAME)
     version = client.get_model_version(MODEL_NAME, info.registered_model_version)
     client.set_registered_model_alias(MODEL_NAME, CHALLENGER, version.version)
     return version

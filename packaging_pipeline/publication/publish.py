@@ -369,7 +369,8 @@ def _advance_latest(lake: Lake, ds: str) -> tuple[str | None, bool]:
 
 RETENTION_SECONDS = 3600.0
 """How long a batch folder the night no longer points to is kept: a reader that began before the
-switch finishes from it, and a concurrent publisher's folder still being written is never touched."""
+switch finishes from it, and a concurrent publisher's folder still being written is never touched. It
+must exceed the longest publish and the longest pull; at 0 s a concurrent publisher's folder can go."""
 
 
 def _remove_stale_batches(lake: Lake, ds: str, keep: set[str], retention_seconds: float) -> int:

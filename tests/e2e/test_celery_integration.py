@@ -48,7 +48,7 @@ DAG_ID = "packaging_nightly"
 DS = "2026-11-01"
 # The 03:00 run on 2026-11-02 covers the interval starting 2026-11-01 03:00: ds = 2026-11-01.
 RUN_INTERVAL = ("2026-11-01T03:00:00Z", "2026-11-02T03:00:00Z")
-RUN_CONF = {"segment_k": 3, "min_segment_size": 10, "gan_epochs": 1, "gan_pretrain_epochs": 1,
+RUN_CONF = {"segment_k": 3, "min_segment_size": 10, "gan_epochs": 1, "gan_pretrain_epochs": 1, "judge_epochs": 2,
             "designs_per_segment": 2}
 SPARK_TASKS = {"build_customer_features": "customer_features", "segment_customers": "segment_customers"}
 # Gives the Celery worker (only) its own hostname, so a task instance shows which process ran it.

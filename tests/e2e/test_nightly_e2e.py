@@ -53,7 +53,7 @@ def test_nightly_dag_ingests_a_generated_night(airflow_db, tmp_path, monkeypatch
     # The run at 03:00 on 2026-11-02 covers the interval that starts 2026-11-01 03:00: ds = 2026-11-01.
     run = dag.test(
         logical_date=dt.datetime(2026, 11, 2, 3, tzinfo=dt.UTC),
-        run_conf={"segment_k": 4, "min_segment_size": 10, "gan_epochs": 1, "gan_pretrain_epochs": 1},
+        run_conf={"segment_k": 4, "min_segment_size": 10, "gan_epochs": 1, "gan_pretrain_epochs": 1, "judge_epochs": 2},
     )
     assert run.state == "success", [(ti.task_id, ti.state) for ti in run.get_task_instances()]
 
@@ -139,7 +139,7 @@ def test_nightly_dag_fails_clearly_on_too_many_bad_rows(airflow_db, tmp_path, mo
 
     run = _nightly_dag().test(
         logical_date=dt.datetime(2026, 11, 2, 3, tzinfo=dt.UTC),
-        run_conf={"max_bad_row_share": 0.01, "gan_epochs": 1, "gan_pretrain_epochs": 1},
+        run_conf={"max_bad_row_share": 0.01, "gan_epochs": 1, "gan_pretrain_epochs": 1, "judge_epochs": 2},
     )
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert run.state == "failed" and states["ingest_raw"] == "failed", states

@@ -28,8 +28,9 @@ TINY = dataclasses.replace(
 MOTIFS = ("stripes", "dots", "checks")
 LENIENT = PromotionPolicy(min_conditional_accuracy=0.0, max_seam_ratio=10.0, min_diversity_ratio=0.0,
                           min_classifier_accuracy=0.0, min_class_conditional_accuracy=0.0,
-                          min_class_diversity_ratio=0.0, min_class_ink_coverage=0.0)  # fmt: skip
-"""Every bar down: what a tiny model trained for seconds can pass (tests that are not about the bars)."""
+                          min_class_diversity_ratio=0.0, min_class_ink_coverage=0.0, judge_epochs=15)  # fmt: skip
+"""Every bar down: what a tiny model trained for seconds can pass (tests that are not about the bars); the
+judge trained for seconds too."""
 
 
 @pytest.fixture
@@ -63,6 +64,13 @@ def test_tiny_training_is_deterministic_for_a_seed(tmp_path, corpus, mlflow_stor
     np.testing.assert_array_equal(outputs[0], outputs[1])
     other = train_pattern_gan(LocalLake(tmp_path / "lake2"), "2026-11-07", corpus, TINY, seed=6, sample_grid=False)
     assert not np.array_equal(outputs[0], generate_separations(_generator(other.model_uri), 1, 4, seed=0))
+    # The logged model pins what it needs to load, from the installed versions (not inferred by MLflow).
+    from importlib.metadata import version
+
+    import mlflow
+
+    pins = Path(mlflow.pyfunc.get_model_dependencies(other.model_uri)).read_text().split()
+    assert f"tensorflow-cpu=={version('tensorflow-cpu')}" in pins and f"keras=={version('keras')}" in pins
 
 
 def test_generated_tiles_tile_seamlessly(tmp_path, corpus, mlflow_store):
@@ -111,7 +119,8 @@ def test_promotion_gate_keeps_a_worse_challenger_out_and_the_next_night_warm_sta
     # A challenger that cannot learn (learning rate ~0): its tiles are noise, whatever motif is asked for.
     frozen = dataclasses.replace(TINY, d_learning_rate=1e-12, g_learning_rate=1e-12)
     bad = train_pattern_gan(lake, "2026-11-07", corpus, frozen, seed=9, from_scratch=True, sample_grid=False)
-    gate = dataclasses.replace(PromotionPolicy(), min_classifier_accuracy=0.0)  # the real bars, tiny classifier
+    # The real bars, the same tiny judge (its fingerprint includes its epochs, so it is reused).
+    gate = dataclasses.replace(PromotionPolicy(), min_classifier_accuracy=0.0, judge_epochs=LENIENT.judge_epochs)
     second = evaluate_and_promote("2026-11-07", corpus, gate, seed=1, per_class=16)
     assert not second["promoted"] and second["reasons"], (first, second)
     assert str(mlflow_store.get_model_version_by_alias(MODEL_NAME, CHAMPION).version) == good.model_version

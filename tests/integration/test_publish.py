@@ -313,7 +313,9 @@ def test_two_concurrent_publishers_of_a_night_end_with_one_whole_batch(night_lak
         try:
             lake = twin(night_lake)
             barrier.wait(timeout=30)
-            results[version] = publish_batch(lake, DS, model_version=version, retention_seconds=0)
+            # The default retention: it is what keeps one publisher's fresh folder from the other's clean-up
+            # (at 0 s either may delete the folder the other is about to switch to).
+            results[version] = publish_batch(lake, DS, model_version=version)
         except Exception as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
