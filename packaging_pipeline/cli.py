@@ -350,6 +350,9 @@ def _cmd_pull(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
 
 
 def _print_pull(result: dict[str, Any]) -> None:
+    if not result["orders"]:
+        print(f"no orders for warehouse {result['warehouse_id']} in ds={result['ds']}; warehouses with orders in this "
+              f"batch: {', '.join(result['warehouses_with_orders']) or 'none'}")  # fmt: skip
     print(
         f"pulled ds={result['ds']} for warehouse {result['warehouse_id']} into {result['folder']}: "
         f"{result['orders']} orders, {result['print_files']} print files; {result['downloaded']} files downloaded, "

@@ -8,10 +8,10 @@ import csv
 import hashlib
 import io
 import json
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 
 from packaging_pipeline.core.formats import read_json, write_parquet
 from packaging_pipeline.core.keys import PUBLISHED_LATEST_KEY, published_success_key, rejected_prefix
@@ -114,7 +114,7 @@ def test_a_declared_empty_night_is_published_as_a_batch_that_says_so(tmp_path):
     from packaging_pipeline.design.batch import generate_night_designs
     from packaging_pipeline.design.right_size import right_size_stage
     from packaging_pipeline.ingest.raw import ingest_range
-    from packaging_pipeline.publication.pull import PullError, pull_batch
+    from packaging_pipeline.publication.pull import pull_batch
     from packaging_pipeline.sample_data.generate import generate_sample_data
     from tests.conftest import TEST_PSEUDONYM_KEY
     from tests.support.nights import PALETTES
@@ -142,5 +142,8 @@ def test_a_declared_empty_night_is_published_as_a_batch_that_says_so(tmp_path):
     manifest = json.loads(lake.read_bytes(batch_of(lake, night).manifest_key))
     assert published["latest"] == night and manifest["counts"]["orders"] == manifest["counts"]["parcels"] == 0
     assert manifest["warehouses"] == [] and manifest["report"]["key"] in {f["key"] for f in manifest["files"]}
-    with pytest.raises(PullError, match="has no assignments in batch ds=2026-11-01; warehouses in it: none"):
-        pull_batch(lake, "latest", "WH-BER", tmp_path / "dest")
+    # Every warehouse pulls the night's empty share and ends with exit 0: the manifest, no assignments.
+    pulled = pull_batch(lake, "latest", "WH-BER", tmp_path / "dest")
+    assert (pulled["ds"], pulled["orders"], pulled["parcels"], pulled["warehouses_with_orders"]) == (night, 0, 0, [])
+    local_manifest = Path(pulled["folder"]) / "manifest.json"
+    assert local_manifest.read_bytes() == lake.read_bytes(batch_of(lake, night).manifest_key)
