@@ -28,8 +28,10 @@ EXTRAS = {
         "psycopg2-binary",
         "redis",
     ],
-    "dev": ["detect-secrets", "import-linter", "moto[server]", "playwright", "pypdfium2", "pytest", "pytest-timeout",
-            "ruff"],
+    "dev": [
+        "detect-secrets", "hypothesis", "import-linter", "moto[server]", "playwright", "pypdfium2", "pytest",
+        "pytest-timeout", "ruff",
+    ],
     "bench": ["duckdb"],
 }
 EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs})

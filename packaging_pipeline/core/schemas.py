@@ -108,6 +108,12 @@ CLICKSTREAM = SourceContract(
 MONEY_DECIMALS = 6
 """Unit prices are exact to a millionth of the currency unit (micro-units); more decimals are quarantined."""
 
+MAX_TEXT_CHARS = 65_536
+"""Longest text a string field (or one item of a list field) holds; a longer value quarantines its row as
+``too_large:<field>``. Ids, categories and colours are short: 64 Ki characters is a runaway producer.
+Values nested deeper than the JSON parser's stack (about 1,000 levels) quarantine their line as
+``malformed_json``."""
+
 
 def order_line_identity(lines: pd.DataFrame) -> pd.DataFrame:
     """An order line's identity: ``(order_id, line_id)`` where the shop numbers its lines, otherwise

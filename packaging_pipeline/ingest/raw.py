@@ -128,6 +128,11 @@ def _suffix_kind(key: str) -> str | None:
     return None
 
 
+def _printable(name: str) -> str:
+    """A field name fit for a reason code, whatever it holds (lone surrogates escaped)."""
+    return name.encode("utf-8", "backslashreplace").decode("ascii", "replace")
+
+
 def _not_unicode(record: dict[str, Any]) -> str | None:
     """The first field whose name or text is not valid Unicode (a lone UTF-16 surrogate), else None."""
     for name, value in record.items():
@@ -136,8 +141,24 @@ def _not_unicode(record: dict[str, Any]) -> str | None:
                 try:
                     text.encode("utf-8")
                 except UnicodeEncodeError:
-                    return name.encode("utf-8", "backslashreplace").decode("ascii", "replace")
+                    return _printable(name)
     return None
+
+
+class _DuplicateKey(ValueError):
+    """A JSON object naming one key twice: which value the producer meant is unknown, so the line is bad."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    record = dict(pairs)
+    if len(record) != len(pairs):
+        names = [name for name, _ in pairs]
+        raise _DuplicateKey(next(name for i, name in enumerate(names) if name in names[:i]))
+    return record
 
 
 def _read_jsonl(lake: Lake, key: str, contract: SourceContract) -> Iterator[_RawChunk]:
@@ -155,7 +176,7 @@ def _read_jsonl(lake: Lake, key: str, contract: SourceContract) -> Iterator[_Raw
         if not line.strip():
             continue
         try:
-            parsed = json.loads(line)
+            parsed = json.loads(line, object_pairs_hook=_unique_keys)
             if not isinstance(parsed, dict):
                 parsed = {MALFORMED_COLUMN: "malformed_record"}
                 hashes.append(hashlib.sha256(line).hexdigest())
@@ -166,6 +187,9 @@ def _read_jsonl(lake: Lake, key: str, contract: SourceContract) -> Iterator[_Raw
                 parsed.pop(MALFORMED_COLUMN, None)
                 delivered.update(map(str, parsed))
                 hashes.append(None)
+        except _DuplicateKey as dup:
+            parsed = {MALFORMED_COLUMN: f"duplicate_key:{_printable(dup.name)}"}
+            hashes.append(hashlib.sha256(line).hexdigest())
         except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser's stack
             parsed = {MALFORMED_COLUMN: "malformed_json"}
             hashes.append(hashlib.sha256(line).hexdigest())

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
-from packaging_pipeline.core.schemas import Field, Kind, SourceContract
+from packaging_pipeline.core.schemas import MAX_TEXT_CHARS, Field, Kind, SourceContract
 
 MALFORMED_COLUMN = "_malformed"
 _BAD = object()  # sentinel: value present but of the wrong type
@@ -257,6 +257,8 @@ def validate_chunk(
         if field.required:
             checks.append((f"missing_field:{field.name}", ~present & ~malformed))
         ok = present & ~bad
+        if field.kind in (Kind.STRING, Kind.STRING_LIST):
+            checks.append((f"too_large:{field.name}", ok & converted.map(_too_long).astype(bool)))
         if field.enum is not None:
             normalised = converted.where(ok, None).map(lambda v: v.strip().lower() if isinstance(v, str) else v)
             converted = normalised
@@ -283,6 +285,14 @@ def validate_chunk(
                 reasons[mask] = reasons[mask] + code + ";"
         values[field.name] = converted
     return ValidatedChunk(pd.DataFrame(values, index=frame.index), reasons.str.rstrip(";"))
+
+
+def _too_long(value: Any) -> bool:
+    if isinstance(value, str):
+        return len(value) > MAX_TEXT_CHARS
+    if isinstance(value, list):
+        return any(len(item) > MAX_TEXT_CHARS for item in value)
+    return False
 
 
 def primary_reason(reasons: pd.Series) -> pd.Series:
