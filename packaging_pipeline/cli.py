@@ -13,6 +13,7 @@ import argparse
 import datetime as dt
 import functools
 import logging
+import math
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -54,6 +55,22 @@ def _share(text: str) -> float:
     if not 0.0 <= value < 1.0:
         raise argparse.ArgumentTypeError(f"{value} must lie in [0, 1)")
     return value
+
+
+def _number(low: float, *, above: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite number of at least ``low`` (above it with ``above``); NaN and inf are refused."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(value) or value < low or (above and value == low):
+            raise argparse.ArgumentTypeError(f"{text} must be a finite number {'above' if above else 'of at least'} "
+                                             f"{low:g}")  # fmt: skip
+        return value
+
+    return parse
 
 
 def _cmd_sample_data(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
@@ -315,16 +332,6 @@ def _ds_or_latest(text: str) -> str:
     return "latest" if text == "latest" else _date(text).isoformat()
 
 
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} must not be negative")
-    return value
-
-
 def _cmd_publish(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     from packaging_pipeline.publication.publish import publish_night
 
@@ -371,7 +378,7 @@ def _add_publication_commands(add: Callable[[str, str], argparse.ArgumentParser]
     p.add_argument("--ds", type=_ds_or_latest, required=True, help="the night, YYYY-MM-DD, or 'latest'")
     p.add_argument("--warehouse", required=True, help="warehouse id, e.g. WH-MAD")
     p.add_argument("--dest", required=True, help="local folder; the batch lands in DEST/published/ds=<ds>/")
-    p.add_argument("--wait", type=_non_negative, default=0.0, help="seconds to wait for _SUCCESS (default 0)")
+    p.add_argument("--wait", type=_number(0), default=0.0, help="seconds to wait for _SUCCESS (default 0)")
     p.add_argument("--poll", type=_positive_int, default=15, help="seconds between checks while waiting")
     p.set_defaults(handler=_cmd_pull, printer=_print_pull)
 
@@ -547,16 +554,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--inner", required=True, help="inner size LxWxH in mm, e.g. 300x200x80")
     p.add_argument("--board", default="E", help="board grade from the materials library (default E)")
     p.add_argument("--out", required=True, help="output file, .pdf or .svg")
-    p.add_argument("--margin", type=float, default=10.0, help="margin around the blank in mm (default 10)")
+    p.add_argument("--margin", type=_number(0), default=10.0, help="margin around the blank in mm (default 10)")
     p.add_argument("--materials", help="materials YAML to use instead of the shipped library")
     p.set_defaults(handler=_cmd_dieline, printer=_print_json)
 
     p = add("designs", "Compose the night's designs per segment on every box size its orders need (staging).")
     p.add_argument("--ds", type=_date, required=True, help="the night, YYYY-MM-DD")
     p.add_argument("--per-segment", type=_positive_int, default=4, help="designs per segment (default 4)")
-    p.add_argument("--tile-mm", type=float, default=40.0, help="physical size of one pattern repeat (default 40)")
+    p.add_argument("--tile-mm", type=_number(0, above=True), default=40.0,
+                   help="physical size of one pattern repeat (default 40)")
     p.add_argument("--procedural", action="store_true", help="paint from the procedural corpus, not the champion")
-    p.add_argument("--workers", type=int, help="composition processes (default: one per core)")
+    p.add_argument("--workers", type=_positive_int, help="composition processes (default: one per core)")
     p.set_defaults(handler=_cmd_designs, printer=_print_json)
 
     p = add("status", "Show what the lake holds for one night: datasets, sizes and the ingest counts.")
@@ -576,9 +584,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--styles", nargs="+", default=["0201", "0427"], choices=["0201", "0427"])
     p.add_argument("--board", default="B", help="board grade of the new sizes (default B)")
     p.add_argument("--boxes", help="the current catalog to compare with and take padding and machines from")
-    p.add_argument("--volumetric-weight", type=float, default=0.0,
+    p.add_argument("--volumetric-weight", type=_number(0), default=0.0,
                    help="m2 of board one kg of volumetric weight is worth in the objective (default 0: board only)")
-    p.add_argument("--time-limit", type=float, default=120.0, help="solver time limit in seconds (default 120)")
+    p.add_argument("--time-limit", type=_number(0, above=True), default=120.0,
+                   help="solver time limit in seconds (default 120)")
     p.add_argument("--out", required=True, help="where to write the new box catalog YAML")
     p.set_defaults(handler=_cmd_box_assortment, printer=_print_box_assortment)
     _add_gate_command(add)
