@@ -12,6 +12,8 @@ import io
 import json
 import re
 import threading
+from collections.abc import Callable
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -22,6 +24,7 @@ from packaging_pipeline.core.formats import read_parquet_prefix
 from packaging_pipeline.core.keys import (
     PUBLISHED_LATEST_KEY,
     accepted_prefix,
+    published_batch_prefix,
     published_prefix,
     published_success_key,
     staging_prefix,
@@ -382,24 +385,104 @@ def test_a_corrupted_print_file_fails_the_pull_naming_it(night_lake, tmp_path):
     assert all((folder / key).exists() for key in wh["print_files"] if key not in bad)  # the good ones landed
 
 
-@pytest.mark.parametrize("marker", [b"", b"garbage", b"{}", b'{"ds": "2026-11-02"}', b"[1, 2]"])
-def test_pull_refuses_a_success_marker_that_names_no_verifiable_batch(night_lake, tmp_path, marker):
-    good = publish_batch(night_lake, DS)
-    night_lake.write_bytes(published_success_key(DS), marker)
-    with pytest.raises(PullError, match="does not name a complete batch|is not a JSON object") as refused:
-        pull_batch(RecordingLake(night_lake, read_only=True), DS, warehouse_of(good), tmp_path / "dest")
-    assert "_SUCCESS" in str(refused.value) and "refusing" in str(refused.value)
-    assert not local_folder(tmp_path / "dest").exists()
+def _retamper(lake: Lake, manifest_bytes: bytes) -> None:
+    """Replace the night's manifest and its marker's digest together, as a hostile writer could."""
+    batch = batch_of(lake, DS)
+    lake.write_bytes(batch.manifest_key, manifest_bytes)
+    marker = {**batch.marker(), "manifest_sha256": sha(manifest_bytes)}
+    lake.write_bytes(published_success_key(DS), json.dumps(marker).encode())
 
 
-def test_pull_calls_an_edited_manifest_what_it_is(night_lake, tmp_path):
-    good = publish_batch(night_lake, DS)
-    batch = batch_of(night_lake, DS)
-    manifest = manifest_of(night_lake)
-    manifest["counts"]["orders"] += 1
-    night_lake.write_bytes(batch.manifest_key, json.dumps(manifest).encode())
-    with pytest.raises(PullError, match="manifest was edited or is corrupt"):
-        pull_batch(RecordingLake(night_lake, read_only=True), DS, warehouse_of(good), tmp_path / "dest")
+def _marker(text: bytes) -> Callable[[Lake, dict], None]:
+    return lambda lake, manifest: lake.write_bytes(published_success_key(DS), text)
+
+
+def _marker_field(**over: str) -> Callable[[Lake, dict], None]:
+    return lambda lake, manifest: lake.write_bytes(published_success_key(DS),
+                                                   json.dumps({**batch_of(lake, DS).marker(), **over}).encode())
+
+
+def _manifest(edit: Callable[[dict], Any], retamper: bool = True) -> Callable[[Lake, dict], None]:
+    """Edit the manifest; with ``retamper`` the marker's digest is rewritten to match, as a hostile writer could."""
+
+    def tamper(lake: Lake, manifest: dict) -> None:
+        edited = edit(manifest)
+        data = edited if isinstance(edited, bytes) else json.dumps(manifest if edited is None else edited).encode()
+        if retamper:
+            _retamper(lake, data)
+        else:
+            lake.write_bytes(batch_of(lake, DS).manifest_key, data)
+
+    return tamper
+
+
+def _share_file(change: Callable[[bytes], bytes | None], which: str = "print") -> Callable[[Lake, dict], None]:
+    """Change (or, returning None, delete) one file of the pulled warehouse's share."""
+
+    def tamper(lake: Lake, manifest: dict) -> None:
+        wh = next(w for w in manifest["warehouses"] if w["warehouse_id"] == TAMPER_WAREHOUSE[0])
+        key = batch_of(lake, DS).key(wh["print_files"][0] if which == "print" else wh["assignments_key"])
+        changed = change(lake.read_bytes(key))
+        lake.delete(key) if changed is None else lake.write_bytes(key, changed)
+
+    return tamper
+
+
+def _escape(key: str) -> Callable[[dict], None]:
+    def edit(manifest: dict) -> None:
+        wh = next(w for w in manifest["warehouses"] if w["warehouse_id"] == TAMPER_WAREHOUSE[0])
+        wh["assignments_key"] = key
+        manifest["files"].append({"key": key, "size": 1, "sha256": "0" * 64})
+
+    return edit
+
+
+TAMPER_WAREHOUSE: list[str] = []  # the warehouse the tamper table pulls, set once the batch is published
+TAMPERED = [  # (kind, tamper(lake, manifest), what the refusal says); "latest" kinds pull --ds latest
+    ("an empty _SUCCESS", _marker(b""), "does not name a complete batch|is not a JSON object"),
+    ("a garbage _SUCCESS", _marker(b"garbage"), "does not name a complete batch|is not a JSON object"),
+    ("an empty JSON _SUCCESS", _marker(b"{}"), "does not name a complete batch"),
+    ("a _SUCCESS naming only the night", _marker(b'{"ds": "2026-11-02"}'), "does not name a complete batch"),
+    ("a _SUCCESS that is a JSON list", _marker(b"[1, 2]"), "is not a JSON object"),
+    ("a _SUCCESS naming a batch that is not there", _marker_field(
+        batch_id="0" * 64, prefix=published_batch_prefix(DS, "0" * 64)), "named by _SUCCESS, is missing"),
+    ("a _SUCCESS with another manifest digest", _marker_field(manifest_sha256="0" * 64),
+     "the manifest was edited or is corrupt"),
+    ("an edited manifest", _manifest(lambda m: m["counts"].update(orders=m["counts"]["orders"] + 1), retamper=False),
+     "the manifest was edited or is corrupt"),
+    ("a deleted manifest", lambda lake, m: lake.delete(batch_of(lake, DS).manifest_key),
+     "is missing; ask the publisher"),
+    ("a manifest that is not JSON", _manifest(lambda m: b"not json at all"), "is not JSON"),
+    ("a manifest that is a JSON list", _manifest(lambda m: [m]), "is not a JSON object"),
+    ("a manifest of a newer schema", _manifest(lambda m: m.update(schema_version=99)), "has schema_version 99"),
+    ("a manifest of another night", _manifest(lambda m: m.update(ds="2026-11-01")), "describes ds='2026-11-01'"),
+    ("a manifest key climbing out of the batch", _manifest(_escape("../../../outside.pdf")), "unsafe key"),
+    ("an absolute manifest key", _manifest(_escape("/etc/outside.pdf")), "unsafe key"),
+    ("a changed print file", _share_file(lambda data: data + b"%tampered"), "failed verification"),
+    ("a truncated print file", _share_file(lambda data: data[: len(data) // 2]), "failed verification"),
+    ("a deleted print file", _share_file(lambda data: None), "missing from the lake"),
+    ("a deleted assignments file", _share_file(lambda data: None, which="assignments"), "missing from the lake"),
+    ("latest: a garbage LATEST", lambda lake, m: lake.write_bytes(PUBLISHED_LATEST_KEY, b"\x00garbage"),
+     "ask the publisher"),
+    ("latest: LATEST naming a night never published", lambda lake, m: lake.write_bytes(PUBLISHED_LATEST_KEY,
+                                                                                       b"2026-10-01"),
+     "no batch published for ds=2026-10-01"),
+    ("latest: LATEST deleted", lambda lake, m: lake.delete(PUBLISHED_LATEST_KEY), "no batch published yet"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("kind", "tamper", "refusal"), TAMPERED, ids=[t[0] for t in TAMPERED])
+def test_each_tampered_batch_is_refused_naming_what_is_wrong(local_lake, staged, tmp_path, kind, tamper, refusal):
+    local_lake.upload_many((data, key) for key, data in staged[0].items())
+    good = publish_batch(local_lake, DS)
+    TAMPER_WAREHOUSE[:] = [max(good["orders_per_warehouse"], key=good["orders_per_warehouse"].get)]
+    tamper(local_lake, manifest_of(local_lake))
+    dest = tmp_path / "dest"
+    with pytest.raises(PullError, match=refusal):
+        pull_batch(RecordingLake(local_lake, read_only=True), "latest" if kind.startswith("latest") else DS,
+                   TAMPER_WAREHOUSE[0], dest)  # fmt: skip
+    assert not (local_folder(dest) / "manifest.json").exists(), "a refused pull never looks complete locally"
+    assert not (tmp_path / "outside.pdf").exists() and not [p for p in tmp_path.rglob("*") if p.is_symlink()]
 
 
 class RerunDuringPull(RecordingLake):
@@ -504,30 +587,3 @@ def test_cli_publish_and_pull(night_lake, tmp_path):
     night_lake.write_bytes(batch_of(night_lake, DS).key(key), b"not the print file")
     corrupt = run_cli("pull", "--lake", uri, "--ds", DS, "--warehouse", wh, "--dest", str(tmp_path / "c"), env=env)
     assert corrupt.returncode == 2 and key in corrupt.stderr and "failed verification" in corrupt.stderr
-
-
-def _retamper(lake: Lake, manifest_bytes: bytes) -> None:
-    """Replace the night's manifest and its marker's digest together, as a hostile writer could."""
-    batch = batch_of(lake, DS)
-    lake.write_bytes(batch.manifest_key, manifest_bytes)
-    marker = {**batch.marker(), "manifest_sha256": sha(manifest_bytes)}
-    lake.write_bytes(published_success_key(DS), json.dumps(marker).encode())
-
-
-def test_pull_refuses_a_manifest_that_is_not_json_or_names_keys_outside_the_batch(night_lake, tmp_path):
-    good = publish_batch(night_lake, DS)
-    manifest = manifest_of(night_lake)
-    _retamper(night_lake, b"not json at all")
-    with pytest.raises(PullError, match="is not JSON"):
-        pull_batch(night_lake, DS, warehouse_of(good), tmp_path / "a")
-
-    wh = next(w for w in manifest["warehouses"] if w["warehouse_id"] == warehouse_of(good))
-    escape = "../../../outside.csv"
-    wh["assignments_key"] = escape
-    manifest["files"].append({"key": escape, "size": 1, "sha256": "0" * 64})
-    _retamper(night_lake, json.dumps(manifest).encode())
-    with pytest.raises(PullError) as refused:
-        pull_batch(night_lake, DS, warehouse_of(good), tmp_path / "b")
-    assert refused.value.failures == [(escape, refused.value.failures[0][1])]
-    assert "unsafe key" in refused.value.failures[0][1]
-    assert not (tmp_path / "outside.csv").exists() and not list((tmp_path / "b").rglob("*.csv"))
