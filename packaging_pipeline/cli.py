@@ -609,7 +609,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"packaging-pipeline {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
-        message = _storage_error(exc, args.lake)
+        message = storage_error_message(exc, args.lake)
         if message is None:
             raise
         print(f"packaging-pipeline {args.command}: error: {message}", file=sys.stderr)
@@ -624,14 +624,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _storage_error(exc: Exception, lake: str | None) -> str | None:
+def storage_error_message(exc: Exception, lake: str | None) -> str | None:
     """A one-paragraph message for failures to reach the lake; None for anything else (a bug: traceback)."""
     where = lake or "the lake from $PACKAGING_LAKE_URI"
     try:
+        from boto3.exceptions import Boto3Error  # e.g. S3UploadFailedError after the retries
         from botocore.exceptions import BotoCoreError, ClientError
     except ImportError:  # pragma: no cover - boto3 is a core dependency
-        BotoCoreError = ClientError = ()  # noqa: N806
-    if isinstance(exc, ClientError | BotoCoreError):
+        Boto3Error = BotoCoreError = ClientError = ()  # noqa: N806
+    if isinstance(exc, ClientError | BotoCoreError | Boto3Error):
         return (
             f"cannot access {where}: {exc}. Check that the bucket exists, the credentials (AWS_* variables or the "
             f"Airflow AWS connection) grant access, and AWS_ENDPOINT_URL points at the right S3 endpoint."

@@ -310,7 +310,16 @@ class S3Lake(Lake):
             raise
 
     def read_bytes(self, key: str) -> bytes:
-        return self.client.get_object(Bucket=self.bucket, Key=self._full(key))["Body"].read()
+        # botocore retries the request, not the body: a connection cut mid-body is retried here, as often.
+        from botocore.exceptions import IncompleteReadError, ResponseStreamingError
+
+        for attempt in range(1, self.options.max_attempts + 1):
+            try:
+                return self.client.get_object(Bucket=self.bucket, Key=self._full(key))["Body"].read()
+            except (IncompleteReadError, ResponseStreamingError):
+                if attempt == self.options.max_attempts:
+                    raise
+        raise AssertionError("unreachable")  # max_attempts >= 1
 
     @contextlib.contextmanager
     def open_read(self, key: str) -> Iterator[IO[bytes]]:
