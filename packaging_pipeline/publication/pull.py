@@ -157,11 +157,26 @@ def _file_digest(path: Path) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
+DOWNLOAD_ATTEMPTS = 3
+"""A file whose download breaks off (a reset, a cut body) is fetched again this often; a wrong digest is not."""
+
+
 def _fetch(lake: Lake, key: str, path: Path, size: int, sha256: str) -> tuple[str, int]:
     """Download ``key`` to ``path`` if it is not there yet; ("downloaded"|"present", bytes) or a failure reason."""
     if path.is_file() and _file_digest(path) == (size, sha256):
         return "present", 0
     path.parent.mkdir(parents=True, exist_ok=True)
+    outcome: tuple[str, int] = ("not attempted", 0)
+    for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
+        outcome, broke_off = _download(lake, key, path, size, sha256)
+        if not broke_off:
+            return outcome
+        log.info("download of %s broke off (attempt %d of %d): %s", key, attempt, DOWNLOAD_ATTEMPTS, outcome[0])
+    return outcome
+
+
+def _download(lake: Lake, key: str, path: Path, size: int, sha256: str) -> tuple[tuple[str, int], bool]:
+    """One download through a temporary file; (outcome, whether it broke off and is worth another try)."""
     tmp = path.parent / f".tmp-{uuid.uuid4().hex}-{path.name}"
     digest, got = hashlib.sha256(), 0
     try:
@@ -172,11 +187,13 @@ def _fetch(lake: Lake, key: str, path: Path, size: int, sha256: str) -> tuple[st
                     got += len(chunk)
                     out.write(chunk)
         except _storage_errors() as exc:
-            return ("missing from the lake" if is_missing(exc) else f"download failed: {exc}"), 0
+            if is_missing(exc):
+                return ("missing from the lake", 0), False
+            return (f"download failed: {exc}", 0), True
         if (got, digest.hexdigest()) != (size, sha256):
-            return f"expected {size} bytes sha256 {sha256}, got {got} bytes sha256 {digest.hexdigest()}", 0
+            return (f"expected {size} bytes sha256 {sha256}, got {got} bytes sha256 {digest.hexdigest()}", 0), False
         os.replace(tmp, path)
-        return "downloaded", got
+        return ("downloaded", got), False
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -210,3 +210,66 @@ def pull_trial(proxy: FaultProxy, bucket: str, prefix: str, warehouse: str, refe
 def proxy_upstream(proxy: FaultProxy) -> str:
     host, port = proxy.upstream
     return f"http://{host}:{port}"
+
+
+class FaultBench:
+    """One night's fault-free references, built once per stage, and trials of any stage against them.
+
+    ``night`` is a segmented night and ``staged`` the same night with designs staged (key -> bytes);
+    ``bucket`` on the S3 server at ``endpoint`` holds a prefix per reference and per trial.
+    """
+
+    STAGES = ("ingest", "designs", "publish", "pull")
+
+    def __init__(self, endpoint: str, bucket: str, night: dict[str, bytes], staged: dict[str, bytes], ds: str,
+                 work: Path):  # fmt: skip
+        self.endpoint, self.bucket, self.ds, self.work = endpoint, bucket, ds, work
+        self.night, self.staged = night, staged
+        self.raw = {k: v for k, v in night.items() if k.startswith("raw/") and f"ds={ds}/" in k}
+        self._references: dict[str, Any] = {}
+
+    def _direct(self, prefix: str) -> S3Lake:
+        return S3Lake(self.bucket, prefix, S3Options(endpoint_url=self.endpoint, region_name="us-east-1"))
+
+    def _settings(self, lake: S3Lake) -> Settings:
+        return Settings(lake_uri=lake.uri, s3=lake.options, pseudonym_key=TEST_PSEUDONYM_KEY)
+
+    def reference(self, stage: str) -> Any:
+        if stage not in self._references:
+            lake = self._direct(f"ref-{stage}")
+            if stage == "ingest":
+                copy_lake(self.raw, lake)
+                ingest_partition(self._settings(lake), self.ds, lake)
+                self._references[stage] = snapshot(lake, "accepted/", "quarantine/", "reports/ingest/")
+            elif stage == "designs":
+                copy_lake(self.night, lake)
+                generate_night_designs(self._settings(lake), self.ds, designs_per_segment=1, use_model=False,
+                                       workers=1)  # fmt: skip
+                self._references[stage] = snapshot(lake, keys.staging_prefix(self.ds))
+            elif stage == "publish":
+                copy_lake(self.staged, lake)
+                publish_batch(lake, self.ds, model_version="A")
+                second = publish_batch(lake, self.ds, model_version="B")
+                prefix = keys.published_batch_prefix(self.ds, second["batch_id"])
+                self._references[stage] = {k[len(prefix):]: v for k, v in snapshot(lake, prefix).items()}
+            else:
+                copy_lake(self.staged, lake)
+                published = publish_batch(lake, self.ds)
+                warehouse = max(published["orders_per_warehouse"], key=published["orders_per_warehouse"].get)
+                dest = self.work / "ref-pull"
+                pull_batch(lake, self.ds, warehouse, dest)
+                files = {p.relative_to(dest).as_posix(): p.read_bytes() for p in dest.rglob("*") if p.is_file()}
+                self._references[stage] = (lake.prefix, warehouse, files)
+        return self._references[stage]
+
+    def trial(self, stage: str, proxy: FaultProxy, seed: int) -> Trial:
+        reference = self.reference(stage)
+        proxy.random.seed(seed)
+        if stage == "ingest":
+            return ingest_trial(proxy, self.endpoint, self.bucket, self.raw, reference, self.ds, seed)
+        if stage == "designs":
+            return design_trial(proxy, self.endpoint, self.bucket, self.night, reference, self.ds, seed)
+        if stage == "publish":
+            return publish_trial(proxy, self.endpoint, self.bucket, self.staged, reference, self.ds, seed)
+        prefix, warehouse, files = reference
+        return pull_trial(proxy, self.bucket, prefix, warehouse, files, self.work / f"pull-{seed}", self.ds, seed)
