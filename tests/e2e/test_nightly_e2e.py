@@ -144,3 +144,29 @@ def test_nightly_dag_fails_clearly_on_too_many_bad_rows(airflow_db, tmp_path, mo
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert run.state == "failed" and states["ingest_raw"] == "failed", states
     assert lake.list("quarantine/clickstream/ds=2026-11-01/"), "quarantine must be written before failing"
+
+
+def test_a_night_the_shop_declares_empty_of_orders_runs_end_to_end(airflow_db, tmp_path, monkeypatch):
+    """A zero-order day, declared by a lone ``_SUCCESS`` in the orders partition: the whole DAG runs and
+    publishes a batch that says so; a warehouse pulls its empty share."""
+    from packaging_pipeline.core.keys import raw_prefix
+    from packaging_pipeline.publication.pull import pull_batch
+
+    lake = LocalLake(tmp_path / "lake")
+    generate_sample_data(lake, start=dt.date(2026, 11, 1), days=1, customers=200, seed=7)
+    lake.delete_prefix(raw_prefix("orders", DS))
+    lake.write_bytes(raw_prefix("orders", DS) + "_SUCCESS", b"")
+    monkeypatch.setenv("PACKAGING_LAKE_URI", lake.uri)
+    monkeypatch.setenv("PACKAGING_PSEUDONYM_KEY", TEST_PSEUDONYM_KEY)
+
+    run = _nightly_dag().test(
+        logical_date=dt.datetime(2026, 11, 2, 3, tzinfo=dt.UTC),
+        run_conf={"segment_k": 3, "min_segment_size": 10, "gan_epochs": 1, "gan_pretrain_epochs": 1, "judge_epochs": 2},
+    )
+    assert run.state == "success", [(ti.task_id, ti.state) for ti in run.get_task_instances()]
+    orders = read_json(lake, f"reports/ingest/ds={DS}/ingest.json")["sources"]["orders"]
+    assert orders["declared_empty"] and orders["read"] == 0
+    manifest = read_json(lake, batch_of(lake, DS).manifest_key)
+    assert manifest["counts"]["orders"] == manifest["counts"]["parcels"] == 0 and manifest["warehouses"] == []
+    pulled = pull_batch(lake, "latest", "WH-BER", tmp_path / "dest")
+    assert (pulled["ds"], pulled["orders"], pulled["files"]) == (DS, 0, ["manifest.json"])

@@ -396,3 +396,24 @@ def test_order_lines_are_identified_by_line_id_or_by_product_and_sign(local_lake
         ["o1", "1", 1, 20.0], ["o1", "2", 1, 15.0], ["o2", None, 1, 20.0], ["o2", None, -1, 20.0],
         ["o3", None, 1, 0.0125],
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("files", "delivered"),
+    [
+        ({"a.jsonl": b'{"x": 1}\n'}, True),
+        ({"_SUCCESS": b""}, True),  # the producer declares the night complete, possibly without rows
+        ({"a.jsonl": b""}, False),
+        ({"retry/a.jsonl": b'{"x": 1}\n'}, False),  # ingest does not read sub-folders
+        ({".a.jsonl.swp": b'{"x": 1}\n', "_temporary": b"x"}, False),
+        ({}, False),
+    ],
+)
+def test_the_night_waits_for_what_ingest_would_read_or_a_success_marker(local_lake, settings_for, files, delivered):
+    from packaging_pipeline.ingest.checks import missing_required_inputs
+
+    local_lake.write_bytes(f"raw/clickstream/ds={DS}/a.jsonl", _jsonl([_event("e1")]))
+    for name, data in files.items():
+        local_lake.write_bytes(f"raw/orders/ds={DS}/{name}", data)
+    missing = missing_required_inputs(settings_for(local_lake), DS, local_lake)
+    assert missing == ([] if delivered else [f"orders ({local_lake.uri_of(f'raw/orders/ds={DS}/')})"])
