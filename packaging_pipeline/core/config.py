@@ -6,6 +6,7 @@ which layers Params and Connections over :meth:`Settings.from_env`.
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import os
 from collections.abc import Mapping
@@ -66,6 +67,40 @@ class S3Options:
 
 
 @dataclasses.dataclass(frozen=True)
+class CsvDialect:
+    """How the raw partitions' CSV files are written: a header row, then one record per row (quoted fields
+    may hold the delimiter and newlines). A UTF-8 byte-order mark is dropped; an empty field is null."""
+
+    delimiter: str = ","
+    quote: str = '"'
+    encoding: str = "utf-8"
+
+    def __post_init__(self) -> None:
+        for name, value, env in (("delimiter", self.delimiter, "PACKAGING_CSV_DELIMITER"),
+                                 ("quote", self.quote, "PACKAGING_CSV_QUOTE")):  # fmt: skip
+            if len(value) != 1 or value in "\r\n":
+                raise ConfigError(f"CSV {name} {value!r} ({env}) must be one character, not a line break; "
+                                  f"write a tab as 'tab'")  # fmt: skip
+        if self.delimiter == self.quote:
+            raise ConfigError(f"CSV delimiter and quote are both {self.delimiter!r}; they must differ")
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError:
+            raise ConfigError(f"CSV encoding {self.encoding!r} (PACKAGING_CSV_ENCODING) is not a known text "
+                              f"encoding; use e.g. utf-8, cp1252 or latin-1") from None  # fmt: skip
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> CsvDialect:
+        named = {"tab": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
+        values = {}
+        for field, name in (("delimiter", "PACKAGING_CSV_DELIMITER"), ("quote", "PACKAGING_CSV_QUOTE"),
+                            ("encoding", "PACKAGING_CSV_ENCODING")):  # fmt: skip
+            if env.get(name):
+                values[field] = named.get(env[name].lower(), env[name]) if field == "delimiter" else env[name]
+        return cls(**values)
+
+
+@dataclasses.dataclass(frozen=True)
 class Settings:
     """Everything a stage needs to know about where it runs. Secrets are excluded from repr."""
 
@@ -75,6 +110,7 @@ class Settings:
     required_sources: tuple[str, ...] = DEFAULT_REQUIRED_SOURCES
     max_bad_row_share: float = 0.05
     future_tolerance_minutes: int = 5
+    csv: CsvDialect = CsvDialect()
 
     def __post_init__(self) -> None:
         if any(ord(c) < 32 or ord(c) == 127 for c in self.lake_uri):
@@ -113,6 +149,7 @@ class Settings:
                 region_name=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
                 **_s3_tuning(env),
             ),
+            "csv": CsvDialect.from_env(env),
         }
         if env.get("PACKAGING_REQUIRED_SOURCES"):
             values["required_sources"] = _parse_sources(env["PACKAGING_REQUIRED_SOURCES"])

@@ -9,8 +9,11 @@ always holds. Reruns replace both outputs.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import gzip
 import hashlib
+import io
 import json
 import logging
 import tempfile
@@ -26,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from packaging_pipeline.core import keys
-from packaging_pipeline.core.config import Settings
+from packaging_pipeline.core.config import CsvDialect, Settings
 from packaging_pipeline.core.errors import InputError
 from packaging_pipeline.core.formats import dumps, iter_lines, write_json
 from packaging_pipeline.core.schemas import CONTRACTS, SourceContract
@@ -39,6 +42,7 @@ log = logging.getLogger(__name__)
 CHUNK_ROWS = 100_000
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson", ".jsonl.gz", ".json.gz", ".ndjson.gz")
 PARQUET_SUFFIXES = (".parquet",)
+CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz")
 QUARANTINE_SCHEMA = pa.schema(
     [
         ("source_file", pa.string()),
@@ -125,6 +129,8 @@ def _suffix_kind(key: str) -> str | None:
         return "parquet"
     if name.endswith(JSONL_SUFFIXES):
         return "jsonl"
+    if name.endswith(CSV_SUFFIXES):
+        return "csv"
     return None
 
 
@@ -237,12 +243,92 @@ def _read_parquet(lake: Lake, key: str, contract: SourceContract) -> Iterator[_R
             yield _RawChunk(frame, key, lines, [None] * len(frame), frozenset(parquet.schema_arrow.names))
 
 
-def _read_file(lake: Lake, key: str, contract: SourceContract) -> Iterator[_RawChunk]:
+def _csv_records(lake: Lake, key: str, dialect: CsvDialect) -> Iterator[tuple[int, list[str] | str]]:
+    """(line where the record starts, its fields, or why it cannot be read), after the header (line 1).
+
+    Bytes that are not text in ``dialect.encoding`` come through as lone surrogates (``surrogateescape``),
+    so one such record is quarantined and the file goes on; a quoting error costs its record only.
+    """
+    with lake.open_read(key) as raw:
+        stream = gzip.GzipFile(fileobj=raw) if key.endswith(".gz") else raw
+        text = io.TextIOWrapper(stream, encoding=dialect.encoding, errors="surrogateescape", newline="")
+        reader = csv.reader(text, delimiter=dialect.delimiter, quotechar=dialect.quote, strict=True)
+        while True:
+            start = reader.line_num + 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield start, f"malformed_csv ({exc})"
+                continue
+            yield start, row
+
+
+def _read_csv(lake: Lake, key: str, contract: SourceContract, dialect: CsvDialect) -> Iterator[_RawChunk]:
+    """A CSV file with a header row: each record becomes a row of the contract's fields, empty fields null."""
+    records_in = _csv_records(lake, key, dialect)
+    first = next(records_in, None)
+    if first is None or isinstance(first[1], str) or not any(name.strip() for name in first[1]):
+        raise InputError(f"{lake.uri_of(key)} has no readable header row ({first[1] if first else 'empty'}); a CSV "
+                         f"file starts with the column names")  # fmt: skip
+    header = [name.strip().lstrip("\ufeff") for name in first[1]]
+    delivered = frozenset(header)
+    twice = sorted({n for n in header if header.count(n) > 1})
+    if twice:  # which column is the field is unknowable: every record of the file is quarantined
+        yield from _unreadable_rows(key, contract, sum(1 for _ in records_in), f"duplicate_column:{twice[0]}",
+                                    delivered)  # fmt: skip
+        return
+    where = {name: header.index(name) for name in contract.field_names if name in header}
+    records: list[dict[str, Any]] = []
+    lines: list[int] = []
+    hashes: list[str | None] = []
+
+    def flush() -> _RawChunk:
+        frame = pd.DataFrame.from_records(records, columns=[*contract.field_names, MALFORMED_COLUMN])
+        return _RawChunk(frame, key, np.asarray(lines, dtype=np.int64), list(hashes), delivered)
+
+    for line, row in records_in:
+        problem = None
+        if isinstance(row, str):
+            problem, fields = "malformed_csv", [row]
+        else:
+            fields = row
+            if not any(field.strip() for field in row):
+                continue  # a blank line is not a record
+            if len(row) != len(header):
+                problem = "field_count"
+            elif (column := next((header[i] for i, f in enumerate(row) if _has_surrogate(f)), None)) is not None:
+                problem = f"invalid_encoding:{_printable(column)}"
+        if problem is None:
+            records.append({name: (row[i] or None) for name, i in where.items()})
+            hashes.append(None)
+        else:
+            records.append({MALFORMED_COLUMN: problem})
+            raw = "\x1f".join(fields).encode("utf-8", "surrogateescape")
+            hashes.append(hashlib.sha256(raw).hexdigest())
+        lines.append(line)
+        if len(records) >= CHUNK_ROWS:
+            yield flush()
+            records, lines, hashes = [], [], []
+    if records:
+        yield flush()
+
+
+def _has_surrogate(text: str) -> bool:
+    return any("\udc80" <= ch <= "\udcff" for ch in text)
+
+
+def _read_file(lake: Lake, key: str, contract: SourceContract, dialect: CsvDialect) -> Iterator[_RawChunk]:
     kind = _suffix_kind(key)
-    reader = _read_parquet if kind == "parquet" else _read_jsonl
     try:
-        yield from reader(lake, key, contract)
-    except (OSError, EOFError, zlib.error, pa.ArrowException) as exc:
+        if kind == "parquet":
+            yield from _read_parquet(lake, key, contract)
+        elif kind == "csv":
+            yield from _read_csv(lake, key, contract, dialect)
+        else:
+            yield from _read_jsonl(lake, key, contract)
+    except (OSError, EOFError, zlib.error, pa.ArrowException, UnicodeError) as exc:
         raise InputError(
             f"cannot read {lake.uri_of(key)}: {type(exc).__name__}: {exc}. The file is corrupt or not in the "
             f"format its name says ({kind}); replace it (or move it out of the partition) and rerun the ingest."
@@ -345,9 +431,10 @@ def ingest_source(lake: Lake, settings: Settings, source: str, ds: str) -> Sourc
     if unsupported:
         raise InputError(
             f"{source} partition {lake.uri_of(raw_prefix)} holds files in an unknown format: {unsupported[:5]}. "
-            f"Deliver Parquet (.parquet) or JSON Lines (.jsonl, .jsonl.gz), or remove the files, then rerun."
+            f"Deliver Parquet (.parquet), JSON Lines (.jsonl, .jsonl.gz) or CSV with a header row (.csv, .csv.gz, "
+            f".tsv), or remove the files, then rerun."
         )
-    data_files = [o for o in objects if _suffix_kind(o.key) in ("parquet", "jsonl")]
+    data_files = [o for o in objects if _suffix_kind(o.key) is not None]
     completed = any(s["file"] == raw_prefix + SUCCESS_MARKER for s in result.skipped)
     result.partition_found = bool(data_files) or completed
     result.files = [o.key for o in data_files]
@@ -369,7 +456,7 @@ def ingest_source(lake: Lake, settings: Settings, source: str, ds: str) -> Sourc
         for obj in data_files:
             if obj.size == 0:
                 continue
-            for chunk in _read_file(lake, obj.key, contract):
+            for chunk in _read_file(lake, obj.key, contract, settings.csv):
                 seen_columns.update(chunk.delivered_columns)
                 checked = validate_chunk(chunk.frame, contract, ds, settings.future_tolerance_minutes)
                 row_reasons = checked.reasons.copy()
@@ -409,8 +496,9 @@ def ingest_source(lake: Lake, settings: Settings, source: str, ds: str) -> Sourc
         quarantine_path = quarantine.path if has_quarantine else None
         result.accepted_key = _replace_part(lake, keys.accepted_prefix(source, ds), accepted_path)
         result.quarantine_key = _replace_part(lake, keys.quarantine_prefix(source, ds), quarantine_path)
-    parquet_with_columns = any(_suffix_kind(o.key) == "parquet" and o.size > 0 for o in data_files)
-    result.declared_empty = result.read == 0 and (completed or parquet_with_columns)
+    # A zero-row Parquet file or a CSV header alone: the producer wrote the night's columns and no rows.
+    with_columns = any(_suffix_kind(o.key) in ("parquet", "csv") and o.size > 0 for o in data_files)
+    result.declared_empty = result.read == 0 and (completed or with_columns)
     if result.read != result.accepted + result.quarantined:  # an invariant, not input validation
         raise AssertionError(f"{source} ds={ds}: read {result.read} != accepted + quarantined")
     return result

@@ -224,7 +224,7 @@ def test_missing_optional_sources_report_zero(local_lake, settings_for):
     [
         ("broken.jsonl.gz", b"\x1f\x8b\x08\x00garbage", r"cannot read .*broken\.jsonl\.gz.*replace it"),
         ("broken.parquet", b"PAR1 this is not parquet", r"cannot read .*broken\.parquet"),
-        ("orders.csv", b"a,b\n1,2\n", r"unknown format.*orders\.csv"),
+        ("orders.xls", b"\xd0\xcf\x11\xe0", r"unknown format.*orders\.xls"),
     ],
 )
 def test_unreadable_or_unknown_files_name_the_file(local_lake, settings_for, name, payload, match):
