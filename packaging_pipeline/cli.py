@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from packaging_pipeline.core import progress
-from packaging_pipeline.core.config import Settings
+from packaging_pipeline.core.config import Settings, parse_mappings
 from packaging_pipeline.core.errors import PipelineError
 from packaging_pipeline.core.formats import dumps
 from packaging_pipeline.core.keys import parse_ds
@@ -100,6 +100,8 @@ def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         start, end = args.start.isoformat(), args.end.isoformat()
     else:
         raise PipelineError("ingest needs --ds YYYY-MM-DD, or --start and --end for a range")
+    if args.mapping:
+        settings = settings.replace(mappings=(*dict(settings.mappings).items(), *parse_mappings(args.mapping)))
     reports = [r.as_dict() for r in ingest_range(settings, start, end)]
     return reports[0] if len(reports) == 1 else {"lake": settings.lake_uri, "nights": reports}
 
@@ -491,6 +493,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ds", type=_date, help="the night to ingest, YYYY-MM-DD")
     p.add_argument("--start", type=_date, help="first night of a range")
     p.add_argument("--end", type=_date, help="last night of a range (inclusive)")
+    p.add_argument("--mapping", action="append", default=[], metavar="SOURCE=MAPPING",
+                   help="read SOURCE's raw files through a source mapping: a shipped name (rees46, shopify-orders) "
+                        "or a YAML path; repeat per source")  # fmt: skip
     p.set_defaults(handler=_cmd_ingest, printer=_print_ingest)
 
     p = add("features", "Daily aggregates for a night and rolling customer features over the trailing window (Spark).")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import codecs
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -111,6 +111,7 @@ class Settings:
     max_bad_row_share: float = 0.05
     future_tolerance_minutes: int = 5
     csv: CsvDialect = CsvDialect()
+    mappings: tuple[tuple[str, str], ...] = ()  # (source, shipped mapping name or YAML path)
 
     def __post_init__(self) -> None:
         if any(ord(c) < 32 or ord(c) == 127 for c in self.lake_uri):
@@ -134,6 +135,10 @@ class Settings:
             )
         return self.pseudonym_key.encode()
 
+    def mapping_of(self, source: str) -> str | None:
+        """The source mapping (a shipped name or a path) the source's raw files are read through, if any."""
+        return dict(self.mappings).get(source)
+
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
@@ -151,6 +156,9 @@ class Settings:
             ),
             "csv": CsvDialect.from_env(env),
         }
+        if env.get("PACKAGING_SOURCE_MAPPINGS"):  # clickstream=rees46,orders=/path/to/mapping.yaml
+            pairs = [p.strip() for p in env["PACKAGING_SOURCE_MAPPINGS"].split(",") if p.strip()]
+            values["mappings"] = parse_mappings(pairs, "PACKAGING_SOURCE_MAPPINGS")
         if env.get("PACKAGING_REQUIRED_SOURCES"):
             values["required_sources"] = _parse_sources(env["PACKAGING_REQUIRED_SOURCES"])
         if env.get("PACKAGING_MAX_BAD_ROW_SHARE"):
@@ -188,6 +196,20 @@ def _s3_tuning(env: Mapping[str, str]) -> dict[str, Any]:
         except ValueError:
             raise ConfigError(f"AWS_MAX_ATTEMPTS={env['AWS_MAX_ATTEMPTS']!r} is not a whole number") from None
     return tuning
+
+
+def parse_mappings(pairs: Sequence[str], where: str = "--mapping") -> tuple[tuple[str, str], ...]:
+    """``["clickstream=rees46", "orders=./my.yaml"]`` -> ((source, mapping), ...); bad pairs name the fix."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        source, sep, mapping = (part.strip() for part in pair.partition("="))
+        if not sep or not mapping or source not in RAW_SOURCES:
+            raise ConfigError(f"{where} {pair!r} is not SOURCE=MAPPING with SOURCE one of {', '.join(RAW_SOURCES)} "
+                              f"(e.g. clickstream=rees46, or orders=path/to/mapping.yaml)")  # fmt: skip
+        if source in out:
+            raise ConfigError(f"{where} gives two mappings for {source}: {out[source]!r} and {mapping!r}; give one")
+        out[source] = mapping
+    return tuple(out.items())
 
 
 def _parse_sources(text: str) -> tuple[str, ...]:

@@ -34,6 +34,7 @@ from packaging_pipeline.core.errors import InputError
 from packaging_pipeline.core.formats import dumps, iter_lines, write_json
 from packaging_pipeline.core.schemas import CONTRACTS, SourceContract
 from packaging_pipeline.core.storage import Lake, ObjectInfo, open_lake
+from packaging_pipeline.ingest.mappings import load_mapping, name_delivered_columns
 from packaging_pipeline.ingest.privacy import pseudonymise
 from packaging_pipeline.ingest.validation import MALFORMED_COLUMN, primary_reason, validate_chunk
 
@@ -74,6 +75,7 @@ class SourceResult:
     declared_empty: bool = False
     accepted_key: str | None = None
     quarantine_key: str | None = None
+    mapping: dict[str, Any] | None = None  # the source mapping applied: name, version, where it came from
 
     @property
     def bad_share(self) -> float:
@@ -167,7 +169,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return record
 
 
-def _read_jsonl(lake: Lake, key: str, contract: SourceContract) -> Iterator[_RawChunk]:
+def _read_jsonl(lake: Lake, key: str, columns: tuple[str, ...]) -> Iterator[_RawChunk]:
     """Parse line by line so one malformed line costs one row, not the file."""
     records: list[dict[str, Any]] = []
     lines: list[int] = []
@@ -175,7 +177,7 @@ def _read_jsonl(lake: Lake, key: str, contract: SourceContract) -> Iterator[_Raw
     delivered: set[str] = set()
 
     def flush() -> _RawChunk:
-        frame = pd.DataFrame.from_records(records, columns=[*contract.field_names, MALFORMED_COLUMN])
+        frame = pd.DataFrame.from_records(records, columns=[*columns, MALFORMED_COLUMN])
         return _RawChunk(frame, key, np.asarray(lines, dtype=np.int64), list(hashes), frozenset(delivered))
 
     for number, line in enumerate(iter_lines(lake, key), start=1):
@@ -209,16 +211,16 @@ def _read_jsonl(lake: Lake, key: str, contract: SourceContract) -> Iterator[_Raw
 
 
 def _unreadable_rows(
-    key: str, contract: SourceContract, rows: int, reason: str, delivered: frozenset[str]
+    key: str, columns: tuple[str, ...], rows: int, reason: str, delivered: frozenset[str]
 ) -> Iterator[_RawChunk]:
     """A file's rows as malformed records with one reason, in chunks: counted and quarantined, not read."""
     for start in range(0, rows, CHUNK_ROWS):
         n = min(CHUNK_ROWS, rows - start)
-        frame = pd.DataFrame({**{name: [None] * n for name in contract.field_names}, MALFORMED_COLUMN: [reason] * n})
+        frame = pd.DataFrame({**{name: [None] * n for name in columns}, MALFORMED_COLUMN: [reason] * n})
         yield _RawChunk(frame, key, np.arange(start + 1, start + n + 1, dtype=np.int64), [None] * n, delivered)
 
 
-def _read_parquet(lake: Lake, key: str, contract: SourceContract) -> Iterator[_RawChunk]:
+def _read_parquet(lake: Lake, key: str, columns: tuple[str, ...]) -> Iterator[_RawChunk]:
     with tempfile.TemporaryDirectory(prefix="ingest-") as tmp:
         local = Path(tmp) / "part.parquet"
         with lake.open_read(key) as src, open(local, "wb") as dst:
@@ -228,14 +230,14 @@ def _read_parquet(lake: Lake, key: str, contract: SourceContract) -> Iterator[_R
         names = parquet.schema_arrow.names
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:  # which column is the field is unknowable: every row of the file is quarantined
-            yield from _unreadable_rows(key, contract, parquet.metadata.num_rows, f"duplicate_column:{twice[0]}",
+            yield from _unreadable_rows(key, columns, parquet.metadata.num_rows, f"duplicate_column:{twice[0]}",
                                         frozenset(names))  # fmt: skip
             return
-        present = [name for name in contract.field_names if name in names]
+        present = [name for name in columns if name in names]
         offset = 0
         for batch in parquet.iter_batches(batch_size=CHUNK_ROWS, columns=present):
             frame = batch.to_pandas(types_mapper={pa.string(): pd.StringDtype()}.get)
-            for name in contract.field_names:
+            for name in columns:
                 if name not in frame:
                     frame[name] = None
             lines = np.arange(offset + 1, offset + len(frame) + 1, dtype=np.int64)
@@ -265,8 +267,8 @@ def _csv_records(lake: Lake, key: str, dialect: CsvDialect) -> Iterator[tuple[in
             yield start, row
 
 
-def _read_csv(lake: Lake, key: str, contract: SourceContract, dialect: CsvDialect) -> Iterator[_RawChunk]:
-    """A CSV file with a header row: each record becomes a row of the contract's fields, empty fields null."""
+def _read_csv(lake: Lake, key: str, columns: tuple[str, ...], dialect: CsvDialect) -> Iterator[_RawChunk]:
+    """A CSV file with a header row: each record becomes a row of ``columns``, empty fields null."""
     records_in = _csv_records(lake, key, dialect)
     first = next(records_in, None)
     if first is None or isinstance(first[1], str) or not any(name.strip() for name in first[1]):
@@ -276,16 +278,16 @@ def _read_csv(lake: Lake, key: str, contract: SourceContract, dialect: CsvDialec
     delivered = frozenset(header)
     twice = sorted({n for n in header if header.count(n) > 1})
     if twice:  # which column is the field is unknowable: every record of the file is quarantined
-        yield from _unreadable_rows(key, contract, sum(1 for _ in records_in), f"duplicate_column:{twice[0]}",
+        yield from _unreadable_rows(key, columns, sum(1 for _ in records_in), f"duplicate_column:{twice[0]}",
                                     delivered)  # fmt: skip
         return
-    where = {name: header.index(name) for name in contract.field_names if name in header}
+    where = {name: header.index(name) for name in columns if name in header}
     records: list[dict[str, Any]] = []
     lines: list[int] = []
     hashes: list[str | None] = []
 
     def flush() -> _RawChunk:
-        frame = pd.DataFrame.from_records(records, columns=[*contract.field_names, MALFORMED_COLUMN])
+        frame = pd.DataFrame.from_records(records, columns=[*columns, MALFORMED_COLUMN])
         return _RawChunk(frame, key, np.asarray(lines, dtype=np.int64), list(hashes), delivered)
 
     for line, row in records_in:
@@ -319,15 +321,16 @@ def _has_surrogate(text: str) -> bool:
     return any("\udc80" <= ch <= "\udcff" for ch in text)
 
 
-def _read_file(lake: Lake, key: str, contract: SourceContract, dialect: CsvDialect) -> Iterator[_RawChunk]:
+def _read_file(lake: Lake, key: str, columns: tuple[str, ...], dialect: CsvDialect) -> Iterator[_RawChunk]:
+    """The file's rows as ``columns`` (the contract's fields, or what a source mapping reads), in chunks."""
     kind = _suffix_kind(key)
     try:
         if kind == "parquet":
-            yield from _read_parquet(lake, key, contract)
+            yield from _read_parquet(lake, key, columns)
         elif kind == "csv":
-            yield from _read_csv(lake, key, contract, dialect)
+            yield from _read_csv(lake, key, columns, dialect)
         else:
-            yield from _read_jsonl(lake, key, contract)
+            yield from _read_jsonl(lake, key, columns)
     except (OSError, EOFError, zlib.error, pa.ArrowException, UnicodeError) as exc:
         raise InputError(
             f"cannot read {lake.uri_of(key)}: {type(exc).__name__}: {exc}. The file is corrupt or not in the "
@@ -446,6 +449,9 @@ def ingest_source(lake: Lake, settings: Settings, source: str, ds: str) -> Sourc
             f"or drop '{source}' from PACKAGING_REQUIRED_SOURCES if it is optional."
         )
 
+    mapping = load_mapping(name, source) if (name := settings.mapping_of(source)) else None
+    result.mapping = mapping.describe() if mapping else None
+    columns = mapping.inputs if mapping else contract.field_names
     pseudonym_key = settings.require_pseudonym_key() if contract.customer_id_column else b""
     reasons: Counter[str] = Counter()
     dupes = _DuplicateFilter()
@@ -456,10 +462,17 @@ def ingest_source(lake: Lake, settings: Settings, source: str, ds: str) -> Sourc
         for obj in data_files:
             if obj.size == 0:
                 continue
-            for chunk in _read_file(lake, obj.key, contract, settings.csv):
+            group = mapping.grouper() if mapping else None  # an order's lines are in one file
+            for chunk in _read_file(lake, obj.key, columns, settings.csv):
                 seen_columns.update(chunk.delivered_columns)
-                checked = validate_chunk(chunk.frame, contract, ds, settings.future_tolerance_minutes)
+                frame = chunk.frame
+                if mapping is not None:
+                    mapping.check_columns(set(chunk.delivered_columns), lake.uri_of(obj.key))
+                    frame = mapping.apply(frame, contract, MALFORMED_COLUMN, group)
+                checked = validate_chunk(frame, contract, ds, settings.future_tolerance_minutes)
                 row_reasons = checked.reasons.copy()
+                if mapping is not None:
+                    row_reasons = name_delivered_columns(row_reasons, mapping)
                 valid = checked.valid
                 dup = dupes.duplicates(contract.identity_of(checked.values.loc[valid]))
                 row_reasons.loc[dup.index[dup.to_numpy()]] = "duplicate_id"
@@ -481,14 +494,15 @@ def ingest_source(lake: Lake, settings: Settings, source: str, ds: str) -> Sourc
                                 "line": chunk.lines[bad.to_numpy()],
                                 "reason": primary.tolist(),
                                 "reasons": bad_reasons.tolist(),
-                                "record": _record_json(chunk.frame.loc[bad], contract, pseudonym_key),
+                                "record": _record_json(frame.loc[bad], contract, pseudonym_key),
                                 "raw_sha256": [h for h, b in zip(chunk.raw_sha256, bad, strict=True) if b],
                             },
                             schema=QUARANTINE_SCHEMA,
                         )
                     )
         result.accepted, result.quarantined = accepted.rows, quarantine.rows
-        result.unknown_columns = unknown_columns(seen_columns, contract)
+        result.unknown_columns = (unknown_columns(seen_columns, contract) if mapping is None
+                                  else dict.fromkeys(sorted(seen_columns - set(columns))))  # fmt: skip
         result.reasons = dict(sorted(reasons.items()))
         has_accepted, has_quarantine = accepted.close(), quarantine.close()
 

@@ -1,0 +1,200 @@
+# ruff: noqa: E501 - the export samples are quoted whole, one record per line, as the shops write them
+"""Source mappings: a REES46-shaped clickstream CSV and a Shopify-shaped orders CSV ingested with the
+shipped mappings, every mapping rule, and mapping files that are wrong in every way we know."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from packaging_pipeline.core.config import Settings, parse_mappings
+from packaging_pipeline.core.errors import ConfigError, InputError
+from packaging_pipeline.core.formats import read_parquet
+from packaging_pipeline.ingest.mappings import load_mapping
+from packaging_pipeline.ingest.privacy import pseudonym
+from packaging_pipeline.ingest.raw import ingest_partition
+from tests.conftest import TEST_PSEUDONYM_KEY
+from tests.support.cli import run_cli
+
+DS = "2026-11-01"
+# The REES46 export's exact columns and formats (Kaggle: "eCommerce behavior data from multi category store").
+REES46 = """event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session
+2026-11-01 00:00:00 UTC,view,44600062,2103807459595387724,,shiseido,35.79,541312140,72d76fde-8bb3-4e00-8c23-a032dfed738c
+2026-11-01 00:00:01 UTC,view,3900821,2053013552326770905,appliances.environment.water_heater,aqua,33.20,554748717,9333dfbd-b87a-4708-9857-6336556b0fcc
+2026-11-01 00:00:04 UTC,cart,1307067,2053013558920217191,computers.notebook,lenovo,251.74,550050854,7c90fc70-0e80-4590-96f3-13c02c18c713
+2026-11-01 00:00:05 UTC,remove_from_cart,1480613,2053013561092866779,apparel.shoes.keds,black star,908.62,541444028,3e2ad4b9-1d06-43a8-a4c5-0b4e0d4e0d0a
+2026-11-01 00:00:08 UTC,purchase,17300353,2053013553853497655,kids.toys,lego,46.31,555447699,4fe811e9-91de-46da-90c3-bbd87ed3a65d
+2026-11-01 00:00:09 UTC,view,5100816,2053013553375346967,auto.accessories.player,,29.95,513781113,a9c8e5d4-0e6a-4d1a-9d1c-3a0b7f2b2b10
+2026-13-01 00:00:10 UTC,view,5100816,2053013553375346967,,,29.95,513781113,a9c8e5d4-0e6a-4d1a-9d1c-3a0b7f2b2b10
+2026-11-01 00:00:11 UTC,teleport,5100816,2053013553375346967,,,29.95,513781113,a9c8e5d4-0e6a-4d1a-9d1c-3a0b7f2b2b10
+"""
+# Shopify's orders export: one row per line item, the order's columns on its first row only.
+SHOPIFY = """Name,Email,Financial Status,Created at,Lineitem quantity,Lineitem name,Lineitem price,Lineitem sku,Location
+#1001,ann@example.com,paid,2026-11-01 01:30:00 +0500,2,Mug - Blue,12.50,MUG-BL,WH-BER
+#1001,,,,1,Mug - Blue (gift),0.00,MUG-BL,
+#1001,,,,1,Tea towel,4.9999,TOWEL-1,
+#1002,bob@example.com,paid,2026-11-01 09:15:00 -0500,1,"Poster, large",19.00,POSTER-L,WH-MAD
+#1003,cy@example.com,paid,2026-11-01 10:00:00 +0000,two,Lamp,40.00,LAMP-1,WH-BER
+#1004,dee@example.com,paid,yesterday,1,Lamp,40.00,LAMP-1,WH-BER
+"""
+
+
+@pytest.fixture
+def mapped_night(local_lake):
+    local_lake.write_bytes(f"raw/clickstream/ds={DS}/2026-Nov.csv", REES46.encode())
+    local_lake.write_bytes(f"raw/orders/ds={DS}/orders_export.csv", SHOPIFY.encode())
+    settings = Settings(lake_uri=local_lake.uri, pseudonym_key=TEST_PSEUDONYM_KEY, max_bad_row_share=0.5,
+                        mappings=parse_mappings(["clickstream=rees46", "orders=shopify-orders"]))  # fmt: skip
+    report = ingest_partition(settings, DS, local_lake).as_dict()["sources"]
+    return local_lake, report
+
+
+def _rows(lake, key):
+    return read_parquet(lake, key).to_pylist() if key else []
+
+
+def test_a_rees46_clickstream_csv_is_ingested_with_the_shipped_mapping(mapped_night):
+    lake, report = mapped_night
+    clicks = report["clickstream"]
+    assert clicks["mapping"] == {"name": "rees46", "version": 1, "from": "rees46"}
+    assert (clicks["read"], clicks["accepted"]) == (8, 6)
+    assert clicks["reasons"] == {"bad_enum:event_type": 1, "bad_type:event_time": 1}
+    assert clicks["unknown_columns"] == {"category_id": None}  # delivered, not read by the mapping
+    rows = _rows(lake, clicks["accepted_key"])
+    assert [r["event_type"] for r in rows] == ["view", "view", "add_to_cart", "remove_from_cart", "purchase", "view"]
+    assert [r["category"] for r in rows] == ["other", "home", "electronics", "shoes", "toys", "other"]
+    assert [r["color"] for r in rows] == [None, None, None, "black", None, None]
+    assert {r["device"] for r in rows} == {"unknown"} and {r["dwell_ms"] for r in rows} == {None}
+    assert rows[0]["customer_key"] == pseudonym(TEST_PSEUDONYM_KEY.encode(), "541312140")
+    assert rows[0]["event_time"].isoformat() == "2026-11-01T00:00:00+00:00" and rows[2]["price"] == 251.74
+    assert len({r["event_id"] for r in rows}) == 6 and all(len(r["event_id"]) == 32 for r in rows)
+
+
+def test_a_shopify_orders_csv_is_grouped_by_order_and_ingested(mapped_night):
+    lake, report = mapped_night
+    orders = report["orders"]
+    assert orders["mapping"]["name"] == "shopify-orders"
+    assert (orders["read"], orders["accepted"]) == (6, 4)
+    # reasons name the export's own column beside the contract field
+    assert orders["reasons"] == {"bad_type:quantity (Lineitem quantity)": 1, "bad_type:order_time (Created at)": 1}
+    rows = _rows(lake, orders["accepted_key"])
+    first = [r for r in rows if r["order_id"] == "#1001"]
+    assert [(r["quantity"], r["unit_price"]) for r in first] == [(2, 12.5), (1, 0.0), (1, 4.9999)]
+    ann = pseudonym(TEST_PSEUDONYM_KEY.encode(), "ann@example.com")
+    assert {r["customer_key"] for r in first} == {ann}  # the order's email filled onto its later lines
+    assert {r["warehouse_id"] for r in first} == {"WH-BER"}
+    assert {r["order_time"].isoformat() for r in first} == {"2026-10-31T20:30:00+00:00"}
+    # shipped the day after it was placed, in the shop's time zone: 2026-11-01 +05:00, not the UTC date
+    assert {r["ship_date"].isoformat() for r in first} == {"2026-11-02"}
+    assert len({r["line_id"] for r in first}) == 3  # one product on two lines: two line ids
+    assert [r["product_id"] for r in rows if r["order_id"] == "#1002"] == ["POSTER-L"]
+    quarantined = _rows(lake, orders["quarantine_key"])
+    assert all("ann@example.com" not in q["record"] and "bob@" not in q["record"] for q in quarantined)
+    assert json.loads(quarantined[0]["record"])["customer_key"] == pseudonym(TEST_PSEUDONYM_KEY.encode(),
+                                                                             "cy@example.com")  # fmt: skip
+
+
+def _mapping_file(tmp_path, text: str) -> str:
+    path = tmp_path / "mine.yaml"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+GOOD = """version: 1
+name: mine
+source: feedback
+fields:
+  feedback_id: {column: id}
+  event_time: {column: ts}
+  order_id: {column: order}
+  design_id: {column: design}
+  event: {column: what, values: {liked: shared}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("  event: {column: what", "  events: {column: what", "fields.events: not a field of the feedback contract"),
+        ("  design_id: {column: design}\n", "", "required field 'design_id' of the feedback contract is not mapped"),
+        ("{column: id}", "{column: id, constant: x}", "give exactly one of column, constant, hash or colour_from"),
+        ("{column: ts}", "{column: ts, timezone: Mars/Olympus}", "unknown time zone 'Mars/Olympus'"),
+        ("version: 1", "version: 0", "version: expected a number >= 1"),
+        ("source: feedback", "source: tweets", "source:"),
+        ("name: mine", "name: mine\nlabel: x", "unknown field 'label'"),
+    ],
+)
+def test_a_wrong_mapping_file_names_the_file_field_and_fix(tmp_path, old, new, message):
+    assert old in GOOD
+    with pytest.raises(InputError, match="source mapping .*mine.yaml") as refused:
+        load_mapping(_mapping_file(tmp_path, GOOD.replace(old, new)))
+    assert message in str(refused.value), str(refused.value)
+
+
+def test_every_rule_of_a_users_mapping(local_lake, tmp_path):
+    path = _mapping_file(tmp_path, GOOD.replace("  feedback_id: {column: id}", "  feedback_id: {hash: [id, ts]}")
+                         .replace("  event_time: {column: ts}", "  event_time: {column: ts, format: '%d/%m/%Y %H:%M', "
+                                  "timezone: Europe/Berlin}")
+                         + "  rating: {column: stars, default: 3}\n")  # fmt: skip
+    local_lake.write_bytes(f"raw/clickstream/ds={DS}/a.jsonl", json.dumps({
+        "event_id": "e1", "event_time": "2026-11-01T10:00:00Z", "customer_id": "C", "session_id": "s",
+        "event_type": "view"}).encode() + b"\n")  # fmt: skip
+    local_lake.write_bytes(f"raw/orders/ds={DS}/a.jsonl", json.dumps({
+        "order_id": "o", "order_time": "2026-11-01T10:00:00Z", "warehouse_id": "W", "ship_date": "2026-11-02",
+        "product_id": "P", "quantity": 1, "unit_price": 1.0}).encode() + b"\n")  # fmt: skip
+    lines = [{"id": "f1", "ts": "01/11/2026 09:30", "order": "o", "design": "d", "what": "Liked", "stars": 5},
+             {"id": "f2", "ts": "01/11/2026 09:31", "order": "o", "design": "d", "what": "unboxed"},
+             {"id": "f3", "ts": "2026-11-01", "order": "o", "design": "d", "what": "unboxed"}]  # fmt: skip
+    local_lake.write_bytes(f"raw/feedback/ds={DS}/a.jsonl", b"".join(json.dumps(x).encode() + b"\n" for x in lines))
+    settings = Settings(lake_uri=local_lake.uri, pseudonym_key=TEST_PSEUDONYM_KEY, max_bad_row_share=0.5,
+                        mappings=(("feedback", path),))  # fmt: skip
+    feedback = ingest_partition(settings, DS, local_lake).as_dict()["sources"]["feedback"]
+    assert feedback["reasons"] == {"bad_type:event_time (ts)": 1} and feedback["mapping"]["from"] == path
+    rows = _rows(local_lake, feedback["accepted_key"])
+    assert [(r["event"], r["rating"]) for r in rows] == [("shared", 5), ("unboxed", 3)]
+    assert rows[0]["event_time"].isoformat() == "2026-11-01T08:30:00+00:00"  # 09:30 in Berlin (CET)
+
+
+def test_a_file_without_a_column_the_mapping_needs_fails_naming_the_mapping(local_lake):
+    local_lake.write_bytes(f"raw/clickstream/ds={DS}/a.csv", REES46.replace("user_session", "session").encode())
+    local_lake.write_bytes(f"raw/orders/ds={DS}/o.csv", SHOPIFY.encode())
+    settings = Settings(lake_uri=local_lake.uri, pseudonym_key=TEST_PSEUDONYM_KEY,
+                        mappings=parse_mappings(["clickstream=rees46"]))  # fmt: skip
+    with pytest.raises(InputError, match=r"lacks column\(s\) \['user_session'\] that mapping 'rees46' v1"):
+        ingest_partition(settings, DS, local_lake)
+
+
+@pytest.mark.parametrize(
+    ("pairs", "message"),
+    [
+        (["clickstream"], "is not SOURCE=MAPPING"),
+        (["tweets=rees46"], "is not SOURCE=MAPPING with SOURCE one of clickstream"),
+        (["orders=a", "orders=b"], "two mappings for orders"),
+    ],
+)
+def test_bad_mapping_arguments_name_the_fix(pairs, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_mappings(pairs)
+
+
+def test_unknown_or_mismatched_shipped_mappings_are_named():
+    with pytest.raises(InputError, match="no shipped source mapping named 'rees'; shipped: rees46, shopify-orders"):
+        load_mapping("rees")
+    with pytest.raises(InputError, match="maps the clickstream source, not orders; pass it as clickstream=rees46"):
+        load_mapping("rees46", "orders")
+
+
+def test_the_cli_takes_mappings_per_source(tmp_path):
+    lake = tmp_path / "lake"
+    (lake / f"raw/clickstream/ds={DS}").mkdir(parents=True)
+    (lake / f"raw/clickstream/ds={DS}/2026-Nov.csv").write_text(REES46)
+    (lake / f"raw/orders/ds={DS}").mkdir(parents=True)
+    (lake / f"raw/orders/ds={DS}/orders_export.csv").write_text(SHOPIFY)
+    out = run_cli("ingest", "--lake", lake.as_uri(), "--ds", DS, "--mapping", "clickstream=rees46",
+                  "--mapping", "orders=shopify-orders", "--json", env={"PACKAGING_MAX_BAD_ROW_SHARE": "0.5"})
+    assert out.returncode == 0, out.stderr
+    sources = json.loads(out.stdout)["sources"]
+    assert sources["clickstream"]["mapping"]["name"] == "rees46" and sources["orders"]["accepted"] == 4
+    bad = run_cli("ingest", "--lake", lake.as_uri(), "--ds", DS, "--mapping", "orders=nope")
+    assert bad.returncode == 2 and "no shipped source mapping named 'nope'" in bad.stderr
