@@ -77,6 +77,8 @@ PUBLISHED_BATCH = Asset(name="packaging_published_batch")
         "ds": Param(None, type=["null", "string"], description="Night to process (YYYY-MM-DD); default: the run's"),
         "lake_uri": Param(None, type=["null", "string"], description="Lake URI; default: PACKAGING_LAKE_URI"),
         "max_bad_row_share": Param(None, type=["null", "number"], minimum=0, maximum=1),
+        "source_mappings": Param({}, type="object", description="Source mapping per raw source, e.g. "
+                                 '{"clickstream": "rees46", "orders": "shopify-orders"} or a YAML path'),
         "aws_conn_id": Param("aws_default", type="string", description="AWS connection for an s3:// lake"),
         "window_days": Param(90, type="integer", minimum=1, description="Trailing window of customer features"),
         "rebuild_features": Param(False, type="boolean", description="Recompute the whole window from accepted"),

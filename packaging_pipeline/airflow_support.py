@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from packaging_pipeline.core.config import S3Options, Settings
+from packaging_pipeline.core.config import S3Options, Settings, parse_mappings
 from packaging_pipeline.core.errors import ConfigError, PipelineError
 from packaging_pipeline.core.keys import parse_ds
 
@@ -63,7 +63,9 @@ def _s3_options(conn: Any, base: S3Options) -> S3Options:
 def task_settings(params: Mapping[str, Any] | None = None) -> Settings:
     """Settings for a task: environment first, then the run's Params, then Connections.
 
-    Params: ``lake_uri``, ``max_bad_row_share``, ``aws_conn_id``. Connections: the AWS connection
+    Params: ``lake_uri``, ``max_bad_row_share``, ``source_mappings`` (``{"orders": "shopify-orders"}``:
+    a shipped mapping's name or a YAML path per source; over ``PACKAGING_SOURCE_MAPPINGS``),
+    ``aws_conn_id``. Connections: the AWS connection
     (its ``endpoint_url`` extra, region and keys) when the lake is on S3, and ``packaging_pseudonym``
     (password = pseudonym key) when ``PACKAGING_PSEUDONYM_KEY`` is not set.
     """
@@ -74,6 +76,10 @@ def task_settings(params: Mapping[str, Any] | None = None) -> Settings:
     if params.get("max_bad_row_share") is not None:
         overrides["max_bad_row_share"] = float(params["max_bad_row_share"])
     settings = Settings.from_env(**overrides)
+    if params.get("source_mappings"):
+        given = [f"{source}={mapping}" for source, mapping in dict(params["source_mappings"]).items()]
+        mappings = {**dict(settings.mappings), **dict(parse_mappings(given, "Param source_mappings"))}
+        settings = settings.replace(mappings=tuple(mappings.items()))
     if settings.lake_uri.startswith("s3://"):
         conn = _connection(params.get("aws_conn_id") or AWS_CONN_ID)
         if conn is not None:

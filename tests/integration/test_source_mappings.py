@@ -198,3 +198,15 @@ def test_the_cli_takes_mappings_per_source(tmp_path):
     assert sources["clickstream"]["mapping"]["name"] == "rees46" and sources["orders"]["accepted"] == 4
     bad = run_cli("ingest", "--lake", lake.as_uri(), "--ds", DS, "--mapping", "orders=nope")
     assert bad.returncode == 2 and "no shipped source mapping named 'nope'" in bad.stderr
+
+
+def test_the_nightly_dag_takes_mappings_from_a_param(monkeypatch, tmp_path):
+    from packaging_pipeline.airflow_support import task_settings
+
+    monkeypatch.setenv("PACKAGING_PSEUDONYM_KEY", TEST_PSEUDONYM_KEY)
+    monkeypatch.setenv("PACKAGING_LAKE_URI", (tmp_path / "lake").as_uri())
+    monkeypatch.setenv("PACKAGING_SOURCE_MAPPINGS", "clickstream=rees46,orders=mine.yaml")
+    settings = task_settings({"source_mappings": {"orders": "shopify-orders"}})
+    assert (settings.mapping_of("clickstream"), settings.mapping_of("orders")) == ("rees46", "shopify-orders")
+    with pytest.raises(ConfigError, match="Param source_mappings 'tweets=rees46' is not SOURCE=MAPPING"):
+        task_settings({"source_mappings": {"tweets": "rees46"}})
