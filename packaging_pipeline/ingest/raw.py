@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import datetime as dt
 import gzip
 import hashlib
 import io
@@ -76,6 +77,10 @@ class SourceResult:
     accepted_key: str | None = None
     quarantine_key: str | None = None
     mapping: dict[str, Any] | None = None  # the source mapping applied: name, version, where it came from
+    delivered_columns: list[str] = dataclasses.field(default_factory=list)
+    column_types: dict[str, str] = dataclasses.field(default_factory=dict)  # Parquet deliveries only
+    # Against the last earlier night with a delivery of this source: {"since", "new", "missing", "type_changed"}
+    schema_drift: dict[str, Any] | None = None
 
     @property
     def bad_share(self) -> float:
@@ -98,6 +103,7 @@ class _RawChunk:
     lines: np.ndarray
     raw_sha256: list[str | None]
     delivered_columns: frozenset[str] = frozenset()  # the names the producer used, before projection
+    column_types: tuple[tuple[str, str], ...] = ()  # a typed format's (Parquet) delivered column types
 
 
 def unknown_columns(columns: set[str], contract: SourceContract) -> dict[str, str | None]:
@@ -242,7 +248,8 @@ def _read_parquet(lake: Lake, key: str, columns: tuple[str, ...]) -> Iterator[_R
                     frame[name] = None
             lines = np.arange(offset + 1, offset + len(frame) + 1, dtype=np.int64)
             offset += len(frame)
-            yield _RawChunk(frame, key, lines, [None] * len(frame), frozenset(parquet.schema_arrow.names))
+            types = tuple((f.name, str(f.type)) for f in parquet.schema_arrow)
+            yield _RawChunk(frame, key, lines, [None] * len(frame), frozenset(parquet.schema_arrow.names), types)
 
 
 def _csv_records(lake: Lake, key: str, dialect: CsvDialect) -> Iterator[tuple[int, list[str] | str]]:
@@ -456,6 +463,7 @@ def ingest_source(lake: Lake, settings: Settings, source: str, ds: str) -> Sourc
     reasons: Counter[str] = Counter()
     dupes = _DuplicateFilter()
     seen_columns: set[str] = set()
+    seen_types: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix=f"ingest-{source}-") as tmp:
         accepted = _ParquetSink(Path(tmp) / "accepted.parquet", contract.accepted_schema)
         quarantine = _ParquetSink(Path(tmp) / "quarantine.parquet", QUARANTINE_SCHEMA)
@@ -465,6 +473,7 @@ def ingest_source(lake: Lake, settings: Settings, source: str, ds: str) -> Sourc
             group = mapping.grouper() if mapping else None  # an order's lines are in one file
             for chunk in _read_file(lake, obj.key, columns, settings.csv):
                 seen_columns.update(chunk.delivered_columns)
+                seen_types.update(chunk.column_types)
                 frame = chunk.frame
                 if mapping is not None:
                     mapping.check_columns(set(chunk.delivered_columns), lake.uri_of(obj.key))
@@ -510,12 +519,39 @@ def ingest_source(lake: Lake, settings: Settings, source: str, ds: str) -> Sourc
         quarantine_path = quarantine.path if has_quarantine else None
         result.accepted_key = _replace_part(lake, keys.accepted_prefix(source, ds), accepted_path)
         result.quarantine_key = _replace_part(lake, keys.quarantine_prefix(source, ds), quarantine_path)
+    result.delivered_columns, result.column_types = sorted(seen_columns), dict(sorted(seen_types.items()))
+    result.schema_drift = _schema_drift(lake, source, ds, result)
     # A zero-row Parquet file or a CSV header alone: the producer wrote the night's columns and no rows.
     with_columns = any(_suffix_kind(o.key) in ("parquet", "csv") and o.size > 0 for o in data_files)
     result.declared_empty = result.read == 0 and (completed or with_columns)
     if result.read != result.accepted + result.quarantined:  # an invariant, not input validation
         raise AssertionError(f"{source} ds={ds}: read {result.read} != accepted + quarantined")
     return result
+
+
+DRIFT_LOOKBACK_DAYS = 7
+"""How many earlier nights' reports are searched for the last delivery to compare a source's columns with."""
+
+
+def _schema_drift(lake: Lake, source: str, ds: str, result: SourceResult) -> dict[str, Any] | None:
+    """Columns gained, lost or retyped since the last earlier night that delivered this source (None when
+    there is nothing to compare): a producer's export changing shape shows in the report, not in the data."""
+    if not result.delivered_columns:
+        return None
+    night = keys.parse_ds(ds)
+    for back in range(1, DRIFT_LOOKBACK_DAYS + 1):
+        earlier = (night - dt.timedelta(days=back)).isoformat()
+        key = keys.ingest_report_key(earlier)
+        if not lake.exists(key):
+            continue
+        before = json.loads(lake.read_bytes(key)).get("sources", {}).get(source) or {}
+        if not before.get("delivered_columns"):
+            continue
+        was, now = set(before["delivered_columns"]), set(result.delivered_columns)
+        types = before.get("column_types") or {}
+        retyped = {c: [types[c], t] for c, t in result.column_types.items() if c in types and types[c] != t}
+        return {"since": earlier, "new": sorted(now - was), "missing": sorted(was - now), "type_changed": retyped}
+    return None
 
 
 @dataclasses.dataclass

@@ -417,3 +417,19 @@ def test_the_night_waits_for_what_ingest_would_read_or_a_success_marker(local_la
         local_lake.write_bytes(f"raw/orders/ds={DS}/{name}", data)
     missing = missing_required_inputs(settings_for(local_lake), DS, local_lake)
     assert missing == ([] if delivered else [f"orders ({local_lake.uri_of(f'raw/orders/ds={DS}/')})"])
+
+
+def test_a_source_that_changes_shape_between_nights_is_reported(local_lake, settings_for):
+    settings = settings_for(local_lake)
+    first = pd.DataFrame([{**_order("o1", "P1", order_time="2026-10-30T11:00:00Z"), "note": "gift"}])
+    second = pd.DataFrame([{**_order("o2", "P1", quantity="1"), "coupon": "X"}])  # quantity now text
+    for night, frame in (("2026-10-30", first), (DS, second)):
+        local_lake.write_bytes(f"raw/clickstream/ds={night}/a.jsonl",
+                               _jsonl([_event("e1", event_time=f"{night}T10:00:00Z")]))  # fmt: skip
+        local_lake.write_bytes(f"raw/orders/ds={night}/a.parquet", _parquet(frame))
+        report = ingest_partition(settings, night, local_lake).as_dict()["sources"]
+    assert report["orders"]["accepted"] == 1 and report["orders"]["column_types"]["quantity"] == "large_string"
+    assert report["orders"]["schema_drift"] == {"since": "2026-10-30", "new": ["coupon"], "missing": ["note"],
+                                                "type_changed": {"quantity": ["int64", "large_string"]}}  # fmt: skip
+    assert report["clickstream"]["schema_drift"] == {"since": "2026-10-30", "new": [], "missing": [],
+                                                     "type_changed": {}}  # fmt: skip
