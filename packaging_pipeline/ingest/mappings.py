@@ -239,7 +239,7 @@ def _made(rule: FieldRule, frame: pd.DataFrame, kind: Kind) -> pd.Series:
     else:
         values = pd.Series([rule.constant] * len(frame), index=frame.index, dtype=object)
     if rule.values:
-        table = rule.values
+        table = {code.strip().lower(): value for code, value in rule.values.items()}
         values = values.map(lambda v: table.get(v.strip().lower(), v) if isinstance(v, str) else v)
     if rule.format is not None:
         zone = zoneinfo.ZoneInfo(rule.timezone or "UTC")
