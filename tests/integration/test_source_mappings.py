@@ -210,3 +210,68 @@ def test_the_nightly_dag_takes_mappings_from_a_param(monkeypatch, tmp_path):
     assert (settings.mapping_of("clickstream"), settings.mapping_of("orders")) == ("rees46", "shopify-orders")
     with pytest.raises(ConfigError, match="Param source_mappings 'tweets=rees46' is not SOURCE=MAPPING"):
         task_settings({"source_mappings": {"tweets": "rees46"}})
+
+
+def _rees46_night(day: str, rng, users: int) -> str:
+    """A REES46-shaped night: sessions of views, some carts and purchases, dotted codes, brands."""
+    codes = ["", "appliances.kitchen.kettle", "electronics.smartphone", "apparel.shoes.sandals", "kids.toys",
+             "furniture.living_room.sofa", "sport.bicycle", "computers.notebook"]  # fmt: skip
+    brands = ["", "samsung", "black diamond", "red castle", "lego", "ikea"]
+    lines = ["event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session"]
+    for user in range(users):
+        taste = user % len(codes)
+        for session in range(int(rng.integers(1, 3))):
+            sid = f"{day}-{user}-{session}-0e6a-4d1a"
+            for step in range(int(rng.integers(2, 7))):
+                kind = ("view", "view", "cart", "remove_from_cart", "purchase")[int(rng.integers(0, 5))]
+                code = codes[taste] if rng.random() < 0.8 else codes[int(rng.integers(0, len(codes)))]
+                second = 3600 * (6 + session * 5) + 37 * step + user
+                stamp = f"{day} {second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d} UTC"
+                lines.append(f"{stamp},{kind},{1000 + taste * 10 + step},2053013555631882655,{code},"
+                             f"{brands[user % len(brands)]},{rng.integers(100, 90000) / 100:.2f},{500000 + user},{sid}")
+    return "\n".join(lines) + "\n"
+
+
+def _shopify_night(day: str, rng, users: int) -> str:
+    lines = ["Name,Email,Financial Status,Created at,Lineitem quantity,Lineitem name,Lineitem price,Lineitem sku,"
+             "Location"]  # fmt: skip
+    for n, user in enumerate(range(0, users, 3)):
+        name = f"#{day.replace('-', '')}{n:03d}"
+        for line in range(int(rng.integers(1, 4))):
+            first = line == 0
+            lines.append(f"{name},{f'u{user}@example.com' if first else ''},{'paid' if first else ''},"
+                         f"{f'{day} 10:{n % 60:02d}:00 +0100' if first else ''},{int(rng.integers(1, 4))},"
+                         f"\"Item {line}, boxed\",{rng.integers(100, 9000) / 100:.2f},SKU-{line + n % 5},"
+                         f"{('WH-BER' if n % 2 else 'WH-MAD') if first else ''}")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def test_rees46_and_shopify_nights_go_through_features_and_segments(spark, local_lake):
+    """Three nights in the two public shapes: ingest with the shipped mappings, features --rebuild, segment."""
+    import numpy as np
+
+    from packaging_pipeline.customers.features import run_customer_features
+    from packaging_pipeline.customers.segments import SegmentationConfig, run_segmentation
+    from packaging_pipeline.customers.spark_io import SparkLake
+    from packaging_pipeline.ingest.raw import ingest_range
+
+    rng = np.random.default_rng(3)
+    nights = ("2026-11-01", "2026-11-02", "2026-11-03")
+    for day in nights:
+        local_lake.write_bytes(f"raw/clickstream/ds={day}/2026-Nov.csv", _rees46_night(day, rng, 90).encode())
+        local_lake.write_bytes(f"raw/orders/ds={day}/orders_export.csv", _shopify_night(day, rng, 90).encode())
+    settings = Settings(lake_uri=local_lake.uri, pseudonym_key=TEST_PSEUDONYM_KEY,
+                        mappings=parse_mappings(["clickstream=rees46", "orders=shopify-orders"]))  # fmt: skip
+    reports = ingest_range(settings, nights[0], nights[-1])
+    for report in reports:
+        for source in ("clickstream", "orders"):
+            result = report.sources[source]
+            assert result.read > 0 and result.accepted / result.read >= 0.99, (report.ds, source, result.reasons)
+    with SparkLake(local_lake, spark) as io:
+        features = run_customer_features(io, nights[-1], window_days=3, rebuild=True)
+        segments = run_segmentation(io, nights[-1], SegmentationConfig(k=3, min_segment_size=5))
+    assert features.customers >= 90  # 90 browsing users, and the buyers (known by email, not user id)
+    profiles = json.loads(local_lake.read_bytes(f"segments/ds={nights[-1]}/profiles.json"))
+    assert len(profiles["segments"]) >= 2 and segments["ds"] == nights[-1]
+    shares = {c["category"] for s in profiles["segments"] for c in s["top_categories"]}
+    assert shares & {"home", "electronics", "shoes", "toys", "sports"}, shares
