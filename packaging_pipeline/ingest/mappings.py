@@ -36,8 +36,9 @@ from typing import Annotated, Any, Literal
 import pandas as pd
 from pydantic import ConfigDict, Field, Strict, field_validator, model_validator
 
+from packaging_pipeline.core.config import CsvDialect
 from packaging_pipeline.core.config_files import ConfigModel, Number, Text, TextList, load_config, problem, problems
-from packaging_pipeline.core.errors import InputError
+from packaging_pipeline.core.errors import ConfigError, InputError
 from packaging_pipeline.core.schemas import CONTRACTS, Kind, SourceContract
 from packaging_pipeline.core.vocabulary import COLOR_HEX, OTHER
 
@@ -112,6 +113,28 @@ class Grouping(ConfigModel):
     fill: TextList
 
 
+class CsvFormat(ConfigModel):
+    """The export's CSV dialect, over the lake's (``PACKAGING_CSV_*``) for this source only."""
+
+    delimiter: Text | None = None
+    quote: Text | None = None
+    encoding: Text | None = None
+
+    @model_validator(mode="after")
+    def _a_dialect(self) -> CsvFormat:
+        try:
+            self.over(CsvDialect())
+        except ConfigError as exc:
+            fix = re.sub(r" \(PACKAGING_[A-Z_]+\)", "", str(exc))  # the mapping, not the environment, said it
+            raise problems([((), fix, None)], "csv") from None
+        return self
+
+    def over(self, base: CsvDialect) -> CsvDialect:
+        named = {"tab": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
+        delimiter = named.get((self.delimiter or "").lower(), self.delimiter)
+        return CsvDialect(delimiter or base.delimiter, self.quote or base.quote, self.encoding or base.encoding)
+
+
 class MappingFile(ConfigModel):
     """A source mapping: how a shop's export becomes the contract's rows."""
 
@@ -122,6 +145,7 @@ class MappingFile(ConfigModel):
     source: Literal["clickstream", "orders", "catalog", "feedback"]
     description: Text = ""
     group: Grouping | None = None
+    csv: CsvFormat | None = None
     fields: Annotated[dict[Text, FieldRule], Strict()]
 
     @model_validator(mode="after")
@@ -174,6 +198,10 @@ class SourceMapping:
                 f"{where} lacks column(s) {missing} that mapping '{self.doc.name}' v{self.doc.version} "
                 f"({self.origin}) reads for required {self.source} fields; fix the export or the mapping, then rerun"
             )
+
+    def csv_dialect(self, lake_default: CsvDialect) -> CsvDialect:
+        """How this source's CSV files are read: the mapping's ``csv`` over the lake's dialect."""
+        return self.doc.csv.over(lake_default) if self.doc.csv else lake_default
 
     def grouper(self) -> _GroupFill | None:
         return _GroupFill(self.doc.group) if self.doc.group else None

@@ -459,6 +459,7 @@ def ingest_source(lake: Lake, settings: Settings, source: str, ds: str) -> Sourc
     mapping = load_mapping(name, source) if (name := settings.mapping_of(source)) else None
     result.mapping = mapping.describe() if mapping else None
     columns = mapping.inputs if mapping else contract.field_names
+    dialect = mapping.csv_dialect(settings.csv) if mapping else settings.csv
     pseudonym_key = settings.require_pseudonym_key() if contract.customer_id_column else b""
     reasons: Counter[str] = Counter()
     dupes = _DuplicateFilter()
@@ -471,7 +472,7 @@ def ingest_source(lake: Lake, settings: Settings, source: str, ds: str) -> Sourc
             if obj.size == 0:
                 continue
             group = mapping.grouper() if mapping else None  # an order's lines are in one file
-            for chunk in _read_file(lake, obj.key, columns, settings.csv):
+            for chunk in _read_file(lake, obj.key, columns, dialect):
                 seen_columns.update(chunk.delivered_columns)
                 seen_types.update(chunk.column_types)
                 frame = chunk.frame

@@ -275,3 +275,20 @@ def test_rees46_and_shopify_nights_go_through_features_and_segments(spark, local
     assert len(profiles["segments"]) >= 2 and segments["ds"] == nights[-1]
     shares = {c["category"] for s in profiles["segments"] for c in s["top_categories"]}
     assert shares & {"home", "electronics", "shoes", "toys", "sports"}, shares
+
+
+def test_a_mapping_declares_its_exports_csv_dialect(local_lake, tmp_path):
+    semicolons = GOOD.replace("source: feedback", "source: feedback\ncsv: {delimiter: semicolon, encoding: cp1252}")
+    path = _mapping_file(tmp_path, semicolons)
+    local_lake.write_bytes(f"raw/clickstream/ds={DS}/a.csv", REES46.encode())  # the lake's dialect: commas
+    local_lake.write_bytes(f"raw/orders/ds={DS}/o.csv", SHOPIFY.encode())
+    local_lake.write_bytes(f"raw/feedback/ds={DS}/f.csv",
+                           "id;ts;order;design;what\nf1;2026-11-01T09:30:00Z;o;d;liked\nf2;2026-11-01T09:31:00Z;o;"
+                           "d;Déçu\n".encode("cp1252"))  # fmt: skip
+    settings = Settings(lake_uri=local_lake.uri, pseudonym_key=TEST_PSEUDONYM_KEY, max_bad_row_share=0.6,
+                        mappings=parse_mappings(["clickstream=rees46", "orders=shopify-orders", f"feedback={path}"]))
+    sources = ingest_partition(settings, DS, local_lake).as_dict()["sources"]
+    assert sources["feedback"]["accepted"] == 1 and sources["feedback"]["reasons"] == {"bad_enum:event (what)": 1}
+    assert sources["clickstream"]["accepted"] == 6
+    with pytest.raises(InputError, match="csv: CSV delimiter ';;' must be one character"):
+        load_mapping(_mapping_file(tmp_path, GOOD.replace("source: feedback", "source: feedback\ncsv: {delimiter: ';;'}")))
