@@ -89,14 +89,18 @@ class CsvDialect:
             raise ConfigError(f"CSV encoding {self.encoding!r} (PACKAGING_CSV_ENCODING) is not a known text "
                               f"encoding; use e.g. utf-8, cp1252 or latin-1") from None  # fmt: skip
 
+    @staticmethod
+    def delimiter_named(text: str) -> str:
+        """``tab``, ``comma``, ``semicolon`` or ``pipe`` as the character; anything else as given."""
+        return {"tab": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}.get(text.lower(), text)
+
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> CsvDialect:
-        named = {"tab": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
         values = {}
         for field, name in (("delimiter", "PACKAGING_CSV_DELIMITER"), ("quote", "PACKAGING_CSV_QUOTE"),
                             ("encoding", "PACKAGING_CSV_ENCODING")):  # fmt: skip
             if env.get(name):
-                values[field] = named.get(env[name].lower(), env[name]) if field == "delimiter" else env[name]
+                values[field] = cls.delimiter_named(env[name]) if field == "delimiter" else env[name]
         return cls(**values)
 
 

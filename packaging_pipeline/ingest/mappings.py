@@ -130,9 +130,8 @@ class CsvFormat(ConfigModel):
         return self
 
     def over(self, base: CsvDialect) -> CsvDialect:
-        named = {"tab": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
-        delimiter = named.get((self.delimiter or "").lower(), self.delimiter)
-        return CsvDialect(delimiter or base.delimiter, self.quote or base.quote, self.encoding or base.encoding)
+        delimiter = CsvDialect.delimiter_named(self.delimiter) if self.delimiter else base.delimiter
+        return CsvDialect(delimiter, self.quote or base.quote, self.encoding or base.encoding)
 
 
 class MappingFile(ConfigModel):
