@@ -175,45 +175,56 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return record
 
 
+class _Chunks:
+    """A file's records gathered into chunks of CHUNK_ROWS, each record with its line and, when it is
+    malformed, the sha256 of its raw bytes."""
+
+    def __init__(self, key: str, columns: tuple[str, ...]):
+        self.key, self.columns = key, columns
+        self.records: list[dict[str, Any]] = []
+        self.lines: list[int] = []
+        self.hashes: list[str | None] = []
+
+    def add(self, record: dict[str, Any], line: int, raw_sha256: str | None) -> bool:
+        """Keep one record; True when a chunk is full and should be taken."""
+        self.records.append(record)
+        self.lines.append(line)
+        self.hashes.append(raw_sha256)
+        return len(self.records) >= CHUNK_ROWS
+
+    def take(self, delivered: frozenset[str]) -> _RawChunk:
+        frame = pd.DataFrame.from_records(self.records, columns=[*self.columns, MALFORMED_COLUMN])
+        chunk = _RawChunk(frame, self.key, np.asarray(self.lines, dtype=np.int64), self.hashes, delivered)
+        self.records, self.lines, self.hashes = [], [], []
+        return chunk
+
+
 def _read_jsonl(lake: Lake, key: str, columns: tuple[str, ...]) -> Iterator[_RawChunk]:
     """Parse line by line so one malformed line costs one row, not the file."""
-    records: list[dict[str, Any]] = []
-    lines: list[int] = []
-    hashes: list[str | None] = []
+    chunks = _Chunks(key, columns)
     delivered: set[str] = set()
-
-    def flush() -> _RawChunk:
-        frame = pd.DataFrame.from_records(records, columns=[*columns, MALFORMED_COLUMN])
-        return _RawChunk(frame, key, np.asarray(lines, dtype=np.int64), list(hashes), frozenset(delivered))
-
     for number, line in enumerate(iter_lines(lake, key), start=1):
         if not line.strip():
             continue
+        raw_sha256: str | None = hashlib.sha256(line).hexdigest()
         try:
             parsed = json.loads(line, object_pairs_hook=_unique_keys)
             if not isinstance(parsed, dict):
                 parsed = {MALFORMED_COLUMN: "malformed_record"}
-                hashes.append(hashlib.sha256(line).hexdigest())
             elif (broken := _not_unicode(parsed)) is not None:
                 parsed = {MALFORMED_COLUMN: f"invalid_unicode:{broken}"}
-                hashes.append(hashlib.sha256(line).hexdigest())
             else:
                 parsed.pop(MALFORMED_COLUMN, None)
                 delivered.update(map(str, parsed))
-                hashes.append(None)
+                raw_sha256 = None  # a good row is quarantined, if at all, with its parsed record
         except _DuplicateKey as dup:
             parsed = {MALFORMED_COLUMN: f"duplicate_key:{_printable(dup.name)}"}
-            hashes.append(hashlib.sha256(line).hexdigest())
         except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser's stack
             parsed = {MALFORMED_COLUMN: "malformed_json"}
-            hashes.append(hashlib.sha256(line).hexdigest())
-        records.append(parsed)
-        lines.append(number)
-        if len(records) >= CHUNK_ROWS:
-            yield flush()
-            records, lines, hashes = [], [], []
-    if records:
-        yield flush()
+        if chunks.add(parsed, number, raw_sha256):
+            yield chunks.take(frozenset(delivered))
+    if chunks.records:
+        yield chunks.take(frozenset(delivered))
 
 
 def _unreadable_rows(
@@ -289,14 +300,7 @@ def _read_csv(lake: Lake, key: str, columns: tuple[str, ...], dialect: CsvDialec
                                     delivered)  # fmt: skip
         return
     where = {name: header.index(name) for name in columns if name in header}
-    records: list[dict[str, Any]] = []
-    lines: list[int] = []
-    hashes: list[str | None] = []
-
-    def flush() -> _RawChunk:
-        frame = pd.DataFrame.from_records(records, columns=[*columns, MALFORMED_COLUMN])
-        return _RawChunk(frame, key, np.asarray(lines, dtype=np.int64), list(hashes), delivered)
-
+    chunks = _Chunks(key, columns)
     for line, row in records_in:
         problem = None
         if isinstance(row, str):
@@ -310,18 +314,14 @@ def _read_csv(lake: Lake, key: str, columns: tuple[str, ...], dialect: CsvDialec
             elif (column := next((header[i] for i, f in enumerate(row) if _has_surrogate(f)), None)) is not None:
                 problem = f"invalid_encoding:{_printable(column)}"
         if problem is None:
-            records.append({name: (row[i] or None) for name, i in where.items()})
-            hashes.append(None)
+            full = chunks.add({name: (row[i] or None) for name, i in where.items()}, line, None)
         else:
-            records.append({MALFORMED_COLUMN: problem})
             raw = "\x1f".join(fields).encode("utf-8", "surrogateescape")
-            hashes.append(hashlib.sha256(raw).hexdigest())
-        lines.append(line)
-        if len(records) >= CHUNK_ROWS:
-            yield flush()
-            records, lines, hashes = [], [], []
-    if records:
-        yield flush()
+            full = chunks.add({MALFORMED_COLUMN: problem}, line, hashlib.sha256(raw).hexdigest())
+        if full:
+            yield chunks.take(delivered)
+    if chunks.records:
+        yield chunks.take(delivered)
 
 
 def _has_surrogate(text: str) -> bool:
@@ -472,12 +472,13 @@ def ingest_source(lake: Lake, settings: Settings, source: str, ds: str) -> Sourc
             if obj.size == 0:
                 continue
             group = mapping.grouper() if mapping else None  # an order's lines are in one file
-            for chunk in _read_file(lake, obj.key, columns, dialect):
+            for number, chunk in enumerate(_read_file(lake, obj.key, columns, dialect)):
                 seen_columns.update(chunk.delivered_columns)
                 seen_types.update(chunk.column_types)
                 frame = chunk.frame
                 if mapping is not None:
-                    mapping.check_columns(set(chunk.delivered_columns), lake.uri_of(obj.key))
+                    if number == 0:  # a file's columns are known from its first chunk
+                        mapping.check_columns(set(chunk.delivered_columns), lake.uri_of(obj.key))
                     frame = mapping.apply(frame, contract, MALFORMED_COLUMN, group)
                 checked = validate_chunk(frame, contract, ds, settings.future_tolerance_minutes)
                 row_reasons = checked.reasons.copy()

@@ -24,7 +24,8 @@ DS = "2026-11-01"
 # HYPOTHESIS_EXAMPLES=1500 .venv/bin/python -m pytest tests/integration/test_ingest_properties.py (random).
 EXAMPLES = int(os.environ.get("HYPOTHESIS_EXAMPLES", "60"))
 REPLAY = "HYPOTHESIS_EXAMPLES" not in os.environ
-TOO_SLOW = HealthCheck.too_slow
+EXAMPLES_PER_SOURCE = settings(max_examples=EXAMPLES, deadline=None, derandomize=REPLAY,
+                               suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
 GOOD = {
     "clickstream": {"event_id": "e", "event_time": "2026-11-01T10:00:00Z", "customer_id": "C", "session_id": "s",
                     "event_type": "view", "product_id": "P1", "category": "home", "price": 12.5, "color": "green",
@@ -74,7 +75,7 @@ def test_any_json_in_any_field_is_accepted_or_quarantined_and_the_counts_reconci
         lake = LocalLake(Path(tmp) / "lake")
         night = Settings(lake_uri=lake.uri, pseudonym_key=TEST_PSEUDONYM_KEY, max_bad_row_share=1.0)
 
-        @settings(max_examples=EXAMPLES, deadline=None, derandomize=REPLAY, suppress_health_check=[TOO_SLOW])
+        @EXAMPLES_PER_SOURCE
         @given(st.lists(lines(source), min_size=1, max_size=6))
         def property_(rows: list[bytes]) -> None:
             lake.write_bytes(f"raw/{source}/ds={DS}/a.jsonl", b"\n".join(rows) + b"\n")
@@ -127,7 +128,7 @@ def test_any_csv_file_is_read_or_refused_clearly_and_the_counts_reconcile(source
         lake = LocalLake(Path(tmp) / "lake")
         night = Settings(lake_uri=lake.uri, pseudonym_key=TEST_PSEUDONYM_KEY, max_bad_row_share=1.0)
 
-        @settings(max_examples=EXAMPLES, deadline=None, derandomize=REPLAY, suppress_health_check=[TOO_SLOW])
+        @EXAMPLES_PER_SOURCE
         @given(csv_files(source))
         def property_(data: bytes) -> None:
             lake.write_bytes(f"raw/{source}/ds={DS}/a.csv", data)
