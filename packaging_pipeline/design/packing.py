@@ -18,6 +18,7 @@ from packaging_pipeline.core.errors import InputError
 from packaging_pipeline.design.boxes import Box, BoxCatalog, Dims, OnDemandMachine, box_blank_area, format_dims
 
 _TOL = 1e-6
+_NO_MINIMUM: Dims = (0.0, 0.0, 0.0)
 TIGHTEST_MAX_UNITS = 8
 """Up to this many units a box cut on demand is sized by the tightest of all compact packings tried."""
 
@@ -76,19 +77,28 @@ _DECREASING_ORDERS: tuple[Callable[[Unit], tuple[float, ...]], ...] = (
 )
 
 
-def pack_units(units: Sequence[Unit], space_mm: Sequence[float], *, compact: bool = False) -> list[Placement] | None:
+def pack_units(
+    units: Sequence[Unit],
+    space_mm: Sequence[float],
+    *,
+    compact: bool = False,
+    padding_mm: float = 0.0,
+    minimum_mm: Sequence[float] = _NO_MINIMUM,
+) -> list[Placement] | None:
     """Place every unit inside ``space_mm`` without overlap, or return None when the heuristic cannot.
 
     Units go in decreasing order (by volume, then by footprint, then by length), and each order is
     tried with every orientation of its first unit; the first attempt that places all units wins.
     Each unit takes the first extreme point, lowest first, and orientation, flattest first, where
     it fits, overlaps nothing and is supported. With ``compact`` it takes the placement that grows
-    the packed bounding box least instead, which sizes custom boxes.
+    the padded bounding box (the box it will be cut to) least instead, which sizes custom boxes.
 
     Args:
         units: the units to pack.
         space_mm: the usable space (inner dimensions minus padding), [x, y, z] with z up.
         compact: minimise the bounding box rather than take the first fit.
+        padding_mm: with ``compact``, the clearance per side the cut box adds around the packing.
+        minimum_mm: with ``compact``, the smallest inner size the box is cut to, [x, y, z].
 
     Returns:
         One placement per unit, in packing order, with positions from the space's corner; or None.
@@ -100,7 +110,7 @@ def pack_units(units: Sequence[Unit], space_mm: Sequence[float], *, compact: boo
         return None
     if not all(fits_rotated(u.dims_mm, space) for u in units):
         return None
-    return _first_packing(units, space, compact)
+    return _first_packing(units, space, compact, _CutBox(2 * padding_mm, _dims(minimum_mm)))
 
 
 def _attempts(units: Sequence[Unit]) -> Iterator[tuple[tuple[Unit, ...], Dims]]:
@@ -118,31 +128,43 @@ def _attempts(units: Sequence[Unit]) -> Iterator[tuple[tuple[Unit, ...], Dims]]:
             yield ordered, first
 
 
-def _first_packing(units: Sequence[Unit], space: Dims, compact: bool) -> list[Placement] | None:
+def _first_packing(units: Sequence[Unit], space: Dims, compact: bool, cut: _CutBox) -> list[Placement] | None:
     for ordered, first in _attempts(units):
-        placed = _extreme_point_pack(ordered, space, compact, first)
+        placed = _extreme_point_pack(ordered, space, compact, first, cut)
         if placed is not None:
             return placed
     return None
 
 
-def tightest_packing(units: Sequence[Unit], space_mm: Sequence[float]) -> list[Placement] | None:
-    """The compact packing with the smallest bounding box over every unit order and first orientation.
+def tightest_packing(
+    units: Sequence[Unit],
+    space_mm: Sequence[float],
+    padding_mm: float = 0.0,
+    minimum_mm: Sequence[float] = _NO_MINIMUM,
+) -> list[Placement] | None:
+    """The compact packing whose cut box is smallest, over every unit order and first orientation.
 
     What a box cut to the packing is sized by: :func:`pack_units` stops at the first attempt that
     fits, this one tries them all (three orders x up to six orientations) and keeps the tightest.
     An attempt stops as soon as its bounding box is no tighter than the best so far: the box only
     grows as units are added, so it could not have won.
+
+    The bounding box is measured as the box will be cut: ``padding_mm`` added on every side and at
+    least ``minimum_mm``. Four flat units side by side fill their extent exactly but make a wide,
+    shallow box whose clearance is mostly air, where the same four stacked make the smaller box;
+    and two lipsticks stacked make a smaller extent but, raised to a machine's minimum footprint,
+    the taller box.
     """
     space: Dims = tuple(float(s) for s in space_mm)  # type: ignore[assignment]
     if not all(fits_rotated(u.dims_mm, space) for u in units):
         return None
+    cut = _CutBox(2 * padding_mm, _dims(minimum_mm))
     best: tuple[float, list[Placement]] | None = None
     for ordered, first in _attempts(units):
-        placed = _extreme_point_pack(ordered, space, True, first, None if best is None else best[0] - _TOL)
+        placed = _extreme_point_pack(ordered, space, True, first, cut, None if best is None else best[0] - _TOL)
         if placed is None:
             continue
-        volume = math.prod(packing_extent(placed))
+        volume = cut.volume(packing_extent(placed))
         if best is None or volume < best[0] - _TOL:  # the first of equally tight packings wins
             best = (volume, placed)
     return None if best is None else best[1]
@@ -151,10 +173,28 @@ def tightest_packing(units: Sequence[Unit], space_mm: Sequence[float]) -> list[P
 _Block = tuple[Dims, Dims]  # (position, size)
 
 
+@dataclasses.dataclass(frozen=True)
+class _CutBox:
+    """How a compact packing becomes a box: ``margin`` (both clearances) added to each side, at least ``minimum``."""
+
+    margin: float = 0.0
+    minimum: Dims = (0.0, 0.0, 0.0)
+
+    def volume(self, extent: Sequence[float]) -> float:
+        return math.prod(max(low, e + self.margin) for e, low in zip(extent, self.minimum, strict=True))
+
+
+def _dims(values: Sequence[float]) -> Dims:
+    x, y, z = (float(v) for v in values)
+    return (x, y, z)
+
+
 def _extreme_point_pack(
-    units: Sequence[Unit], space: Dims, compact: bool, first: Dims, give_up_at: float | None = None
-) -> list[Placement] | None:
-    """One attempt; with ``compact``, None as soon as the bounding volume reaches ``give_up_at``."""
+    units: Sequence[Unit], space: Dims, compact: bool, first: Dims, cut: _CutBox | None = None,
+    give_up_at: float | None = None,
+) -> list[Placement] | None:  # fmt: skip
+    """One attempt; with ``compact``, None as soon as the cut box's volume reaches ``give_up_at``."""
+    cut = cut or _CutBox()
     blocks: list[_Block] = []
     points: set[Dims] = {(0.0, 0.0, 0.0)}
     out: list[Placement] = []
@@ -164,7 +204,7 @@ def _extreme_point_pack(
         ordered_points = sorted(points, key=lambda p: (p[2], p[1], p[0]))
         chosen: tuple[Dims, Dims] | None = None
         if compact:
-            chosen = _tightest_place(ordered_points, sizes, space, blocks, extent, give_up_at)
+            chosen = _tightest_place(ordered_points, sizes, space, blocks, extent, cut, give_up_at)
         else:
             chosen = next(((point, size) for point in ordered_points for size in sizes
                            if _can_place(point, size, space, blocks)), None)  # fmt: skip
@@ -180,18 +220,20 @@ def _extreme_point_pack(
 
 
 def _tightest_place(points: Sequence[Dims], sizes: Sequence[Dims], space: Dims, blocks: Sequence[_Block],
-                    extent: Dims, give_up_at: float | None) -> tuple[Dims, Dims] | None:  # fmt: skip
-    """The feasible (point, orientation) that grows the bounding box least, lowest point first on ties.
+                    extent: Dims, cut: _CutBox, give_up_at: float | None) -> tuple[Dims, Dims] | None:  # fmt: skip
+    """The feasible (point, orientation) that grows the cut box least, lowest point first on ties.
 
     Candidates are ranked by the bounding volume they would give (cheap) and checked for overlap and
     support (dear) in that order, so the first feasible one is the best.
     """
     ex, ey, ez = extent
+    margin, (lx, ly, lz) = cut.margin, cut.minimum
     ranked = []
     for point in points:
         px, py, pz = point
         for size in sizes:
-            volume = max(ex, px + size[0]) * max(ey, py + size[1]) * max(ez, pz + size[2])
+            volume = (max(lx, max(ex, px + size[0]) + margin) * max(ly, max(ey, py + size[1]) + margin)
+                      * max(lz, max(ez, pz + size[2]) + margin))  # fmt: skip
             ranked.append((volume, pz, py, px, len(ranked), point, size))
     ranked.sort(key=lambda c: c[:5])
     for volume, *_, point, size in ranked:
@@ -336,8 +378,9 @@ def cut_on_demand(
         placements = [Placement(units[0].product_id, (0.0, 0.0, 0.0), size)]
         candidates = [placements]
     else:  # the exhaustive search pays off for small orders; large ones take the first compact packing
-        placed = tightest_packing(units, usable) if len(units) <= TIGHTEST_MAX_UNITS else pack_units(
-            units, usable, compact=True
+        low = machine.min_inner_mm
+        placed = tightest_packing(units, usable, padding_mm, low) if len(units) <= TIGHTEST_MAX_UNITS else pack_units(
+            units, usable, compact=True, padding_mm=padding_mm, minimum_mm=low
         )
         candidates = [c for c in (placed, *also) if c]
         if not candidates:
@@ -368,7 +411,7 @@ def _custom_choice(units: Sequence[Unit], boxes: BoxCatalog) -> BoxChoice | str:
         The custom box with its placements, or why no custom size can be made.
     """
     custom, pad = boxes.custom, boxes.padding_mm
-    placements = pack_units(units, [d - 2 * pad for d in custom.max_inner_mm], compact=True)
+    placements = pack_units(units, [d - 2 * pad for d in custom.max_inner_mm], compact=True, padding_mm=pad)
     if placements is None:
         return f"no custom size up to {format_dims(custom.max_inner_mm)} takes it either"
     extent = [max(p.position_mm[i] + p.size_mm[i] for p in placements) for i in range(3)]

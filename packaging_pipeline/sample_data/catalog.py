@@ -17,7 +17,7 @@ from packaging_pipeline.sample_data.archetypes import _N_ARCH, _S_CATALOG, _S_CA
 @dataclasses.dataclass(frozen=True)
 class _Prototype:
     name: str
-    dims_mm: tuple[float, float, float]  # length, width, height of the product as packed
+    dims_mm: tuple[float, float, float]  # length, width, height of its sales packaging, as a shop lists it
     weight_g: float
     price: float
     fragile: float  # probability that a product of this kind is fragile
@@ -35,12 +35,12 @@ _P = _Prototype
 
 CATEGORY_SPECS: tuple[_CategorySpec, ...] = (
     _CategorySpec("apparel", 110, PALETTE, (
-        _P("t-shirt (folded)", (300, 250, 20), 200, 19, 0.0),
-        _P("jeans (folded)", (350, 300, 40), 650, 59, 0.0),
-        _P("hoodie (folded)", (350, 300, 60), 600, 49, 0.0),
-        _P("dress (folded)", (320, 260, 30), 350, 69, 0.0),
-        _P("socks 3-pack", (200, 120, 30), 150, 12, 0.0),
-        _P("winter jacket", (400, 320, 80), 1100, 129, 0.0),
+        _P("t-shirt (folded, bagged)", (300, 240, 30), 200, 19, 0.0),
+        _P("jeans (folded, bagged)", (350, 280, 50), 650, 59, 0.0),
+        _P("hoodie (folded, bagged)", (360, 300, 70), 600, 49, 0.0),
+        _P("dress (folded, bagged)", (330, 260, 40), 350, 69, 0.0),
+        _P("socks 3-pack", (210, 120, 40), 150, 12, 0.0),
+        _P("winter jacket (bagged)", (420, 340, 100), 1100, 129, 0.0),
     )),
     _CategorySpec("shoes", 60, ("black", "white", "brown", "navy", "red", "grey", "beige", "pink", "olive"), (
         _P("sneakers (box)", (330, 210, 120), 900, 89, 0.0),
@@ -49,17 +49,17 @@ CATEGORY_SPECS: tuple[_CategorySpec, ...] = (
         _P("running shoes (box)", (330, 220, 120), 850, 119, 0.0),
     )),
     _CategorySpec("electronics", 80, ("black", "white", "grey", "navy", "blue", "gold", "red"), (
-        _P("smartphone", (160, 80, 10), 200, 599, 1.0),
-        _P("over-ear headphones", (200, 180, 90), 300, 149, 0.8),
-        _P("laptop", (360, 250, 20), 1600, 1099, 1.0),
-        _P("usb-c charger", (100, 60, 30), 120, 25, 0.2),
-        _P("smartwatch", (50, 45, 12), 50, 249, 1.0),
-        _P("bluetooth speaker", (180, 80, 80), 600, 79, 0.7),
-        _P("tablet", (250, 175, 8), 480, 449, 1.0),
-        _P("mirrorless camera", (130, 95, 80), 650, 699, 1.0),
+        _P("smartphone (retail box)", (170, 90, 50), 330, 599, 1.0),
+        _P("over-ear headphones (box)", (220, 200, 100), 450, 149, 0.8),
+        _P("laptop (retail box)", (400, 290, 70), 2300, 1099, 1.0),
+        _P("usb-c charger (box)", (110, 70, 40), 150, 25, 0.2),
+        _P("smartwatch (box)", (110, 100, 90), 250, 249, 1.0),
+        _P("bluetooth speaker (box)", (200, 100, 100), 750, 79, 0.7),
+        _P("tablet (retail box)", (265, 190, 45), 700, 449, 1.0),
+        _P("mirrorless camera (box)", (180, 140, 120), 1000, 699, 1.0),
     )),
     _CategorySpec("home", 90, ("white", "beige", "grey", "green", "brown", "olive", "blue", "yellow", "black"), (
-        _P("ceramic mug", (120, 90, 100), 350, 14, 1.0),
+        _P("ceramic mug (box)", (130, 100, 110), 350, 14, 1.0),
         _P("scented candle (glass)", (100, 100, 110), 450, 24, 0.7),
         _P("glass vase", (300, 150, 150), 900, 39, 1.0),
         _P("bedsheet set", (380, 300, 80), 1800, 79, 0.0),
@@ -68,11 +68,11 @@ CATEGORY_SPECS: tuple[_CategorySpec, ...] = (
         _P("kitchen knife set", (380, 150, 60), 1100, 89, 0.0),
     )),
     _CategorySpec("beauty", 70, ("pink", "red", "gold", "purple", "white", "black", "beige"), (
-        _P("perfume (glass bottle)", (100, 60, 140), 350, 79, 1.0),
-        _P("face cream jar", (70, 70, 60), 180, 29, 0.5),
-        _P("lipstick", (85, 25, 25), 30, 22, 0.0),
+        _P("perfume (boxed glass bottle)", (110, 70, 150), 350, 79, 1.0),
+        _P("face cream jar (box)", (80, 80, 70), 180, 29, 0.5),
+        _P("lipstick (carton)", (90, 30, 30), 30, 22, 0.0),
         _P("shampoo bottle", (220, 80, 60), 450, 9, 0.0),
-        _P("eyeshadow palette", (190, 110, 20), 200, 39, 0.3),
+        _P("eyeshadow palette", (200, 120, 25), 200, 39, 0.3),
         _P("nail polish", (40, 40, 90), 70, 8, 0.8),
     )),
     _CategorySpec("toys", 60, ("red", "blue", "yellow", "green", "orange", "pink", "purple"), (
@@ -89,7 +89,7 @@ CATEGORY_SPECS: tuple[_CategorySpec, ...] = (
         _P("tea box", (150, 80, 80), 150, 8, 0.0),
         _P("pasta 500 g", (270, 110, 60), 520, 3, 0.0),
         _P("cereal box", (300, 200, 70), 550, 5, 0.0),
-        _P("chocolate bars 4-pack", (200, 90, 20), 300, 6, 0.0),
+        _P("chocolate bars 4-pack", (200, 90, 30), 300, 6, 0.0),
     )),
     _CategorySpec("sports", 60, ("black", "navy", "blue", "green", "olive", "orange", "red", "grey"), (
         _P("yoga mat (rolled)", (620, 150, 150), 1200, 39, 0.0),
@@ -103,7 +103,7 @@ CATEGORY_SPECS: tuple[_CategorySpec, ...] = (
         _P("paperback", (200, 130, 25), 300, 12, 0.0),
         _P("hardcover", (240, 160, 35), 700, 28, 0.0),
         _P("cookbook", (280, 220, 30), 1100, 35, 0.0),
-        _P("picture book", (280, 250, 10), 400, 15, 0.0),
+        _P("picture book", (280, 250, 15), 400, 15, 0.0),
     )),
 )  # fmt: skip
 

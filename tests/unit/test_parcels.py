@@ -15,6 +15,7 @@ from packaging_pipeline.design.boxes import Box, BoxCatalog, CustomSizes, OnDema
 from packaging_pipeline.design.exact_packing import fits_exactly, leanest_box_exactly
 from packaging_pipeline.design.materials import load_materials
 from packaging_pipeline.design.packing import (
+    BoxChoice,
     Placement,
     Unit,
     choose_box,
@@ -166,17 +167,19 @@ def test_the_heuristic_against_the_exact_packing_of_small_orders():
     assert float(np.mean(gaps)) <= 0.05, f"mean board gap {np.mean(gaps):.3f} over {len(gaps)} orders"
 
 
-def test_the_tightest_packing_gives_up_early_only_on_attempts_that_could_not_win():
+@pytest.mark.parametrize("padding_mm", [0.0, 5.0])
+def test_the_tightest_packing_gives_up_early_only_on_attempts_that_could_not_win(padding_mm):
     """Stopping an attempt once its bounding box is no tighter than the best must not change the pick."""
-    space = (400.0, 300.0, 250.0)
+    space, minimum = (400.0, 300.0, 250.0), (110.0, 70.0, 20.0) if padding_mm else (0.0, 0.0, 0.0)
+    cut = packing._CutBox(2 * padding_mm, minimum)
     for units in _random_orders(60, seed=9):
         full = [placed for ordered, first in packing._attempts(units)
-                if (placed := packing._extreme_point_pack(ordered, space, True, first)) is not None]  # fmt: skip
-        chosen = tightest_packing(units, space)
+                if (placed := packing._extreme_point_pack(ordered, space, True, first, cut)) is not None]  # fmt: skip
+        chosen = tightest_packing(units, space, padding_mm, minimum)
         if not full:
             assert chosen is None
             continue
-        volumes = [math.prod(packing_extent(p)) for p in full]
+        volumes = [cut.volume(packing_extent(p)) for p in full]
         first_tightest = full[next(i for i, v in enumerate(volumes) if v <= min(volumes) + 1e-6)]
         assert chosen == first_tightest
         _check_placements(tuple(chosen), space)
@@ -212,3 +215,23 @@ def test_the_box_set_milp_finds_the_known_optimum_of_a_tiny_history():
     assert {c.inner_mm for c in result.chosen} == {c.inner_mm for c in best}
     assert result.objective == pytest.approx(cost(best)) and result.mip_gap == pytest.approx(0.0, abs=1e-9)
     assert (300.0, 200.0, 100.0) in {c.inner_mm for c in result.chosen}  # the only box the largest parcel fits
+
+
+def test_flat_units_are_stacked_when_the_clearance_makes_a_flat_layout_the_bigger_box():
+    """Four flat palettes side by side fill their extent, but the cut box around them is mostly clearance."""
+    machine = load_box_catalog().what_if
+    palette = Unit("PAL", (190.0, 120.0, 25.0))
+    choice = cut_on_demand([palette] * 4, machine, padding_mm=5.0)
+    assert isinstance(choice, BoxChoice)
+    length, width, height = sorted(choice.box.inner_mm, reverse=True)
+    assert (length, width) == (200.0, 130.0) and height == 110.0  # four high, 5 mm each side, 2 mm steps
+    _check_placements(choice.placements, choice.box.inner_mm)
+
+
+def test_two_small_units_lie_side_by_side_when_the_machine_minimum_makes_a_stack_the_bigger_box():
+    """Stacked, two lipsticks make the smaller extent; raised to the machine's 110 x 70 minimum, the taller box."""
+    machine = load_box_catalog().what_if
+    choice = cut_on_demand([Unit("LIP", (86.0, 32.0, 28.0))] * 2, machine, padding_mm=5.0)
+    assert isinstance(choice, BoxChoice)
+    assert choice.box.inner_mm[2] == 38.0, choice.box.inner_mm  # one layer: 28 mm plus 5 mm each side
+    _check_placements(choice.placements, choice.box.inner_mm)

@@ -187,8 +187,9 @@ def test_catalog_has_real_dimensions_and_a_changed_second_snapshot(dataset):
     by_name = collections.defaultdict(list)
     for p in first:
         by_name[p["name"]].append(p)
-    phone = by_name["smartphone"][0]
-    assert 140 < phone["length_mm"] < 180 and 7 < phone["height_mm"] < 13 and 150 < phone["weight_g"] < 250
+    # Shops list a unit's sales packaging (PPWR Art. 24(3) counts it as content): a phone in its retail box.
+    phone = by_name["smartphone (retail box)"][0]
+    assert 150 < phone["length_mm"] < 190 and 40 < phone["height_mm"] < 60 and 280 < phone["weight_g"] < 380
     assert phone["fragile"] is True
     shoe_box = by_name["sneakers (box)"][0]
     assert 290 < shoe_box["length_mm"] < 370 and 700 < shoe_box["weight_g"] < 1100

@@ -297,7 +297,7 @@ def test_a_segment_without_a_passing_design_gets_a_plain_box(gated):
     assert "no published design of segment -1" in fallback["previous_skipped"]
     spec = spec_of(lake, "d20261102-sx-plain")
     assert spec["fallback"]["kind"] == "plain" and spec["inks"] == [] and spec["paper_coverage"] == 1.0
-    assert {p["box_code"] for p in spec["print_files"]} == {"0201-R2", "0201-R5", "0427-M4", "0427-M7"}
+    assert {p["box_code"] for p in spec["print_files"]} == {"0201-R3", "0201-R4", "0201-R5", "0427-M7"}
     for pf in spec["print_files"]:
         assert ink_separations(lake.read_bytes(pf["pdf"])) == {"Ink Black"}  # logo and message only
     assert artwork_colours(lake, design_prefix(DS, -1, "d20261102-sx-plain") + "artwork.png") == {PAPER_HEX}
@@ -391,7 +391,7 @@ def test_a_segment_falls_back_to_its_last_published_design(staged, tmp_path):
     assert gate["counts"]["fallback_previous"] == 1 and gate["counts"]["rejected"] == 1
     spec = spec_of(lake, "d20261101-sx-00")
     assert spec["fallback"]["kind"] == "previous" and spec["ds"] == DS and spec["segment_id"] == -1
-    assert {p["box_code"] for p in spec["print_files"]} == {"0201-R2", "0201-R5", "0427-M4", "0427-M7"}
+    assert {p["box_code"] for p in spec["print_files"]} == {"0201-R3", "0201-R4", "0201-R5", "0427-M7"}
     assert artwork_colours(lake, design_prefix(DS, -1, "d20261101-sx-00") + "artwork.png") == {PAPER_HEX, "#f2c230"}
     orders = pq.read_table(lake.root / STAGING / "order_designs_gated.parquet").to_pandas()
     assert (orders.loc[orders["segment_id"] == -1, "design_id"] == "d20261101-sx-00").all()
