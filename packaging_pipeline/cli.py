@@ -266,6 +266,7 @@ def _cmd_box_assortment(args: argparse.Namespace, settings: Settings) -> dict[st
     text, report = box_assortment(
         settings, args.ds.isoformat(), args.history_days, args.sizes, styles=args.styles, board=args.board,
         base_catalog=args.boxes, volumetric_weight=args.volumetric_weight, time_limit_s=args.time_limit,
+        **{k: v for k, v in (("max_candidates", args.max_candidates), ("max_gap", args.max_gap)) if v is not None},
     )  # fmt: skip
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -593,6 +594,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="m2 of board one kg of volumetric weight is worth in the objective (default 0: board only)")
     p.add_argument("--time-limit", type=_number(0, above=True), default=120.0,
                    help="solver time limit in seconds (default 120)")
+    p.add_argument("--max-candidates", type=_positive_int, default=None,
+                   help="the most frequent demand sizes kept as candidate boxes (default 400)")
+    p.add_argument("--max-gap", type=_number(0, above=True), default=None,
+                   help="refuse a box set further than this from optimal when the time limit stops HiGHS "
+                        "(a fraction, default 0.05)")
     p.add_argument("--out", required=True, help="where to write the new box catalog YAML")
     p.set_defaults(handler=_cmd_box_assortment, printer=_print_box_assortment)
     _add_gate_command(add)

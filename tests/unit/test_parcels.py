@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from packaging_pipeline.core.errors import InputError
 from packaging_pipeline.design import packing
 from packaging_pipeline.design.boxes import Box, BoxCatalog, CustomSizes, OnDemandMachine, load_box_catalog
 from packaging_pipeline.design.exact_packing import fits_exactly, leanest_box_exactly
@@ -215,6 +216,20 @@ def test_the_box_set_milp_finds_the_known_optimum_of_a_tiny_history():
     assert {c.inner_mm for c in result.chosen} == {c.inner_mm for c in best}
     assert result.objective == pytest.approx(cost(best)) and result.mip_gap == pytest.approx(0.0, abs=1e-9)
     assert (300.0, 200.0, 100.0) in {c.inner_mm for c in result.chosen}  # the only box the largest parcel fits
+
+
+def test_a_box_set_the_solver_could_not_finish_is_refused_with_what_to_change():
+    """Stopped by its time limit on a large model, HiGHS has no set or one far from optimal (it handed back a
+    single envelope box once, 2.6x the stock catalog's board): neither is written as a catalog."""
+    from packaging_pipeline.design.assortment import candidates_of, choose_sizes
+
+    rng = np.random.default_rng(4)
+    sizes = np.sort(rng.integers(2, 40, size=(600, 3)) * 15.0, axis=1)[:, ::-1]
+    demand = pd.DataFrame(sizes, columns=["length_mm", "width_mm", "height_mm"]).drop_duplicates()
+    demand["parcels"] = rng.integers(1, 30, len(demand))
+    candidates = candidates_of(demand, ("0201",), "B", 600, 5000.0)
+    with pytest.raises(InputError, match=r"raise --time-limit, or lower --max-candidates"):
+        choose_sizes(demand, candidates, k=12, time_limit_s=0.5, max_gap=0.001)
 
 
 def test_flat_units_are_stacked_when_the_clearance_makes_a_flat_layout_the_bigger_box():
