@@ -10,7 +10,8 @@ Generates (once, kept under --root) a sample lake of ``--days`` nights and inges
    takes the line and quantity structure of a random history order, its products drawn by how often
    the history sold them), for throughput at scale;
 2. ``box-assortment`` over the history (all nights but the last two) for ``--sizes`` sizes, judged on
-   the held-out next night against the shipped catalog;
+   the held-out next night against the shipped catalog; then its core on ``--assortment-nights``
+   nights of ``--scale-orders`` orders each (sampled to 100,000 orders), for its time at scale;
 3. the packing heuristic against the exact MILP packing on random 2-5 unit orders (mean board gap).
 Results go to bench/results/right_size_<timestamp>.json beside the machine and a BLAS reference.
 """
@@ -35,7 +36,7 @@ from packaging_pipeline.core.config import Settings  # noqa: E402
 from packaging_pipeline.core.formats import read_parquet_prefix  # noqa: E402
 from packaging_pipeline.core.schemas import ORDERS  # noqa: E402
 from packaging_pipeline.core.storage import LocalLake, open_lake  # noqa: E402
-from packaging_pipeline.design.assortment import box_assortment  # noqa: E402
+from packaging_pipeline.design.assortment import box_assortment, sizes_from_history  # noqa: E402
 from packaging_pipeline.design.boxes import load_box_catalog  # noqa: E402
 from packaging_pipeline.design.exact_packing import leanest_box_exactly  # noqa: E402
 from packaging_pipeline.design.packing import Unit, choose_box  # noqa: E402
@@ -80,7 +81,7 @@ def sizing_run(lines, products, boxes, everywhere: bool) -> dict:  # noqa: ANN00
             **{k: summary[k] for k in KEEP}}  # fmt: skip
 
 
-def scaled_night(history, n: int, ship_date: dt.date, seed: int):  # noqa: ANN001, ANN201 - DataFrame in, out
+def scaled_night(history, n: int, ship_date: dt.date, seed: int, prefix: str = "SCALE"):  # noqa: ANN001, ANN201
     """``n`` orders shaped like the history's: per order, a random history order's warehouse and line
     quantities, each line's product drawn from the history's sold products by frequency."""
     sale = history[history["quantity"] > 0].sort_values(["order_id", "product_id"], kind="stable")
@@ -94,7 +95,7 @@ def scaled_night(history, n: int, ship_date: dt.date, seed: int):  # noqa: ANN00
     )
     popularity = sale["product_id"].value_counts(normalize=True)
     return pd.DataFrame({
-        "order_id": np.repeat([f"SCALE{i:07d}" for i in range(n)], lines_per_order),
+        "order_id": np.repeat([f"{prefix}{i:07d}" for i in range(n)], lines_per_order),
         "warehouse_id": sale["warehouse_id"].to_numpy()[line_rows],
         "ship_date": ship_date,
         "product_id": rng.choice(popularity.index.to_numpy(), size=len(line_rows), p=popularity.to_numpy()),
@@ -108,6 +109,24 @@ def history_lines(settings: Settings, first: dt.date, days: int):  # noqa: ANN20
     tables = [read_parquet_prefix(lake, keys.accepted_prefix("orders", (first + dt.timedelta(days=d)).isoformat()),
                                   ORDERS.accepted_schema) for d in range(days)]  # fmt: skip
     return pd.concat([t.to_pandas() for t in tables if t is not None], ignore_index=True)
+
+
+def assortment_at_scale(settings: Settings, products, args: argparse.Namespace) -> dict:  # noqa: ANN001
+    """``box-assortment``'s core on ``--assortment-nights`` nights of ``--scale-orders`` orders each (sampled)."""
+    history = history_lines(settings, START, args.days - 2)
+    t = time.perf_counter()
+    nights = pd.concat([scaled_night(history, args.scale_orders, START + dt.timedelta(days=d), seed=100 + d,
+                                     prefix=f"N{d:02d}-") for d in range(args.assortment_nights)], ignore_index=True)
+    built = time.perf_counter() - t
+    t = time.perf_counter()
+    chosen, report = sizes_from_history(nights, products, load_box_catalog(), args.sizes, time_limit_s=args.time_limit)
+    return {"nights": args.assortment_nights, "orders": report["history_orders"], "lines": len(nights),
+            "build_history_s": round(built, 1), "packed_orders": report["packed_orders"],
+            "sample_scale": report["sample_scale"], "packing_s": report["packing_seconds"],
+            "solve_s": round(chosen.seconds, 1), "total_s": round(time.perf_counter() - t, 1),
+            "demand_classes": chosen.demand_classes, "candidates": chosen.candidates, "variables": chosen.variables,
+            "mip_gap": chosen.mip_gap, "solver_status": chosen.status,
+            "chosen": [list(c.inner_mm) for c in chosen.chosen]}  # fmt: skip
 
 
 def heuristic_gap(n: int, seed: int) -> dict:
@@ -133,6 +152,7 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, default=20)
     ap.add_argument("--time-limit", type=float, default=120.0)
     ap.add_argument("--scale-orders", type=int, default=100_000)
+    ap.add_argument("--assortment-nights", type=int, default=30)
     ap.add_argument("--out")
     args = ap.parse_args()
     result = {"machine": machine_base(), "load_before": load(), "reference_matmul": matmul_reference(),
@@ -166,6 +186,7 @@ def main() -> None:
                                                       "solver_status", "seconds", "held_out_ds", "held_out",
                                                       "board_ratio", "chosen")}  # fmt: skip
     result["box_assortment"]["wall_s"] = round(time.perf_counter() - t, 1)
+    result["box_assortment_at_scale"] = assortment_at_scale(settings, products, args)
     result["heuristic_vs_exact"] = heuristic_gap(200, seed=11)
     result["load_after"] = load()
     print(write_result(result, "right_size", args.out))

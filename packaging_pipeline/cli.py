@@ -266,7 +266,8 @@ def _cmd_box_assortment(args: argparse.Namespace, settings: Settings) -> dict[st
     text, report = box_assortment(
         settings, args.ds.isoformat(), args.history_days, args.sizes, styles=args.styles, board=args.board,
         base_catalog=args.boxes, volumetric_weight=args.volumetric_weight, time_limit_s=args.time_limit,
-        **{k: v for k, v in (("max_candidates", args.max_candidates), ("max_gap", args.max_gap)) if v is not None},
+        **{k: v for k, v in (("max_candidates", args.max_candidates), ("max_gap", args.max_gap),
+                             ("sample", args.sample_orders)) if v is not None},
     )  # fmt: skip
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -278,7 +279,8 @@ def _print_box_assortment(result: dict[str, Any]) -> None:
     gap = "-" if result["mip_gap"] is None else f"{result['mip_gap']:.2%}"
     print(
         f"box-assortment ds={result['ds']}: {result['sizes']} sizes from {result['history_orders']} orders of "
-        f"{result['history_days']} nights ({result['demand_classes']} demand sizes, {result['candidates']} "
+        f"{result['history_days']} nights ({result['packed_orders']} packed; {result['demand_classes']} demand sizes, "
+        f"{result['candidates']} "
         f"candidates); HiGHS {result['solver_status']!r}, gap {gap}, {result['seconds']['total']:.1f} s"
     )
     for c in result["chosen"]:
@@ -599,6 +601,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-gap", type=_number(0, above=True), default=None,
                    help="refuse a box set further than this from optimal when the time limit stops HiGHS "
                         "(a fraction, default 0.05)")
+    p.add_argument("--sample-orders", type=_positive_int, default=None,
+                   help="pack a seeded uniform sample of this many orders of a longer history (default 100000)")
     p.add_argument("--out", required=True, help="where to write the new box catalog YAML")
     p.set_defaults(handler=_cmd_box_assortment, printer=_print_box_assortment)
     _add_gate_command(add)

@@ -9,6 +9,11 @@ size) to an open size it fits (rotations allowed), minimise the board area of al
 plus a weight on their volumetric weight. When the candidates outnumber ``max_candidates`` the most
 frequent are kept, plus the envelope of all demand so every parcel still has a box; HiGHS reports the
 optimality gap of what it returns within the time limit.
+
+A long history of a large shop (30 nights of 100,000 orders) is sampled: a seeded uniform sample of
+``sample_orders`` orders is packed and each demand class's count scaled up by the sampling factor, so
+the demand's distribution is the history's (its rare classes may be missed; the envelope still boxes
+them) and packing stays within a few minutes.
 """
 
 from __future__ import annotations
@@ -54,6 +59,8 @@ DEFAULT_GRID_MM = 25.0
 """Demand and candidate sizes are rounded up to this: a stocked range steps in 25 mm, and the model stays small."""
 DEFAULT_MAX_CANDIDATES = 400
 """The most frequent demand sizes kept as candidates: 400 solve to optimality in about a minute on 2 cores."""
+DEFAULT_SAMPLE_ORDERS = 100_000
+"""Histories with more orders are sampled down to this many (uniformly, seeded) before packing."""
 DEFAULT_MAX_GAP = 0.05
 """A box set HiGHS could not bring within this optimality gap by the time limit is refused, not written."""
 
@@ -73,16 +80,29 @@ class Candidate:
         return all(n <= c + 1e-9 for n, c in zip(sorted(need_mm), sorted(self.inner_mm), strict=True))
 
 
-def demand_of_history(per_parcel: pd.DataFrame, grid_mm: float = DEFAULT_GRID_MM) -> pd.DataFrame:
-    """Demand classes: the boxed parcels' floors (extent + padding) rounded up to the grid, with counts."""
+def sample_orders(lines: pd.DataFrame, n: int, seed: int = 0) -> tuple[pd.DataFrame, float]:
+    """At most ``n`` whole orders of ``lines`` (every line of a sampled order), and the scale-up factor."""
+    keys_ = lines[["order_id", "warehouse_id"]].drop_duplicates()
+    if len(keys_) <= n:
+        return lines, 1.0
+    picked = keys_.sample(n=n, random_state=seed)
+    kept = lines.merge(picked, on=["order_id", "warehouse_id"], how="inner")
+    return kept, len(keys_) / n
+
+
+def demand_of_history(per_parcel: pd.DataFrame, grid_mm: float = DEFAULT_GRID_MM, scale: float = 1.0) -> pd.DataFrame:
+    """Demand classes: the boxed parcels' floors (extent + padding) rounded up to the grid, with counts
+    (``scale`` times the parcels seen, for a sampled history)."""
     fitted = per_parcel[per_parcel["status"] == "fitted"]
     floors = fitted[["floor_length_mm", "floor_width_mm", "floor_height_mm"]].to_numpy(dtype=float)
     rounded = np.ceil(floors / grid_mm - 1e-9) * grid_mm
     rounded = np.maximum(rounded, 20.0)  # the smallest box a dieline makes
     frame = pd.DataFrame(rounded, columns=["length_mm", "width_mm", "height_mm"])
-    return frame.value_counts().rename("parcels").reset_index().sort_values(
+    demand = frame.value_counts().rename("parcels").reset_index().sort_values(
         ["parcels", "length_mm", "width_mm", "height_mm"], ascending=[False, True, True, True], ignore_index=True
     )
+    demand["parcels"] = demand["parcels"] * scale
+    return demand
 
 
 def candidates_of(demand: pd.DataFrame, styles: Sequence[str], board: str, max_candidates: int,
@@ -224,6 +244,36 @@ def _machine_yaml(m: OnDemandMachine) -> str:
             f"max_inner_mm: {dims(m.max_inner_mm)}}}")  # fmt: skip
 
 
+def sizes_from_history(
+    lines: pd.DataFrame, products: pd.DataFrame, base: BoxCatalog, sizes: int, styles: Sequence[str] = ("0201", "0427"),
+    board: str = "B", volumetric_weight: float = 0.0, grid_mm: float = DEFAULT_GRID_MM,
+    max_candidates: int = DEFAULT_MAX_CANDIDATES, time_limit_s: float = 120.0, max_gap: float = DEFAULT_MAX_GAP,
+    sample: int = DEFAULT_SAMPLE_ORDERS,
+) -> tuple[Assortment, dict[str, Any]]:  # fmt: skip
+    """The MILP's box set for a history of order lines (no I/O), and what the history was.
+
+    Every order (of a sample of at most ``sample``) is packed as tightly as a machine would cut it:
+    its floor is the demand.
+    """
+    started = time.perf_counter()
+    packed, scale = sample_orders(lines, sample)
+    tight = OnDemandMachine(tuple(styles), board, 1.0, (20.0, 20.0, 20.0), base.largest.inner_mm)
+    sizing = dataclasses.replace(base, machines={}, what_if=tight)
+    parcels = right_size_orders(packed, products, sizing, on_demand_everywhere=True)
+    packing_s = time.perf_counter() - started
+    demand = demand_of_history(parcels, grid_mm, scale)
+    candidates = candidates_of(demand, styles, board, max_candidates, base.volumetric_divisor)
+    result = choose_sizes(demand, candidates, sizes, volumetric_weight, time_limit_s, max_gap)
+    history = {
+        "history_orders": int(lines[["order_id", "warehouse_id"]].drop_duplicates().shape[0]),
+        "packed_orders": int(packed[["order_id", "warehouse_id"]].drop_duplicates().shape[0]),
+        "history_parcels": int(len(parcels)), "sample_scale": round(scale, 4),
+        "history": summarise_right_sizing(parcels) | {"unboxed_orders": None},
+        "packing_seconds": round(packing_s, 3),
+    }  # fmt: skip
+    return result, history
+
+
 def _standard_only(boxes: BoxCatalog) -> BoxCatalog:
     return dataclasses.replace(boxes, machines={})
 
@@ -232,7 +282,7 @@ def box_assortment(
     settings: Settings, ds: str, history_days: int, sizes: int, styles: Sequence[str] = ("0201", "0427"),
     board: str = "B", base_catalog: str | None = None, volumetric_weight: float = 0.0,
     grid_mm: float = DEFAULT_GRID_MM, max_candidates: int = DEFAULT_MAX_CANDIDATES, time_limit_s: float = 120.0,
-    max_gap: float = DEFAULT_MAX_GAP,
+    max_gap: float = DEFAULT_MAX_GAP, sample: int = DEFAULT_SAMPLE_ORDERS,
 ) -> tuple[str, dict[str, Any]]:  # fmt: skip
     """Choose ``sizes`` standard boxes from the order history up to ``ds``; judge them on night ``ds + 1``.
 
@@ -244,14 +294,9 @@ def box_assortment(
     base = load_box_catalog(base_catalog)
     lines = history_lines(settings, ds, history_days)
     _, products = night_catalog(open_lake(settings), ds)
-    # Every order of the history packed as tightly as a machine would cut it: its floor is the demand.
-    tight = OnDemandMachine(tuple(styles), board, 1.0, (20.0, 20.0, 20.0), base.largest.inner_mm)
-    sizing = dataclasses.replace(base, machines={}, what_if=tight)
-    parcels = right_size_orders(lines, products, sizing, on_demand_everywhere=True)
-    t_pack = time.perf_counter()
-    demand = demand_of_history(parcels, grid_mm)
-    candidates = candidates_of(demand, styles, board, max_candidates, base.volumetric_divisor)
-    result = choose_sizes(demand, candidates, sizes, volumetric_weight, time_limit_s, max_gap)
+    t_read = time.perf_counter()
+    result, history = sizes_from_history(lines, products, base, sizes, styles, board, volumetric_weight, grid_mm,
+                                         max_candidates, time_limit_s, max_gap, sample)  # fmt: skip
     text = catalog_yaml(result.chosen, base, ds, history_days)
     chosen = BoxCatalog(tuple(Box(f"{c.style}-A{i}", c.style, c.inner_mm, c.board, c.blank_area_m2)
                               for i, c in enumerate(result.chosen, start=1)), base.padding_mm, source="box-assortment")
@@ -268,12 +313,11 @@ def box_assortment(
                                                  "volumetric_weight_kg_total")}  # fmt: skip
     report = {
         "ds": ds, "history_days": history_days, "sizes": sizes, "styles": list(styles), "board": board,
-        "history_orders": int(lines["order_id"].nunique()), "history_parcels": int(len(parcels)),
-        "history": summarise_right_sizing(parcels) | {"unboxed_orders": None},
+        **history,
         "demand_classes": result.demand_classes, "candidates": result.candidates, "variables": result.variables,
         "objective_board_m2": round(result.objective, 4), "mip_gap": result.mip_gap, "solver_status": result.status,
-        "seconds": {"packing": round(t_pack - started, 3), "solve": round(result.seconds, 3),
-                    "total": round(time.perf_counter() - started, 3)},
+        "seconds": {"read": round(t_read - started, 3), "packing": history["packing_seconds"],
+                    "solve": round(result.seconds, 3), "total": round(time.perf_counter() - started, 3)},
         "chosen": [{"inner_mm": list(c.inner_mm), "style": c.style, "board": c.board,
                     "blank_area_m2": round(c.blank_area_m2, 6)} for c in result.chosen],
         "held_out_ds": held_out, "held_out": judged,

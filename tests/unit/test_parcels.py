@@ -218,6 +218,25 @@ def test_the_box_set_milp_finds_the_known_optimum_of_a_tiny_history():
     assert (300.0, 200.0, 100.0) in {c.inner_mm for c in result.chosen}  # the only box the largest parcel fits
 
 
+def test_a_long_history_is_sampled_by_whole_orders_and_its_demand_scaled_back_up():
+    """300 orders, 100 packed: the demand still counts 300 parcels, and the set is the two shapes' own boxes."""
+    from packaging_pipeline.design.assortment import sample_orders, sizes_from_history
+
+    history = lines(*[(f"O{i:03d}", "BOOK" if i % 3 else "MUG", 1) for i in range(300)])
+    two_lines = pd.concat([history, lines(("O000", "BOOK", 1))], ignore_index=True)
+    sampled, scale = sample_orders(two_lines, 100)
+    assert scale == 3.0 and sampled["order_id"].nunique() == 100
+    assert (sampled["order_id"] == "O000").sum() in (0, 2)  # a sampled order keeps all its lines
+    shapes = products({"BOOK": (230.0, 150.0, 30.0), "MUG": (120.0, 90.0, 100.0)})
+    result, history_report = sizes_from_history(history, shapes, load_box_catalog(), 2, styles=("0201",), sample=100)
+    assert history_report["packed_orders"] == 100 and history_report["history_orders"] == 300
+    assert result.objective > 0 and sum(1 for _ in result.chosen) == 2
+    chosen = {tuple(sorted(c.inner_mm)) for c in result.chosen}
+    assert chosen == {(50.0, 175.0, 250.0), (100.0, 125.0, 150.0)}  # each floor rounded up to 25 mm
+    whole, _ = sizes_from_history(history, shapes, load_box_catalog(), 2, styles=("0201",), sample=1000)
+    assert result.objective == pytest.approx(whole.objective, rel=0.15)  # scaled back to 300 orders' board
+
+
 def test_a_box_set_the_solver_could_not_finish_is_refused_with_what_to_change():
     """Stopped by its time limit on a large model, HiGHS has no set or one far from optimal (it handed back a
     single envelope box once, 2.6x the stock catalog's board): neither is written as a catalog."""
