@@ -79,6 +79,10 @@ def main() -> None:
     parser.add_argument("--class-norm", choices=("on", "off"), help="class-conditional normalisation in G")
     parser.add_argument("--minibatch-std", choices=("on", "off"), help="the discriminator's minibatch stddev")
     parser.add_argument("--torus-shift", choices=("on", "off"), help="the generator's phase from its latent")
+    parser.add_argument("--loss", choices=("bce", "hinge"), help="the adversarial loss")
+    parser.add_argument("--spectral-norm", choices=("on", "off"), help="spectral normalisation in D")
+    parser.add_argument("--ema", choices=("on", "off"), help="sample from a moving average of G's weights")
+    parser.add_argument("--ema-decay", type=float, help="that average's decay per generator step")
     parser.add_argument("--save-generator", help="write the trained generator (.keras) here")
     parser.add_argument("--grid", help="write a PNG sample grid (one row per motif, tiled 2x2) here")
     args = parser.parse_args()
@@ -88,7 +92,10 @@ def main() -> None:
               ("motif_weight", args.motif_weight),
               ("minibatch_std", None if args.minibatch_std is None else args.minibatch_std == "on"),
               ("class_norm", None if args.class_norm is None else args.class_norm == "on"),
-              ("torus_shift", None if args.torus_shift is None else args.torus_shift == "on"))  # fmt: skip
+              ("torus_shift", None if args.torus_shift is None else args.torus_shift == "on"),
+              ("loss", args.loss), ("ema", None if args.ema is None else args.ema == "on"),
+              ("ema_decay", args.ema_decay),
+              ("spectral_norm", None if args.spectral_norm is None else args.spectral_norm == "on"))  # fmt: skip
     overrides = {k: v for k, v in chosen if v is not None}
     profile = dataclasses.replace(profile, **overrides)
     corpus = load_corpus(None, profile, args.seed)
@@ -112,25 +119,28 @@ def main() -> None:
     d_holdout = float((np.asarray(head(holdout.one_hot(), training=False)).argmax(-1) == holdout.labels).mean())
     images = (len(train.labels) // profile.batch_size) * profile.batch_size * profile.epochs
 
-    scores = evaluate_generator(gan.generator, the_judge, holdout, seed=args.seed)
+    scores = evaluate_generator(gan.sampler, the_judge, holdout, seed=args.seed)
+    # With a weight average, the last step's generator too: what the average itself changed.
+    raw = evaluate_generator(gan.generator, the_judge, holdout, seed=args.seed) if profile.ema else None
     per_class = {}
     for c, name in enumerate(corpus.class_names):
-        fake = generate_separations(gan.generator, c, 32, seed=args.seed + c)
+        fake = generate_separations(gan.sampler, c, 32, seed=args.seed + c)
         predicted = np.asarray(classifier(fake, training=False)).argmax(-1)
         d_says = np.asarray(gan.discriminator([fake, np.full((32, 1), c, "int32")], training=False)[1]).argmax(-1)
         per_class[name] = {"accuracy": float((predicted == c).mean()), "d_head_on_fakes": float((d_says == c).mean()),
                            "predicted_as": np.bincount(predicted, minlength=len(corpus.class_names)).tolist()}
     if args.save_generator:
-        gan.generator.save(args.save_generator)
+        gan.sampler.save(args.save_generator)
     if args.grid:
         from PIL import Image
 
-        Image.fromarray(sample_grid(gan.generator, corpus.class_names, seed=args.seed)).save(args.grid)
+        Image.fromarray(sample_grid(gan.sampler, corpus.class_names, seed=args.seed)).save(args.grid)
     print(json.dumps({
         "profile": dataclasses.asdict(profile), "judge_accuracy": judge_accuracy, "judge_s": round(judge_s, 1),
         "pretrain_s": round(pretrain_s, 1), "pretrain_train_accuracy": pre_acc, "d_head_holdout_after_pretrain":
         pre_holdout, "d_head_holdout_after_gan": d_holdout, "train_s": round(train_s, 1),
-        "images_per_second": round(images / train_s, 1), "scores": scores, "per_class": per_class,
+        "images_per_second": round(images / train_s, 1), "scores": scores, "scores_without_ema": raw,
+        "per_class": per_class,
         "final_losses": {k: float(v[-1]) for k, v in history.history.items()},
     }, indent=1))  # fmt: skip
 

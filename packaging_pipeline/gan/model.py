@@ -34,6 +34,8 @@ class ModelShape:
     minibatch_std: bool = True  # the discriminator sees how much a batch varies (StyleGAN's minibatch stddev)
     class_norm: bool = True  # the generator's normalisations take scale and shift from the motif (as in BigGAN)
     torus_shift: bool = True  # the first two latent coordinates place the tile on the torus (TorusShift)
+    spectral_norm: bool = False  # the discriminator's convolutions and realness head are spectrally normalised
+    ema: bool = True  # a moving average of the generator's weights samples, is registered and ships (as in StyleGAN)
 
     def __post_init__(self) -> None:
         if self.size < 8 or self.size & (self.size - 1):
@@ -124,9 +126,19 @@ class TorusShift(layers.Layer):
         return tile_shape
 
 
-def _wrap_conv(x, filters: int, kernel: int = 3, strides: int = 1, name: str = ""):  # noqa: ANN001, ANN202
+def _wrap_conv(x, filters: int, kernel: int = 3, strides: int = 1, name: str = "", sn: bool = False):  # noqa: ANN001, ANN202
     x = WrapPad2D(kernel // 2, name=f"{name}_wrap")(x)
-    return layers.Conv2D(filters, kernel, strides=strides, padding="valid", name=f"{name}_conv")(x)
+    conv = layers.Conv2D(filters, kernel, strides=strides, padding="valid", name=f"{name}_conv")
+    return _spectral(conv, sn, name)(x)
+
+
+def _spectral(layer: layers.Layer, sn: bool, name: str) -> layers.Layer:
+    """The layer, or (``sn``) the layer with its kernel kept at spectral norm 1 (Miyato et al., 2018).
+
+    A Lipschitz-bounded discriminator cannot grow arbitrarily confident, so its gradients stay useful to
+    the generator for longer.
+    """
+    return layers.SpectralNormalization(layer, name=f"{name}_sn") if sn else layer
 
 
 def _normalise(x, motif, shape: ModelShape, name: str):  # noqa: ANN001, ANN202 - Keras tensors
@@ -178,20 +190,20 @@ def build_discriminator(shape: ModelShape) -> keras.Model:
     tile = keras.Input((shape.size, shape.size, shape.k_slots), name="separation")
     motif = keras.Input((1,), dtype="int32", name="motif")
     x = tile
-    width = shape.filters
+    width, sn = shape.filters, shape.spectral_norm
     for i in range(shape.upsamplings):
         # A stride-1 convolution before each downsampling: motifs differ in shapes a few pixels
         # wide, which a discriminator that only strides cannot tell apart.
-        x = layers.LeakyReLU(0.2, name=f"d{i}a_lrelu")(_wrap_conv(x, width, name=f"d{i}a"))
-        x = _wrap_conv(x, width, strides=2, name=f"d{i}")
+        x = layers.LeakyReLU(0.2, name=f"d{i}a_lrelu")(_wrap_conv(x, width, name=f"d{i}a", sn=sn))
+        x = _wrap_conv(x, width, strides=2, name=f"d{i}", sn=sn)
         x = layers.LeakyReLU(0.2, name=f"d{i}_lrelu")(x)
         width *= 2
     if shape.minibatch_std:
         x = layers.LeakyReLU(0.2, name="d_std_lrelu")(_wrap_conv(MinibatchStdDev(name="minibatch_std")(x), width // 2,
-                                                                  name="d_std"))  # fmt: skip
+                                                                  name="d_std", sn=sn))  # fmt: skip
     h = layers.GlobalAveragePooling2D()(x)
     h = layers.Dropout(0.3)(h)
-    unconditional = layers.Dense(1, name="realness")(h)
+    unconditional = _spectral(layers.Dense(1, name="realness"), sn, "realness")(h)
     class_vector = layers.Flatten()(layers.Embedding(shape.n_classes, h.shape[-1], name="motif_projection")(motif))
     projection = layers.Dot(axes=1)([h, class_vector])
     out = layers.Activation("linear", dtype="float32", name="logit")(layers.Add()([unconditional, projection]))
@@ -206,14 +218,22 @@ class PatternGAN(keras.Model):
 
     def __init__(
         self, shape: ModelShape, seed: int = 0, label_smoothing: float = 0.1, augment: bool = True,
-        mode_seeking: float = 0.0, motif_weight: float = 1.0, **kwargs: Any,
+        mode_seeking: float = 0.0, motif_weight: float = 1.0, loss: str = "bce", ema_decay: float = 0.999,
+        **kwargs: Any,
     ):  # fmt: skip
         super().__init__(**kwargs)
+        if loss not in ("bce", "hinge"):
+            raise ValueError(f"GAN loss {loss!r}: bce or hinge")
+        self.adversarial_loss = loss
+        self.ema_decay = ema_decay
         self.mode_seeking = mode_seeking
         self.motif_weight = motif_weight
         self.augment_tiles = augment
         self.shape = shape
         self.generator = build_generator(shape)
+        # The average of the generator's recent weights, not the last step's: a GAN's generator oscillates
+        # around what the discriminator currently rewards, and its average paints steadier motifs.
+        self.generator_ema = build_generator(shape) if shape.ema else None
         self.discriminator = build_discriminator(shape)
         self.label_smoothing = label_smoothing
         self.seed_generator = keras.random.SeedGenerator(seed)
@@ -241,7 +261,37 @@ class PatternGAN(keras.Model):
     def build(self, input_shape: Any = None) -> None:
         self.generator.build(None)
         self.discriminator.build(None)
+        if self.generator_ema is not None:
+            self.generator_ema.set_weights(self.generator.get_weights())
         super().build(input_shape)
+
+    @property
+    def sampler(self) -> keras.Model:
+        """The generator that paints: the weight average when the shape keeps one, else the training generator."""
+        return self.generator if self.generator_ema is None else self.generator_ema
+
+    def _update_ema(self) -> None:
+        """Move the averaged weights (BatchNorm statistics included) towards the generator's.
+
+        The decay ramps up from 0 ((1 + t) / (10 + t), capped at ``ema_decay``), so a short training's
+        average is not dominated by its random initial weights.
+        """
+        if self.generator_ema is None:
+            return
+        t = ops.cast(self.g_optimizer.iterations, "float32")
+        decay = ops.minimum(self.ema_decay, (1.0 + t) / (10.0 + t))
+        for averaged, current in zip(self.generator_ema.weights, self.generator.weights, strict=True):
+            averaged.assign(decay * averaged + (1.0 - decay) * ops.cast(current, averaged.dtype))
+
+    def _d_loss(self, real_logits, fake_logits, real_target):  # noqa: ANN001, ANN202 - Keras tensors
+        if self.adversarial_loss == "hinge":  # Lim & Ye 2017, as in SN-GAN and BigGAN with a projection D
+            return ops.mean(ops.relu(1.0 - real_logits)) + ops.mean(ops.relu(1.0 + fake_logits))
+        return self.loss_fn(real_target, real_logits) + self.loss_fn(ops.zeros_like(fake_logits), fake_logits)
+
+    def _g_loss(self, fake_logits):  # noqa: ANN001, ANN202 - Keras tensors
+        if self.adversarial_loss == "hinge":
+            return -ops.mean(fake_logits)
+        return self.loss_fn(ops.ones_like(fake_logits), fake_logits)
 
     def pretrain_motif_head(
         self, tiles: Any, labels: Any, epochs: int, batch_size: int, seed: int, learning_rate: float = 1e-3
@@ -300,7 +350,7 @@ class PatternGAN(keras.Model):
         with tf.GradientTape() as tape:
             real_logits, real_motif = self.discriminator([real_seen, motif], training=True)
             fake_logits, _ = self.discriminator([fake_seen, motif], training=True)
-            d_loss = self.loss_fn(real_target, real_logits) + self.loss_fn(ops.zeros((batch, 1)), fake_logits)
+            d_loss = self._d_loss(real_logits, fake_logits, real_target)
             d_loss = d_loss + self.motif_loss_fn(motif, real_motif)
             scaled = self.d_optimizer.scale_loss(d_loss)
         grads = tape.gradient(scaled, self.discriminator.trainable_weights)
@@ -315,7 +365,7 @@ class PatternGAN(keras.Model):
         with tf.GradientTape() as tape:
             fake = self.generator([ops.concatenate([z1, z2], axis=0), pair_motif], training=True)
             fake_logits, fake_motif = self.discriminator([self.augment(fake), pair_motif], training=True)
-            g_loss = self.loss_fn(ops.ones_like(fake_logits), fake_logits)
+            g_loss = self._g_loss(fake_logits)
             g_loss = g_loss + self.motif_weight * self.motif_loss_fn(pair_motif, fake_motif)
             diversity = mode_seeking_ratio(fake[:half], fake[half:], z1, z2)
             if self.mode_seeking:
@@ -323,6 +373,7 @@ class PatternGAN(keras.Model):
             scaled = self.g_optimizer.scale_loss(g_loss)
         grads = tape.gradient(scaled, self.generator.trainable_weights)
         self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_weights, strict=True))
+        self._update_ema()
 
         self.d_loss_tracker.update_state(d_loss)
         self.g_loss_tracker.update_state(g_loss)

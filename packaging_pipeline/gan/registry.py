@@ -36,14 +36,14 @@ def champion_version(client: Any) -> Any | None:
 
 
 def register_challenger(gan: PatternGAN, corpus: Corpus, shape: ModelShape, client: Any) -> Any:
-    """Log the generator (with a signature, no input_example: MLflow bug) and both networks' weights
-    into the active run, register it and give the new version the ``challenger`` alias."""
+    """Log the generator that paints (its weight average, if kept; with a signature, no input_example: MLflow
+    bug) and both networks' weights into the active run, register it and give it the ``challenger`` alias."""
     import mlflow
     from mlflow.models import infer_signature
 
     noise = np.zeros((2, shape.latent_dim), dtype="float32")
     motif = np.zeros((2, 1), dtype="int32")
-    out = np.asarray(gan.generator.predict([noise, motif], verbose=0))
+    out = np.asarray(gan.sampler.predict([noise, motif], verbose=0))
     signature = infer_signature({"noise": noise, "motif": motif}, out)
     with tempfile.TemporaryDirectory() as tmp:
         weights = Path(tmp) / "gan.weights.h5"
@@ -51,7 +51,7 @@ def register_challenger(gan: PatternGAN, corpus: Corpus, shape: ModelShape, clie
         mlflow.log_artifact(str(weights), artifact_path="weights")
         meta = {"class_names": list(corpus.class_names), "shape": dataclasses.asdict(shape)}
         mlflow.log_dict(meta, "model_meta.json")
-    info = mlflow.keras.log_model(gan.generator, name="generator", signature=signature,
+    info = mlflow.keras.log_model(gan.sampler, name="generator", signature=signature,
                                   pip_requirements=keras_model_requirements(), registered_model_name=MODEL_NAME)
     version = client.get_model_version(MODEL_NAME, info.registered_model_version)
     client.set_registered_model_alias(MODEL_NAME, CHALLENGER, version.version)

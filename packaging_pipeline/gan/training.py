@@ -61,6 +61,10 @@ class TrainingProfile:
     minibatch_std: bool = True  # the discriminator's minibatch standard deviation layer
     class_norm: bool = True  # class-conditional normalisation in the generator
     torus_shift: bool = True  # the generator places each tile at a phase read from its latent
+    spectral_norm: bool = False  # spectral normalisation in the discriminator
+    loss: str = "hinge"  # the adversarial loss: "hinge" or "bce" (non-saturating, with the label smoothing)
+    ema: bool = True  # sample, register and ship a moving average of the generator's weights
+    ema_decay: float = 0.999  # that average's decay per generator step (ramped up from 0 at the start)
     pretrain_epochs: int = 0  # the discriminator learns the motifs (training split) before a from-scratch training
     fine_tune_epochs: int | None = None  # epochs when warm-starting from the champion
     deterministic: bool = True  # TensorFlow op determinism: the same seed trains the same model
@@ -126,12 +130,13 @@ def model_shape(corpus: Corpus, profile: TrainingProfile) -> ModelShape:
     return ModelShape(size=corpus.slots.shape[1], k_slots=corpus.k_slots, n_classes=len(corpus.class_names),
                       latent_dim=profile.latent_dim, filters=profile.filters,
                       minibatch_std=profile.minibatch_std, class_norm=profile.class_norm,
-                      torus_shift=profile.torus_shift)  # fmt: skip
+                      torus_shift=profile.torus_shift, ema=profile.ema,
+                      spectral_norm=profile.spectral_norm)  # fmt: skip
 
 
 def build_gan(shape: ModelShape, profile: TrainingProfile, seed: int, jit: bool) -> PatternGAN:
     gan = PatternGAN(shape, seed=seed, label_smoothing=profile.label_smoothing, mode_seeking=profile.mode_seeking,
-                     motif_weight=profile.motif_weight)
+                     motif_weight=profile.motif_weight, loss=profile.loss, ema_decay=profile.ema_decay)
 
     def optimizer(lr: float) -> keras.optimizers.Optimizer:
         opt = keras.optimizers.Adam(lr, beta_1=profile.beta_1)
@@ -297,7 +302,7 @@ class EpochLogger(keras.callbacks.Callback):
         metrics = {**{k: float(v) for k, v in (logs or {}).items()}, "epoch_images_per_second": rate}
         mlflow.log_metrics(metrics, step=epoch + 1)
         if self.grid:
-            mlflow.log_image(sample_grid(self.gan.generator, self.corpus.class_names, seed=epoch), key="samples",
+            mlflow.log_image(sample_grid(self.gan.sampler, self.corpus.class_names, seed=epoch), key="samples",
                              step=epoch + 1)  # fmt: skip
         state = {"epoch": epoch + 1, "step": int(self.gan.g_optimizer.iterations.numpy()),
                  "warm_started_from": self.warm_from}  # fmt: skip

@@ -379,3 +379,41 @@ def test_structural_diversity_does_not_count_a_tile_moved_around():
     a, b = tiles[0], tiles[5]
     best = min(np.abs(a - np.roll(b, (dy, dx), axis=(0, 1))).mean() for dy in range(32) for dx in range(32))
     assert _structural_spread(np.stack([a, b])) == pytest.approx(best)
+
+
+def test_the_weight_average_paints_and_is_checkpointed_with_the_networks(tmp_path, corpus):
+    """With ``ema`` the sampler is the averaged generator: it starts as the generator, then lags behind it."""
+    import keras
+
+    from packaging_pipeline.gan.training import make_dataset, model_shape
+
+    keras.utils.set_random_seed(7)
+    profile = dataclasses.replace(TINY, loss="hinge", spectral_norm=True)
+    gan = build_gan(model_shape(corpus, profile), profile, seed=7, jit=False)
+    assert gan.sampler is gan.generator_ema
+    for start, averaged in zip(gan.generator.get_weights(), gan.generator_ema.get_weights(), strict=True):
+        np.testing.assert_array_equal(start, averaged)
+    gan.fit(make_dataset(corpus, profile.batch_size, 7), epochs=1, verbose=0)
+    apart = [np.abs(g - a).max() for g, a in zip(gan.generator.get_weights(), gan.generator_ema.get_weights(),
+                                                 strict=True)]  # fmt: skip
+    assert max(apart) > 0, "the average follows the generator, it is not a copy"
+    path = tmp_path / "gan.weights.h5"
+    gan.save_weights(path)
+    again = build_gan(model_shape(corpus, profile), profile, seed=8, jit=False)
+    again.load_weights(path)
+    noise, motif = np.zeros((2, profile.latent_dim), "float32"), np.zeros((2, 1), "int32")
+    np.testing.assert_array_equal(np.asarray(again.sampler([noise, motif])), np.asarray(gan.sampler([noise, motif])))
+    without = dataclasses.replace(profile, ema=False)
+    assert build_gan(model_shape(corpus, without), without, seed=7, jit=False).sampler.name == "pattern_generator"
+
+
+def test_the_hinge_loss_is_zero_for_a_confident_discriminator():
+    from packaging_pipeline.gan.model import PatternGAN
+
+    gan = PatternGAN(ModelShape(size=8, latent_dim=8, filters=4, n_classes=2), loss="hinge")
+    real, fake = np.full((4, 1), 2.0, "float32"), np.full((4, 1), -3.0, "float32")
+    assert float(gan._d_loss(real, fake, None)) == 0.0
+    assert float(gan._d_loss(fake, real, None)) == pytest.approx(4.0 + 3.0)
+    assert float(gan._g_loss(fake)) == pytest.approx(3.0)
+    with pytest.raises(ValueError, match="bce or hinge"):
+        PatternGAN(ModelShape(size=8, latent_dim=8, filters=4, n_classes=2), loss="wasserstein")
