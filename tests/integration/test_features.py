@@ -266,3 +266,102 @@ def test_a_spark_stage_reports_the_tasks_it_completed(spark):
     last = out.getvalue().splitlines()[-1]
     found = re.fullmatch(r"probe: (\d+) Spark tasks after \d+ s, done", last)
     assert found and 4 <= int(found.group(1)) <= 6, last  # 4 partial sums (+ the final one, unless AQE folds it)
+
+
+def _generated_nights(seed: int, nights: int) -> tuple[dict[str, dict[str, list]], list[dict]]:
+    """``nights`` nights from 2026-11-01 of random customers: sessions that run past midnight (their later
+    events arrive with the next night), events delivered a night late, order lines placed days before
+    they arrive, lines delivered twice, and a customer who buys only on the first night.
+
+    Returns each night's accepted events and lines, and every event as delivered (for the oracle).
+    """
+    import random
+
+    rng = random.Random(seed)
+    delivered: dict[str, dict[str, list]] = {}
+    every_event: list[dict] = []
+    counter = 0
+
+    def night(day: int) -> dict[str, list]:
+        return delivered.setdefault(f"2026-11-{day:02d}", {"events": [], "orders": []})
+
+    for day in range(1, nights + 1):
+        for c in range(12):
+            key = f"c{c:02d}"
+            for s in range(rng.randint(0, 2)):
+                start = dt.datetime(2026, 11, day, tzinfo=UTC) + dt.timedelta(
+                    minutes=rng.choice([rng.randint(0, 1380), rng.randint(1400, 1439)]))  # often just before midnight
+                session = f"{key}-{day}-{s}"
+                kinds = rng.choices(["view", "add_to_cart", "purchase", "search"], weights=[5, 2, 1, 1],
+                                    k=rng.randint(1, 5))
+                for i, kind in enumerate(kinds):
+                    counter += 1
+                    gap = sum(rng.randint(1, 15) for _ in range(i))
+                    t = start + dt.timedelta(minutes=gap, seconds=rng.randint(0, 59))
+                    arrives = (t.date() - dt.date(2026, 11, 1)).days + 1 + (1 if rng.random() < 0.1 else 0)
+                    if arrives > nights:
+                        continue
+                    event = _event(counter, key, session, t, kind, "home", "beige", rng.choice(["mobile", "desktop"]))
+                    night(arrives)["events"].append(event)
+                    every_event.append(event)
+            if rng.random() < 0.3 and not (key == "c00" and day > 1):
+                placed = dt.datetime(2026, 11, max(1, day - rng.choice([0, 0, 0, 2])), 12, tzinfo=UTC)  # some late
+                line = _line(f"o{day}-{c}", key, placed, f"p{rng.randint(1, 4)}", rng.choice([1, 2, -1]),
+                             0.25 * rng.randint(1, 40))
+                night(day)["orders"].append(line)
+                if rng.random() < 0.2 and day < nights:
+                    night(day + 1)["orders"].append(dict(line))  # delivered again the next night
+    return delivered, every_event
+
+
+def test_sessions_across_midnight_count_once_on_their_first_day_incremental_and_rebuild(spark, tmp_path):
+    """Ten generated nights: incremental night by night equals --rebuild, and sessions match an oracle."""
+    nights, window = 10, 4
+    delivered, every_event = _generated_nights(seed=5, nights=nights)
+    lake = LocalLake(tmp_path / "lake")
+    for ds, rows in sorted(delivered.items()):
+        _night(lake, ds, events=rows["events"], orders=rows["orders"])
+    last = f"2026-11-{nights:02d}"
+    with SparkLake(lake, spark) as io:
+        for day in range(1, nights + 1):
+            run_customer_features(io, f"2026-11-{day:02d}", window_days=window)
+        incremental = _features(lake, last)
+        run_customer_features(io, last, window_days=window, rebuild=True)
+    pd.testing.assert_frame_equal(incremental, _features(lake, last), check_exact=True)
+
+    events = pd.DataFrame(every_event)
+    sessions = events.groupby(["customer_key", "session_id"]).agg(
+        start=("event_time", "min"), end=("event_time", "max"),
+        cart=("event_type", lambda k: (k == "add_to_cart").any()),
+        bought=("event_type", lambda k: (k == "purchase").any()),
+    ).reset_index()  # fmt: skip
+    first_day = dt.date(2026, 11, nights) - dt.timedelta(days=window - 1)
+    sessions = sessions[sessions["start"].dt.date >= first_day]
+    assert (sessions["start"].dt.date != sessions["end"].dt.date).sum() >= 3, "the sample must cross midnight"
+    sessions["ms"] = (sessions["end"] - sessions["start"]) // pd.Timedelta(milliseconds=1)
+    sessions["abandoned"] = sessions["cart"] & ~sessions["bought"]
+    oracle = sessions.groupby("customer_key").agg(sessions=("ms", "size"), ms=("ms", "sum"), carts=("cart", "sum"),
+                                                  abandoned=("abandoned", "sum")).reset_index()  # fmt: skip
+    got = incremental.set_index("customer_key")
+    for row in oracle.itertuples(index=False):
+        assert got.loc[row.customer_key, "sessions"] == row.sessions, row.customer_key
+        assert got.loc[row.customer_key, "avg_session_minutes"] == pytest.approx(row.ms / row.sessions / 60_000)
+        expected_rate = row.abandoned / row.carts if row.carts else None
+        rate = got.loc[row.customer_key, "cart_abandon_rate"]
+        assert (pd.isna(rate) and expected_rate is None) or rate == pytest.approx(expected_rate), row.customer_key
+    without = set(got.index) - set(oracle["customer_key"])
+    assert all(got.loc[k, "sessions"] == 0 for k in without)
+    assert "c00" not in got.index or got.loc["c00", "frequency"] == 0, "c00's only purchase left the window"
+
+    # The benchmark's DuckDB reference, written from the definitions, computes the same window.
+    duckdb = pytest.importorskip("duckdb")
+    from bench.duckdb_features import features_sql
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    reference = con.execute(features_sql(str(lake.root), last, window)).df().set_index("customer_key")
+    assert sorted(reference.index) == sorted(got.index)
+    for column in ("sessions", "avg_session_minutes", "cart_abandon_rate", "events", "active_days", "frequency",
+                   "monetary", "purchase_units", "return_units", "recency_days"):  # fmt: skip
+        pd.testing.assert_series_equal(got[column].sort_index(), reference[column].sort_index(), check_dtype=False,
+                                       check_names=False, obj=column)  # fmt: skip
