@@ -200,7 +200,8 @@ def _print_features(result: dict[str, Any]) -> None:
         f"{result['customers']} customers -> {result['lake']}/{result['features_prefix']}"
     )
     computed, read = len(result["daily_partitions_computed"]), result["daily_partitions_read"]
-    print(f"  daily partitions computed: {computed}, read: {read}")
+    how = {"rolled": "yesterday's window state rolled on", "merged": "the whole window merged"}[result["window_update"]]
+    print(f"  daily partitions computed: {computed}, read: {read} ({how})")
 
 
 def _print_segments(result: dict[str, Any]) -> None:

@@ -67,6 +67,8 @@ def ingest_report_key(ds: str) -> str:
 GROUND_TRUTH_KEY = "raw/_ground_truth/customer_segments.parquet"
 
 DAILY_FEATURES_BASE = "features/daily/"
+SESSION_CARRY_BASE = "features/sessions/"
+WINDOW_STATE_BASE = "features/state/"
 CUSTOMER_FEATURES_BASE = "features/customer/"
 
 
@@ -78,6 +80,21 @@ def accepted_base(source: str) -> str:
 def daily_features_prefix(ds: str) -> str:
     """Per-customer partial aggregates of the events and orders that arrived on night ``ds``."""
     return partition("features", "daily", ds=ds)
+
+
+def session_carry_prefix(ds: str) -> str:
+    """The sessions seen in night ``ds``'s clickstream with their state so far, which the next night continues."""
+    return partition("features", "sessions", ds=ds)
+
+
+def window_state_prefix(ds: str) -> str:
+    """Each customer's running window totals as of ``ds``, which the next night updates."""
+    return partition("features", "state", ds=ds)
+
+
+def window_arrivals_key(ds: str) -> str:
+    """Which arrival nights hold partials of each event date of the window ending ``ds``."""
+    return window_state_prefix(ds) + "_arrivals.json"
 
 
 def customer_features_prefix(ds: str) -> str:

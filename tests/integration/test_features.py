@@ -213,6 +213,7 @@ def test_daily_partials_from_before_exact_money_are_recomputed(spark, handmade_l
         old = old.rename(columns={"purchase_micros": "purchase_cents", "return_micros": "return_cents"})
         old[["purchase_cents", "return_cents"]] //= 10_000
         pq.write_table(pa.Table.from_pandas(old, preserve_index=False), path)
+        handmade_lake.delete_prefix("features/state/")  # the earlier version kept no window state
         result = run_customer_features(io, "2026-11-10", window_days=3)
     assert result.daily_partitions_computed == ["2026-11-09", "2026-11-10"]
     pd.testing.assert_frame_equal(expected, _features(handmade_lake, "2026-11-10"), check_exact=True)
@@ -323,11 +324,15 @@ def test_sessions_across_midnight_count_once_on_their_first_day_incremental_and_
         _night(lake, ds, events=rows["events"], orders=rows["orders"])
     last = f"2026-11-{nights:02d}"
     with SparkLake(lake, spark) as io:
-        for day in range(1, nights + 1):
-            run_customer_features(io, f"2026-11-{day:02d}", window_days=window)
+        nightly = [run_customer_features(io, f"2026-11-{day:02d}", window_days=window) for day in range(1, nights + 1)]
         incremental = _features(lake, last)
-        run_customer_features(io, last, window_days=window, rebuild=True)
+        rebuilt = run_customer_features(io, last, window_days=window, rebuild=True)
     pd.testing.assert_frame_equal(incremental, _features(lake, last), check_exact=True)
+    # Every night after the first rolled yesterday's state on: it read tonight's partition and those holding
+    # the leaving day (its own, the next night's session ends and late events, lines placed two days early).
+    assert [r.window_update for r in nightly] == ["merged"] + ["rolled"] * (nights - 1)
+    assert all(r.daily_partitions_read <= 4 for r in nightly[1:]) and rebuilt.window_update == "merged"
+    assert max(r.daily_partitions_read for r in nightly[window:]) >= 2, "late lines: a leaving day held by two nights"
 
     events = pd.DataFrame(every_event)
     sessions = events.groupby(["customer_key", "session_id"]).agg(
