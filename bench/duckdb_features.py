@@ -1,16 +1,18 @@
 """The single-machine reference: the same customer features, by DuckDB, from the raw accepted files.
 
 Written from the feature definitions (see ``packaging_pipeline/customers/features.py`` docstrings), not by
-translating Spark plans: sessions are counted per (customer, event date, session) like the daily
-partials, money in integer micro-units rounded half up to the cent once, buckets ``lower(trim(x))``
-with ``other`` for unknown values and null for null/empty (device: null counts as ``other``). It
-recomputes the whole window from the accepted partitions of the window's days, filtering on the
-*event* date like the Spark merge.
+translating Spark plans: a session (customer, session id) counts once, on the date of its first
+event, with its whole duration and cart outcome, money in integer micro-units rounded half up to the
+cent once, buckets ``lower(trim(x))`` with ``other`` for unknown values and null for null/empty
+(device: null counts as ``other``). It recomputes the whole window from the accepted partitions of
+the window's days (and the clickstream of the night before, where sessions that run into the window
+started), filtering on the *event* date like the Spark merge.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 from packaging_pipeline.core.vocabulary import CATEGORIES, COLOR_FAMILIES, COLOR_FAMILY, DEVICES, OTHER, PALETTE
 from packaging_pipeline.customers.features import DEVICE_BUCKETS, EVENT_COUNTS
@@ -33,7 +35,9 @@ def features_sql(root: str, ds: str, window_days: int) -> str:
     days = [(start + dt.timedelta(days=i)).isoformat() for i in range(window_days)]
     end_day = (end - dt.date(1970, 1, 1)).days
     start_day = (start - dt.date(1970, 1, 1)).days
-    click_files = ", ".join(_q(f"{root}/accepted/clickstream/ds={d}/*.parquet") for d in days)
+    before = (start - dt.timedelta(days=1)).isoformat()
+    session_days = [before, *days] if Path(f"{root}/accepted/clickstream/ds={before}").is_dir() else days
+    click_files = ", ".join(_q(f"{root}/accepted/clickstream/ds={d}/*.parquet") for d in session_days)
     order_files = ", ".join(_q(f"{root}/accepted/orders/ds={d}/*.parquet") for d in days)
     cats = (*CATEGORIES, OTHER)
     cols = (*PALETTE, OTHER)
@@ -89,25 +93,38 @@ WITH ev AS (
   FROM read_parquet([{click_files}])
   WHERE customer_key IS NOT NULL
 ),
-per_session AS (
-  SELECT customer_key, day, session_id,
+per_day AS (
+  SELECT customer_key, day,
       count(*) AS events,
       {type_counts},
-      epoch_us(max(event_time)) - epoch_us(min(event_time)) AS session_us,
       min(event_time) AS first_t, max(event_time) AS last_t,
       {bucket_counts}
   FROM ev WHERE day BETWEEN {start_day} AND {end_day}
-  GROUP BY customer_key, day, session_id
+  GROUP BY customer_key, day
+),
+sess AS (
+  SELECT customer_key, session_id, min(event_time) AS s_start, max(event_time) AS s_end,
+      bool_or(event_type = 'add_to_cart') AS cart, bool_or(event_type = 'purchase') AS bought
+  FROM ev GROUP BY customer_key, session_id
+),
+sess_c AS (
+  SELECT customer_key,
+      count(*)::BIGINT AS sessions,
+      sum(floor((epoch_us(s_end) - epoch_us(s_start)) / 1000))::BIGINT AS session_ms,
+      count(*) FILTER (WHERE cart)::BIGINT AS cart_sessions,
+      count(*) FILTER (WHERE cart AND NOT bought)::BIGINT AS abandoned_cart_sessions
+  FROM sess WHERE (epoch_us(s_start) // {DAY_US}) BETWEEN {start_day} AND {end_day}
+  GROUP BY customer_key
 ),
 click AS (
-  SELECT customer_key,
+  SELECT d.customer_key,
       {sums},
-      count(*)::BIGINT AS sessions,
-      sum(floor(session_us / 1000))::BIGINT AS session_ms,
-      count(*) FILTER (WHERE cart_adds > 0)::BIGINT AS cart_sessions,
-      count(*) FILTER (WHERE cart_adds > 0 AND purchase_events = 0)::BIGINT AS abandoned_cart_sessions,
+      coalesce(any_value(s.sessions), 0)::BIGINT AS sessions,
+      coalesce(any_value(s.session_ms), 0)::BIGINT AS session_ms,
+      coalesce(any_value(s.cart_sessions), 0)::BIGINT AS cart_sessions,
+      coalesce(any_value(s.abandoned_cart_sessions), 0)::BIGINT AS abandoned_cart_sessions,
       min(first_t) AS first_event_time, max(last_t) AS last_event_time
-  FROM per_session GROUP BY customer_key
+  FROM per_day d LEFT JOIN sess_c s USING (customer_key) GROUP BY d.customer_key
 ),
 ol AS (
   SELECT customer_key, order_id, order_time, quantity,
@@ -142,7 +159,7 @@ ord AS (
 ),
 active AS (
   SELECT customer_key, count(*)::BIGINT AS active_days FROM (
-    SELECT DISTINCT customer_key, day FROM per_session
+    SELECT DISTINCT customer_key, day FROM per_day
     UNION SELECT customer_key, day FROM ord_day
   ) GROUP BY customer_key
 ),
