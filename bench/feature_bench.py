@@ -88,10 +88,10 @@ def spark_phase(args: argparse.Namespace) -> dict:
     inner: list[float] = []
     original = features.compute_daily_partitions
 
-    def timed_compute(io, days):  # noqa: ANN001, ANN202
+    def timed_compute(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202 - forwards whatever the job passes
         s = time.perf_counter()
         try:
-            return original(io, days)
+            return original(*args, **kwargs)
         finally:
             inner.append(time.perf_counter() - s)
 

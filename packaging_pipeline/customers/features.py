@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import logging
 import re
 from collections.abc import Sequence
@@ -374,14 +375,17 @@ def _collect_days(days: DataFrame) -> DataFrame:
     )
 
 
+def _sums(rows: DataFrame) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    return rows.groupBy("customer_key").agg(*[F.sum(c).cast("long").alias(c) for c in SUM_PARTIALS])
+
+
 def window_state(daily: DataFrame, ds: dt.date, window_days: int = DEFAULT_WINDOW_DAYS) -> DataFrame:
     """Each customer's window as of ``ds`` from the daily partials whose event date lies in it: the sums of
     the additive partials and the active days (with their times), which cannot be subtracted."""
-    from pyspark.sql import functions as F
-
     rows = _in_window(daily, *window_bounds(ds, window_days))
-    sums = rows.groupBy("customer_key").agg(*[F.sum(c).cast("long").alias(c) for c in SUM_PARTIALS])
-    return sums.join(_collect_days(_active_days(rows)), on="customer_key")
+    return _sums(rows).join(_collect_days(_active_days(rows)), on="customer_key")
 
 
 def roll_window_state(state: DataFrame, entering: DataFrame, leaving: DataFrame, ds: dt.date,
@@ -393,18 +397,15 @@ def roll_window_state(state: DataFrame, entering: DataFrame, leaving: DataFrame,
 
     start, end = window_bounds(ds, window_days)
     entering = _in_window(entering, start, end)
-    signed = [
-        state.select("customer_key", *SUM_PARTIALS),
-        entering.select("customer_key", *SUM_PARTIALS),
-        leaving.select("customer_key", *[(-F.col(c)).alias(c) for c in SUM_PARTIALS]),
-    ]
-    sums = signed[0].unionByName(signed[1]).unionByName(signed[2]).groupBy("customer_key").agg(
-        *[F.sum(c).cast("long").alias(c) for c in SUM_PARTIALS]
+    signed = (
+        state.select("customer_key", *SUM_PARTIALS)
+        .unionByName(entering.select("customer_key", *SUM_PARTIALS))
+        .unionByName(leaving.select("customer_key", *[(-F.col(c)).alias(c) for c in SUM_PARTIALS]))
     )
     kept = state.select("customer_key", F.explode("days").alias("d")).select("customer_key", "d.*")
     kept = kept.where(F.col("event_date") >= F.lit(start))
     days = kept.unionByName(_active_days(entering))
-    return sums.join(_collect_days(_active_days(days)), on="customer_key")
+    return _sums(signed).join(_collect_days(_active_days(days)), on="customer_key")
 
 
 def window_totals(state: DataFrame) -> DataFrame:
@@ -543,27 +544,24 @@ def _sessions_before(io: SparkLake, days: list[str], ingested: set[str], from_ca
         frames.append(stats.withColumn("first_date", F.to_date("start_time")))
     if not frames:
         return None
-    out = frames[0].select("ds", *SESSION_CARRY_COLUMNS)
-    for frame in frames[1:]:
-        out = out.unionByName(frame.select("ds", *SESSION_CARRY_COLUMNS))
-    return out
+    return functools.reduce(lambda a, b: a.unionByName(b), [f.select("ds", *SESSION_CARRY_COLUMNS) for f in frames])
 
 
 def compute_daily_partitions(
-    io: SparkLake, days: list[str], earlier: Sequence[str] = (), ingested: Sequence[str] = (), from_carry: bool = True
+    io: SparkLake, days: list[str], earlier: Sequence[str] = (), from_carry: bool = True
 ) -> list[str]:
     """Aggregate the accepted partitions of ``days`` in one job; replace their daily and session partitions.
 
-    ``earlier`` are the arrival days whose lines a line of ``days`` may repeat (it then counts there).
-    Sessions continue from the night before each run of ``days`` when it is among ``ingested``: from
-    its session carry (``from_carry``, the incremental night) or from its accepted events (a rebuild,
-    which reads nothing but accepted data).
+    ``earlier`` are the ingested arrival days around them: a line of ``days`` may repeat one of theirs
+    (it then counts there), and sessions continue from the night before each run of ``days`` when it
+    is among them, from its session carry (``from_carry``, the incremental night) or from its accepted
+    events (a rebuild, which reads nothing but accepted data).
     """
     if not days:
         return []
     lines = first_deliveries(_accepted(io, "orders", sorted({*earlier, *days})), days)
     events = _accepted(io, "clickstream", days)
-    sessions = chain_sessions(session_stats(events), _sessions_before(io, days, set(ingested), from_carry))
+    sessions = chain_sessions(session_stats(events), _sessions_before(io, days, set(earlier), from_carry))
     sessions = sessions.persist()
     try:
         _drop_window_states(io, min(days))
@@ -676,7 +674,7 @@ def run_customer_features(
     if len(to_compute) > 1 or rebuild:
         log.info("features ds=%s: aggregating %d day(s) from accepted data", ds, len(to_compute))
     lookback = ingested_days(io, _days(start - dt.timedelta(days=1), end))
-    compute_daily_partitions(io, to_compute, lookback, lookback, from_carry=not rebuild)
+    compute_daily_partitions(io, to_compute, lookback, from_carry=not rebuild)
 
     window = None if rebuild or to_compute != [ds] else _rolled_state(io, night, window_days)
     if window is None:
@@ -686,7 +684,7 @@ def run_customer_features(
         if stale:
             log.warning("features ds=%s: recomputing %d daily partition(s) written by an earlier version (before "
                         "exact money or sessions counted on their first day)", ds, len(stale))  # fmt: skip
-            compute_daily_partitions(io, stale, lookback, lookback)
+            compute_daily_partitions(io, stale, lookback)
             to_compute = sorted({*to_compute, *stale})
             daily = io.read_partitions(keys.DAILY_FEATURES_BASE, daily_prefixes)
         window = _merged_state(daily, night, window_days, len(ingested))

@@ -264,9 +264,10 @@ def sizes_from_history(
     demand = demand_of_history(parcels, grid_mm, scale)
     candidates = candidates_of(demand, styles, board, max_candidates, base.volumetric_divisor)
     result = choose_sizes(demand, candidates, sizes, volumetric_weight, time_limit_s, max_gap)
+    packed_orders = int(packed[["order_id", "warehouse_id"]].drop_duplicates().shape[0])
     history = {
-        "history_orders": int(lines[["order_id", "warehouse_id"]].drop_duplicates().shape[0]),
-        "packed_orders": int(packed[["order_id", "warehouse_id"]].drop_duplicates().shape[0]),
+        "history_orders": round(packed_orders * scale),  # the scale is history orders / packed orders
+        "packed_orders": packed_orders,
         "history_parcels": int(len(parcels)), "sample_scale": round(scale, 4),
         "history": summarise_right_sizing(parcels) | {"unboxed_orders": None},
         "packing_seconds": round(packing_s, 3),

@@ -103,7 +103,7 @@ def pack_units(
     Returns:
         One placement per unit, in packing order, with positions from the space's corner; or None.
     """
-    space: Dims = tuple(float(s) for s in space_mm)  # type: ignore[assignment]
+    space = _dims(space_mm)
     if not units:
         return []
     if sum(u.volume_mm3 for u in units) > math.prod(space) * (1 + _TOL):
@@ -155,7 +155,7 @@ def tightest_packing(
     and two lipsticks stacked make a smaller extent but, raised to a machine's minimum footprint,
     the taller box.
     """
-    space: Dims = tuple(float(s) for s in space_mm)  # type: ignore[assignment]
+    space = _dims(space_mm)
     if not all(fits_rotated(u.dims_mm, space) for u in units):
         return None
     cut = _CutBox(2 * padding_mm, _dims(minimum_mm))
@@ -178,7 +178,7 @@ class _CutBox:
     """How a compact packing becomes a box: ``margin`` (both clearances) added to each side, at least ``minimum``."""
 
     margin: float = 0.0
-    minimum: Dims = (0.0, 0.0, 0.0)
+    minimum: Dims = _NO_MINIMUM
 
     def volume(self, extent: Sequence[float]) -> float:
         return math.prod(max(low, e + self.margin) for e, low in zip(extent, self.minimum, strict=True))
@@ -227,7 +227,7 @@ def _tightest_place(points: Sequence[Dims], sizes: Sequence[Dims], space: Dims, 
     support (dear) in that order, so the first feasible one is the best.
     """
     ex, ey, ez = extent
-    margin, (lx, ly, lz) = cut.margin, cut.minimum
+    margin, (lx, ly, lz) = cut.margin, cut.minimum  # _CutBox.volume, inlined: this loop is the packer's hot path
     ranked = []
     for point in points:
         px, py, pz = point

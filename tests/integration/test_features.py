@@ -312,6 +312,8 @@ def _generated_nights(seed: int, nights: int) -> tuple[dict[str, dict[str, list]
                 night(day)["orders"].append(line)
                 if rng.random() < 0.2 and day < nights:
                     night(day + 1)["orders"].append(dict(line))  # delivered again the next night
+    # c00 buys on the first night only (not drawn, so the draws above stay as they were).
+    night(1)["orders"].append(_line("o1-c00", "c00", dt.datetime(2026, 11, 1, 9, tzinfo=UTC), "p1", 1, 4.0))
     return delivered, every_event
 
 
@@ -356,6 +358,7 @@ def test_sessions_across_midnight_count_once_on_their_first_day_incremental_and_
         assert (pd.isna(rate) and expected_rate is None) or rate == pytest.approx(expected_rate), row.customer_key
     without = set(got.index) - set(oracle["customer_key"])
     assert all(got.loc[k, "sessions"] == 0 for k in without)
+    assert _features(lake, "2026-11-01").set_index("customer_key").loc["c00", "frequency"] == 1
     assert "c00" not in got.index or got.loc["c00", "frequency"] == 0, "c00's only purchase left the window"
 
     # The benchmark's DuckDB reference, written from the definitions, computes the same window.
