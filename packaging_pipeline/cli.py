@@ -10,6 +10,7 @@ and PIL, and ``--help``, ``status`` or ``pull`` should not pay seconds for them.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import functools
 import logging
@@ -87,6 +88,22 @@ def _cmd_sample_data(args: argparse.Namespace, settings: Settings) -> dict[str, 
     )
     summary["lake"] = settings.lake_uri
     return summary
+
+
+def _cmd_land(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from packaging_pipeline.core.storage import open_lake
+    from packaging_pipeline.ingest.landing import land_exports
+
+    landed = land_exports(open_lake(settings), args.exports, args.ds.isoformat())
+    return {"lake": settings.lake_uri, "ds": args.ds.isoformat(), "sources": [dataclasses.asdict(x) for x in landed]}
+
+
+def _print_land(result: dict[str, Any]) -> None:
+    print(f"land ds={result['ds']} lake={result['lake']}")
+    for src in result["sources"]:
+        replaced = f", replacing {src['replaced_files']}" if src["replaced_files"] else ""
+        files = f"{len(src['files'])} file(s), {src['bytes']} bytes"
+        print(f"  {src['source']:<12} {files} -> {src['partition']}{replaced}")
 
 
 def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
@@ -492,6 +509,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--bad-row-share", type=_share, default=0.0, help="share of deliberately bad rows (default 0)")
     p.set_defaults(handler=_cmd_sample_data, printer=_print_sample)
+
+    p = add("land", "Copy a folder of exports (one sub-folder per source) into a night's raw partitions.")
+    p.add_argument("--from", dest="exports", required=True, metavar="FOLDER",
+                   help="folder with clickstream/, orders/, catalog/ (optionally feedback/) sub-folders")  # fmt: skip
+    p.add_argument("--ds", type=_date, required=True, help="the night to land them as, YYYY-MM-DD (their last day)")
+    p.set_defaults(handler=_cmd_land, printer=_print_land)
 
     p = add("ingest", "Validate raw partitions into accepted Parquet and quarantine, with counts per reason.")
     p.add_argument("--ds", type=_date, help="the night to ingest, YYYY-MM-DD")

@@ -35,6 +35,17 @@ mkdir -p "$AIRFLOW_HOME"
 
 START="${DEMO_START:-2026-11-01}"
 DAYS="${DEMO_DAYS:-7}"
+# DEMO_EXPORTS=folder runs the night on your own exports instead of sample data (docs/source-mappings.md):
+# the folder's clickstream/, orders/ and catalog/ files are landed as the night DEMO_NIGHT, read through
+# PACKAGING_SOURCE_MAPPINGS, and the whole night runs on them; there is no history to backfill.
+EXPORTS="${DEMO_EXPORTS:-}"
+if [ -n "$EXPORTS" ]; then
+  if [ -z "${DEMO_NIGHT:-}" ]; then
+    echo "error: DEMO_EXPORTS=$EXPORTS needs DEMO_NIGHT=YYYY-MM-DD, the night to run them as (the day of their latest event)" >&2
+    exit 2
+  fi
+  START="$DEMO_NIGHT"; DAYS=1
+fi
 CUSTOMERS="${DEMO_CUSTOMERS:-2000}"
 # GAN epochs of the demo's two trainings (backfill and night): the cpu profile's 25 clear no gate on a
 # 2-core machine either; a fresh install's good model is the shipped base model's job.
@@ -48,9 +59,15 @@ RUN_AT=$("$BIN/python" -c "import datetime as d; print(d.date.fromisoformat('$LA
 LAPS=""; DEMO_T0=$(date +%s); LAP_AT=$DEMO_T0
 lap() { local now; now=$(date +%s); LAPS+="$(printf '  %-46s %5d s' "$1" $((now - LAP_AT)))"$'\n'; LAP_AT=$now; }
 
-echo "== 1/5 sample data: $CUSTOMERS customers, $DAYS nights from $START -> $PACKAGING_LAKE_URI"
-packaging-pipeline sample-data --start "$START" --days "$DAYS" --customers "$CUSTOMERS" --seed 7
-lap "1 sample data"
+if [ -n "$EXPORTS" ]; then
+  echo "== 1/5 your exports: $EXPORTS as the night $LAST -> $PACKAGING_LAKE_URI (mappings: ${PACKAGING_SOURCE_MAPPINGS:-none})"
+  packaging-pipeline land --from "$EXPORTS" --ds "$LAST" | sed -u 's/^/    /'
+  lap "1 land your exports"
+else
+  echo "== 1/5 sample data: $CUSTOMERS customers, $DAYS nights from $START -> $PACKAGING_LAKE_URI"
+  packaging-pipeline sample-data --start "$START" --days "$DAYS" --customers "$CUSTOMERS" --seed 7
+  lap "1 sample data"
+fi
 
 if [ "$DAYS" -gt 1 ]; then
   echo "== 2/5 backfill of the history, $START .. $BEFORE_LAST: ingest, features (--rebuild), segments"

@@ -131,7 +131,8 @@ def skip_reason(obj: ObjectInfo, partition: str) -> str | None:
     return None
 
 
-def _suffix_kind(key: str) -> str | None:
+def file_kind(key: str) -> str | None:
+    """``parquet``, ``jsonl`` or ``csv`` by the file name's ending; None for a format ingest does not read."""
     name = key.rsplit("/", 1)[-1]
     if name.endswith(PARQUET_SUFFIXES):
         return "parquet"
@@ -330,7 +331,7 @@ def _has_surrogate(text: str) -> bool:
 
 def _read_file(lake: Lake, key: str, columns: tuple[str, ...], dialect: CsvDialect) -> Iterator[_RawChunk]:
     """The file's rows as ``columns`` (the contract's fields, or what a source mapping reads), in chunks."""
-    kind = _suffix_kind(key)
+    kind = file_kind(key)
     try:
         if kind == "parquet":
             yield from _read_parquet(lake, key, columns)
@@ -437,14 +438,14 @@ def ingest_source(lake: Lake, settings: Settings, source: str, ds: str) -> Sourc
             objects.append(obj)
         else:
             result.skipped.append({"file": obj.key, "reason": reason})
-    unsupported = [o.key for o in objects if _suffix_kind(o.key) is None]
+    unsupported = [o.key for o in objects if file_kind(o.key) is None]
     if unsupported:
         raise InputError(
             f"{source} partition {lake.uri_of(raw_prefix)} holds files in an unknown format: {unsupported[:5]}. "
             f"Deliver Parquet (.parquet), JSON Lines (.jsonl, .jsonl.gz) or CSV with a header row (.csv, .csv.gz, "
             f".tsv), or remove the files, then rerun."
         )
-    data_files = [o for o in objects if _suffix_kind(o.key) is not None]
+    data_files = [o for o in objects if file_kind(o.key) is not None]
     completed = any(s["file"] == raw_prefix + SUCCESS_MARKER for s in result.skipped)
     result.partition_found = bool(data_files) or completed
     result.files = [o.key for o in data_files]
@@ -524,7 +525,7 @@ def ingest_source(lake: Lake, settings: Settings, source: str, ds: str) -> Sourc
     result.delivered_columns, result.column_types = sorted(seen_columns), dict(sorted(seen_types.items()))
     result.schema_drift = _schema_drift(lake, source, ds, result)
     # A zero-row Parquet file or a CSV header alone: the producer wrote the night's columns and no rows.
-    with_columns = any(_suffix_kind(o.key) in ("parquet", "csv") and o.size > 0 for o in data_files)
+    with_columns = any(file_kind(o.key) in ("parquet", "csv") and o.size > 0 for o in data_files)
     result.declared_empty = result.read == 0 and (completed or with_columns)
     if result.read != result.accepted + result.quarantined:  # an invariant, not input validation
         raise AssertionError(f"{source} ds={ds}: read {result.read} != accepted + quarantined")

@@ -5,6 +5,7 @@ shipped mappings, every mapping rule, and mapping files that are wrong in every 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -34,7 +35,7 @@ SHOPIFY = """Name,Email,Financial Status,Created at,Lineitem quantity,Lineitem n
 #1001,ann@example.com,paid,2026-11-01 01:30:00 +0500,2,Mug - Blue,12.50,MUG-BL,WH-BER
 #1001,,,,1,Mug - Blue (gift),0.00,MUG-BL,
 #1001,,,,1,Tea towel,4.9999,TOWEL-1,
-#1002,bob@example.com,paid,2026-11-01 09:15:00 -0500,1,"Poster, large",19.00,POSTER-L,WH-MAD
+#1002,bob@example.com,paid,2026-11-01 09:15:00 -0500,1,"Poster, large",19.00,POSTER-L,Madrid warehouse
 #1003,cy@example.com,paid,2026-11-01 10:00:00 +0000,two,Lamp,40.00,LAMP-1,WH-BER
 #1004,dee@example.com,paid,yesterday,1,Lamp,40.00,LAMP-1,WH-BER
 """
@@ -88,7 +89,8 @@ def test_a_shopify_orders_csv_is_grouped_by_order_and_ingested(mapped_night):
     # shipped the day after it was placed, in the shop's time zone: 2026-11-01 +05:00, not the UTC date
     assert {r["ship_date"].isoformat() for r in first} == {"2026-11-02"}
     assert len({r["line_id"] for r in first}) == 3  # one product on two lines: two line ids
-    assert [r["product_id"] for r in rows if r["order_id"] == "#1002"] == ["POSTER-L"]
+    assert [(r["product_id"], r["warehouse_id"]) for r in rows if r["order_id"] == "#1002"] == [
+        ("POSTER-L", "Madrid-warehouse")]  # a location's name as an id a warehouse can pull its batch by
     quarantined = _rows(lake, orders["quarantine_key"])
     assert all("ann@example.com" not in q["record"] and "bob@" not in q["record"] for q in quarantined)
     assert json.loads(quarantined[0]["record"])["customer_key"] == pseudonym(TEST_PSEUDONYM_KEY.encode(),
@@ -154,6 +156,18 @@ def test_every_rule_of_a_users_mapping(local_lake, tmp_path):
     rows = _rows(local_lake, feedback["accepted_key"])
     assert [(r["event"], r["rating"]) for r in rows] == [("shared", 5), ("unboxed", 3)]
     assert rows[0]["event_time"].isoformat() == "2026-11-01T08:30:00+00:00"  # 09:30 in Berlin (CET)
+
+
+def test_a_warehouse_id_that_cannot_name_a_batch_folder_is_quarantined(local_lake):
+    rows = [{"order_id": "o1", "order_time": "2026-11-01T10:00:00Z", "warehouse_id": wh, "ship_date": "2026-11-02",
+             "product_id": "P", "quantity": 1, "unit_price": 1.0} for wh in ("WH-BER", "Main warehouse", "../x")]
+    for i, row in enumerate(rows):
+        row["order_id"] = f"o{i}"
+    local_lake.write_bytes(f"raw/orders/ds={DS}/a.jsonl", b"".join(json.dumps(r).encode() + b"\n" for r in rows))
+    local_lake.write_bytes(f"raw/clickstream/ds={DS}/_SUCCESS", b"")  # a night without events
+    settings = Settings(lake_uri=local_lake.uri, pseudonym_key=TEST_PSEUDONYM_KEY, max_bad_row_share=0.9)
+    orders = ingest_partition(settings, DS, local_lake).as_dict()["sources"]["orders"]
+    assert (orders["accepted"], orders["reasons"]) == (1, {"bad_format:warehouse_id": 2})
 
 
 def test_a_file_without_a_column_the_mapping_needs_fails_naming_the_mapping(local_lake):
@@ -292,3 +306,62 @@ def test_a_mapping_declares_its_exports_csv_dialect(local_lake, tmp_path):
     assert sources["clickstream"]["accepted"] == 6
     with pytest.raises(InputError, match="csv: CSV delimiter ';;' must be one character"):
         load_mapping(_mapping_file(tmp_path, GOOD.replace("source: feedback", "source: feedback\ncsv: {delimiter: ';;'}")))
+
+
+CATALOG_CSV = """product_id,category,length_mm,width_mm,height_mm,weight_g,fragile,colors
+MUG-BL,home,120,90,100,350,true,
+"""
+
+
+def _exports(root, **sources):
+    for source, files in sources.items():
+        (root / source).mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            (root / source / name).write_text(text)
+    return root
+
+
+def test_a_folder_of_exports_lands_as_a_night_and_landing_again_replaces_it(tmp_path):
+    lake = tmp_path / "lake"
+    exports = _exports(tmp_path / "exports", clickstream={"2026-Nov.csv": REES46, ".DS_Store": "x"},
+                       orders={"orders_export.csv": SHOPIFY}, catalog={"products.csv": CATALOG_CSV})  # fmt: skip
+    out = run_cli("land", "--lake", lake.as_uri(), "--from", str(exports), "--ds", DS, "--json")
+    assert out.returncode == 0, out.stderr
+    landed = {s["source"]: s for s in json.loads(out.stdout)["sources"]}
+    assert {s: x["files"] for s, x in landed.items()} == {
+        "catalog": ["products.csv"], "clickstream": ["2026-Nov.csv"], "orders": ["orders_export.csv"]}  # fmt: skip
+    assert (lake / f"raw/orders/ds={DS}/orders_export.csv").read_text() == SHOPIFY
+    assert not (lake / f"raw/clickstream/ds={DS}/.DS_Store").exists()
+
+    (exports / "orders" / "orders_export.csv").rename(exports / "orders" / "orders_export_v2.csv")
+    again = run_cli("land", "--lake", lake.as_uri(), "--from", str(exports), "--ds", DS, "--json")
+    orders = next(s for s in json.loads(again.stdout)["sources"] if s["source"] == "orders")
+    assert orders["replaced_files"] == 1 and sorted(p.name for p in (lake / f"raw/orders/ds={DS}").iterdir()) == [
+        "orders_export_v2.csv"]  # fmt: skip
+    ingested = run_cli("ingest", "--lake", lake.as_uri(), "--ds", DS, "--mapping", "clickstream=rees46",
+                       "--mapping", "orders=shopify-orders", "--json", env={"PACKAGING_MAX_BAD_ROW_SHARE": "0.5"})
+    sources = json.loads(ingested.stdout)["sources"]
+    assert (sources["orders"]["accepted"], sources["clickstream"]["accepted"], sources["catalog"]["accepted"]) == (4, 6, 1)
+
+
+VALID_EXPORTS = {"clickstream": {"2026-Nov.csv": REES46}, "orders": {"orders_export.csv": SHOPIFY},
+                 "catalog": {"products.csv": CATALOG_CSV}}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"clickstream": None}, "no clickstream/ folder"),
+        ({"clicks": {"a.csv": REES46}}, "['clicks'] is not a source folder"),
+        ({"orders": {"orders.xlsx": "x"}}, "['orders.xlsx'] cannot be landed as orders files"),
+        ({"orders": {}}, "no orders files in it"),
+    ],
+)
+def test_an_export_folder_landing_cannot_read_is_refused_before_anything_is_copied(tmp_path, local_lake, change, message):
+    from packaging_pipeline.ingest.landing import land_exports
+
+    layout = {source: files for source, files in {**VALID_EXPORTS, **change}.items() if files is not None}
+    exports = _exports(tmp_path / "exports", **layout)
+    with pytest.raises(InputError, match=re.escape(message)):
+        land_exports(local_lake, exports, DS)
+    assert not local_lake.list("raw/")
