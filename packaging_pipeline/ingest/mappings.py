@@ -16,7 +16,7 @@ declared, instead of writing a converter per shop. One YAML file per source::
       device: {constant: unknown}
 
 A field is made by exactly one of ``column``, ``constant``, ``hash`` or ``colour_from``; ``values``,
-``format``/``timezone``, ``categories`` and ``default`` refine it. ``group`` fills order-level
+``format``/``timezone``, ``categories``, ``slug`` and ``default`` refine it. ``group`` fills order-level
 columns that an export (Shopify's) writes on an order's first line only. Validation then runs on
 the mapped rows as on any delivery, and each quarantine reason names the delivered column too:
 ``bad_type:order_time (Created at)``. Shipped mappings live in ``packaging_pipeline/data/mappings/``.
@@ -82,6 +82,7 @@ class FieldRule(ConfigModel):
     timezone: Text | None = None  # the zone of naive timestamps (default UTC)
     add_days: Annotated[int, Strict(), Field(ge=-366, le=366)] = 0  # a date field: days after the parsed date
     categories: Categories | None = None
+    slug: Annotated[bool, Strict()] = False  # free text to an id: other characters than A-Z a-z 0-9 . _ - become '-'
     default: Scalar = None  # for nulls after the rule
 
     @model_validator(mode="after")
@@ -274,9 +275,19 @@ def _made(rule: FieldRule, frame: pd.DataFrame, kind: Kind) -> pd.Series:
         values = values.map(lambda v: _parsed_time(v, rule.format, zone, as_date, rule.add_days))
     if rule.categories is not None:
         values = values.map(lambda v: _category(v, rule.categories))
+    if rule.slug:
+        values = values.map(lambda v: _slug(v) if isinstance(v, str) else v)
     if rule.default is not None:
         values = values.map(lambda v: v if _present(v) else rule.default)
     return values
+
+
+_NOT_ID = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _slug(text: str) -> str | None:
+    """``Main warehouse`` -> ``Main-warehouse``: a location's name as an id that can name a lake folder."""
+    return _NOT_ID.sub("-", text.strip()).strip("-._") or None
 
 
 _COLOUR_WORD = re.compile(r"[a-z]+")

@@ -1,7 +1,7 @@
 """Row validation against a source contract: pure functions, DataFrame in, typed columns and reasons out.
 
 Every rejected row carries machine-readable reasons such as ``missing_field:customer_id``,
-``bad_type:price``, ``bad_enum:event_type``, ``out_of_range:unit_price``,
+``bad_type:price``, ``bad_enum:event_type``, ``out_of_range:unit_price``, ``bad_format:warehouse_id``,
 ``future_timestamp:event_time``, ``excess_decimals:unit_price``, ``duplicate_id`` or ``malformed_json``.
 """
 
@@ -276,6 +276,10 @@ def validate_chunk(
                 out |= numbers == 0
             out |= np.isinf(numbers)
             checks.append((f"out_of_range:{field.name}", ok & out.fillna(False).astype(bool)))
+        if field.pattern is not None:
+            pattern = re.compile(field.pattern)
+            matches = converted.where(ok, None).map(lambda v, p=pattern: isinstance(v, str) and bool(p.fullmatch(v)))
+            checks.append((f"bad_format:{field.name}", ok & ~matches.astype(bool)))
         if field.max_decimals is not None:
             checks.append((f"excess_decimals:{field.name}", ok & _excess_decimals(numbers, field.max_decimals)))
         if field.not_in_future:
