@@ -97,13 +97,24 @@ def spark_phase(args: argparse.Namespace) -> dict:
 
     features.compute_daily_partitions = timed_compute
     root = Path(args.root)
+    night = dt.date.fromisoformat(args.ds)
+    yesterday = (night - dt.timedelta(days=1)).isoformat()
+    start, _ = features.window_bounds(night, args.window_days)
     with SparkLake(LocalLake(root), spark, scratch=root.parent / f"{root.name}-scratch-{args.phase}") as io:
+        before_window = start - dt.timedelta(days=1)
+        span = (night - before_window).days + 1
+        days_read = [(before_window + dt.timedelta(days=i)).isoformat() for i in range(span)]
+        lookback = features.ingested_days(io, days_read)  # what the nightly job passes as the days around it
         for i in range(args.repeat):
             inner.clear()
             s = time.perf_counter()
             if args.phase == "daily":
-                original(io, [args.ds])
+                original(io, [args.ds], lookback)
                 run = {"seconds": round(time.perf_counter() - s, 3)}
+            elif args.phase == "yesterday-state":
+                # Setup, not a measurement: the night before leaves the window state tonight rolls on from.
+                res = features.run_customer_features(io, yesterday, args.window_days, rebuild=True)
+                run = {"seconds": round(time.perf_counter() - s, 3), "ds": yesterday, "customers": res.customers}
             elif args.phase in ("rebuild", "incremental"):
                 res = features.run_customer_features(io, args.ds, args.window_days, rebuild=args.phase == "rebuild")
                 total = time.perf_counter() - s
@@ -114,6 +125,7 @@ def spark_phase(args: argparse.Namespace) -> dict:
                     "customers": res.customers,
                     "daily_partitions_computed": len(res.daily_partitions_computed),
                     "daily_partitions_read": res.daily_partitions_read,
+                    "window_update": res.window_update,
                 }
             elif args.phase == "merge-variants":
                 run = merge_variants(io, args)
@@ -418,7 +430,7 @@ def machine() -> dict:
     ).stdout.split()
     lib = {
         f: hashlib.sha256((REPO / "packaging_pipeline" / f).read_bytes()).hexdigest()[:12]
-        for f in ("features.py", "spark_io.py", "storage.py", "lake.py")
+        for f in ("customers/features.py", "customers/spark_io.py", "core/storage.py", "core/keys.py")
     }
     return {
         "git_head": head,
@@ -462,6 +474,7 @@ def run(args: argparse.Namespace) -> dict:
     for phase, repeat in (
         ("startup", 1),
         ("rebuild", args.rebuild_repeat),
+        ("yesterday-state", 1),
         ("daily", args.repeat),
         ("incremental", args.repeat),
     ):
@@ -556,7 +569,8 @@ def main(argv: list[str] | None = None) -> int:
 
     s = sub.add_parser("spark", help="one Spark phase in this process (used by run)")
     common(s)
-    s.add_argument("--phase", choices=("startup", "rebuild", "daily", "incremental", "merge-variants"), required=True)
+    phases = ("startup", "rebuild", "yesterday-state", "daily", "incremental", "merge-variants")
+    s.add_argument("--phase", choices=phases, required=True)
     s.add_argument("--variants", default=None, help="merge-variants: comma-separated subset")
 
     e = sub.add_parser("eventlog", help="print the stage-by-stage summary of a saved result or event log dir")
