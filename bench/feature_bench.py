@@ -99,12 +99,8 @@ def spark_phase(args: argparse.Namespace) -> dict:
     root = Path(args.root)
     night = dt.date.fromisoformat(args.ds)
     yesterday = (night - dt.timedelta(days=1)).isoformat()
-    start, _ = features.window_bounds(night, args.window_days)
     with SparkLake(LocalLake(root), spark, scratch=root.parent / f"{root.name}-scratch-{args.phase}") as io:
-        before_window = start - dt.timedelta(days=1)
-        span = (night - before_window).days + 1
-        days_read = [(before_window + dt.timedelta(days=i)).isoformat() for i in range(span)]
-        lookback = features.ingested_days(io, days_read)  # what the nightly job passes as the days around it
+        lookback = features.lookback_days(io, night, args.window_days)  # what the nightly job passes
         for i in range(args.repeat):
             inner.clear()
             s = time.perf_counter()

@@ -34,9 +34,14 @@ def parse_ds(ds: str) -> dt.date:
         raise PipelineError(f"invalid ds {ds!r}: expected a date as YYYY-MM-DD, e.g. 2026-11-01") from None
 
 
+def is_safe_part(value: str) -> bool:
+    """Whether ``value`` can be one key segment: letters, digits, '.', '_', '-', '=', no '..'."""
+    return bool(_SAFE_PART.match(value)) and ".." not in value
+
+
 def safe_part(value: str) -> str:
     """Return ``value`` if it is safe as one key segment (no slashes, no '..'), else raise ValueError."""
-    if not _SAFE_PART.match(value) or ".." in value:
+    if not is_safe_part(value):
         raise ValueError(f"unsafe key segment {value!r}: use letters, digits, '.', '_', '-', '='")
     return value
 

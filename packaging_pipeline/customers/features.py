@@ -646,6 +646,13 @@ def ingested_days(io: SparkLake, days: list[str]) -> list[str]:
     return [d for d in days if io.lake.exists(keys.ingest_report_key(d))]
 
 
+def lookback_days(io: SparkLake, night: dt.date, window_days: int) -> list[str]:
+    """The ingested arrival days a night's aggregate looks at: its window and the day before it, where
+    sessions running into the window started and earlier deliveries of its lines may be."""
+    start, end = window_bounds(night, window_days)
+    return ingested_days(io, _days(start - dt.timedelta(days=1), end))
+
+
 def run_customer_features(
     io: SparkLake, ds: str, window_days: int = DEFAULT_WINDOW_DAYS, rebuild: bool = False
 ) -> FeaturesResult:
@@ -673,7 +680,7 @@ def run_customer_features(
         to_compute = [d for d in ingested if d == ds or d not in have_daily]
     if len(to_compute) > 1 or rebuild:
         log.info("features ds=%s: aggregating %d day(s) from accepted data", ds, len(to_compute))
-    lookback = ingested_days(io, _days(start - dt.timedelta(days=1), end))
+    lookback = lookback_days(io, night, window_days)
     compute_daily_partitions(io, to_compute, lookback, from_carry=not rebuild)
 
     window = None if rebuild or to_compute != [ds] else _rolled_state(io, night, window_days)

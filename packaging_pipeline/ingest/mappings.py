@@ -287,7 +287,7 @@ _NOT_ID = re.compile(r"[^A-Za-z0-9._-]+")
 
 def _slug(text: str) -> str | None:
     """``Main warehouse`` -> ``Main-warehouse``: a location's name as an id that can name a lake folder."""
-    return _NOT_ID.sub("-", text.strip()).strip("-._") or None
+    return re.sub(r"\.{2,}", ".", _NOT_ID.sub("-", text.strip())).strip("-._") or None
 
 
 _COLOUR_WORD = re.compile(r"[a-z]+")

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
+from packaging_pipeline.core import keys
 from packaging_pipeline.core.schemas import MAX_TEXT_CHARS, Field, Kind, SourceContract
 
 MALFORMED_COLUMN = "_malformed"
@@ -276,10 +277,9 @@ def validate_chunk(
                 out |= numbers == 0
             out |= np.isinf(numbers)
             checks.append((f"out_of_range:{field.name}", ok & out.fillna(False).astype(bool)))
-        if field.pattern is not None:
-            pattern = re.compile(field.pattern)
-            matches = converted.where(ok, None).map(lambda v, p=pattern: isinstance(v, str) and bool(p.fullmatch(v)))
-            checks.append((f"bad_format:{field.name}", ok & ~matches.astype(bool)))
+        if field.names_key:
+            safe = converted.where(ok, None).map(lambda v: isinstance(v, str) and keys.is_safe_part(v))
+            checks.append((f"bad_format:{field.name}", ok & ~safe.astype(bool)))
         if field.max_decimals is not None:
             checks.append((f"excess_decimals:{field.name}", ok & _excess_decimals(numbers, field.max_decimals)))
         if field.not_in_future:

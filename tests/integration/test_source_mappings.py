@@ -159,10 +159,9 @@ def test_every_rule_of_a_users_mapping(local_lake, tmp_path):
 
 
 def test_a_warehouse_id_that_cannot_name_a_batch_folder_is_quarantined(local_lake):
-    rows = [{"order_id": "o1", "order_time": "2026-11-01T10:00:00Z", "warehouse_id": wh, "ship_date": "2026-11-02",
-             "product_id": "P", "quantity": 1, "unit_price": 1.0} for wh in ("WH-BER", "Main warehouse", "../x")]
-    for i, row in enumerate(rows):
-        row["order_id"] = f"o{i}"
+    rows = [{"order_id": f"o{i}", "order_time": "2026-11-01T10:00:00Z", "warehouse_id": wh, "ship_date": "2026-11-02",
+             "product_id": "P", "quantity": 1, "unit_price": 1.0}
+            for i, wh in enumerate(("WH-BER", "Main warehouse", "../x"))]  # fmt: skip
     local_lake.write_bytes(f"raw/orders/ds={DS}/a.jsonl", b"".join(json.dumps(r).encode() + b"\n" for r in rows))
     local_lake.write_bytes(f"raw/clickstream/ds={DS}/_SUCCESS", b"")  # a night without events
     settings = Settings(lake_uri=local_lake.uri, pseudonym_key=TEST_PSEUDONYM_KEY, max_bad_row_share=0.9)
