@@ -90,6 +90,18 @@ def _cmd_sample_data(args: argparse.Namespace, settings: Settings) -> dict[str, 
     return summary
 
 
+def _cmd_sample_exports(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from packaging_pipeline.sample_data.exports import write_sample_exports
+
+    return write_sample_exports(args.out, args.ds, days=args.days, customers=args.customers, seed=args.seed)
+
+
+def _print_sample_exports(result: dict[str, Any]) -> None:
+    print(f"sample exports of {result['nights'][0]}..{result['ds']} written to {result['folder']}")
+    for source, written in result["sources"].items():
+        print(f"  {source:<12} {written['rows']:>8} rows  {written['file']}")
+
+
 def _cmd_land(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     from packaging_pipeline.core.storage import open_lake
     from packaging_pipeline.ingest.landing import land_exports
@@ -509,6 +521,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--bad-row-share", type=_share, default=0.0, help="share of deliberately bad rows (default 0)")
     p.set_defaults(handler=_cmd_sample_data, printer=_print_sample)
+
+    p = add("sample-exports", "Write sample nights as a shop exports them (REES46 clickstream, Shopify orders CSV).")
+    p.add_argument("--out", required=True, metavar="FOLDER", help="new or empty folder; `land --from` takes it")
+    p.add_argument("--ds", type=_date, required=True, help="the last night exported, YYYY-MM-DD")
+    p.add_argument("--days", type=_positive_int, default=7, help="nights up to --ds in the files (default 7)")
+    p.add_argument("--customers", type=_positive_int, default=2000)
+    p.add_argument("--seed", type=int, default=7)
+    p.set_defaults(handler=_cmd_sample_exports, printer=_print_sample_exports)
 
     p = add("land", "Copy a folder of exports (one sub-folder per source) into a night's raw partitions.")
     p.add_argument("--from", dest="exports", required=True, metavar="FOLDER",

@@ -4,14 +4,17 @@ shipped mappings, every mapping rule, and mapping files that are wrong in every 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
+from pathlib import Path
 
 import pytest
 
 from packaging_pipeline.core.config import Settings, parse_mappings
 from packaging_pipeline.core.errors import ConfigError, InputError
 from packaging_pipeline.core.formats import read_parquet
+from packaging_pipeline.core.storage import LocalLake
 from packaging_pipeline.ingest.mappings import load_mapping
 from packaging_pipeline.ingest.privacy import pseudonym
 from packaging_pipeline.ingest.raw import ingest_partition
@@ -364,3 +367,31 @@ def test_an_export_folder_landing_cannot_read_is_refused_before_anything_is_copi
     with pytest.raises(InputError, match=re.escape(message)):
         land_exports(local_lake, exports, DS)
     assert not local_lake.list("raw/")
+
+
+def test_sample_exports_in_the_public_shapes_are_landed_and_ingested_whole(tmp_path):
+    """The sample shop written as REES46 and Shopify exports: every row accepted, the same file twice."""
+    from packaging_pipeline.sample_data.exports import write_sample_exports
+
+    night = dt.date(2026, 11, 2)
+    written = write_sample_exports(tmp_path / "exports", night, days=2, customers=150, seed=3)
+    again = write_sample_exports(tmp_path / "again", night, days=2, customers=150, seed=3)
+    for source in ("clickstream", "orders", "catalog"):
+        first, second = written["sources"][source]["file"], again["sources"][source]["file"]
+        assert Path(first).read_bytes() == Path(second).read_bytes(), source
+    shopify = (tmp_path / "exports/orders/orders_export.csv").read_text().splitlines()
+    assert shopify[0] == "Name,Email,Financial Status,Created at,Lineitem quantity,Lineitem name,Lineitem price,Lineitem sku,Location"
+    with pytest.raises(InputError, match="not empty: give sample-exports a new or empty folder"):
+        write_sample_exports(tmp_path / "exports", night, days=1, customers=10)
+
+    lake = tmp_path / "lake"
+    assert run_cli("land", "--lake", lake.as_uri(), "--from", str(tmp_path / "exports"), "--ds", str(night)).returncode == 0
+    out = run_cli("ingest", "--lake", lake.as_uri(), "--ds", str(night), "--mapping", "clickstream=rees46",
+                  "--mapping", "orders=shopify-orders", "--json")  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    sources = json.loads(out.stdout)["sources"]
+    for source in ("clickstream", "orders", "catalog"):
+        rows = written["sources"][source]["rows"]
+        assert rows > 0 and (sources[source]["read"], sources[source]["accepted"]) == (rows, rows), source
+    clicks = read_parquet(LocalLake(str(lake)), sources["clickstream"]["accepted_key"]).to_pandas()
+    assert set(clicks["category"]) - {"other"} and clicks["color"].notna().mean() > 0.5  # codes and brand words mapped
