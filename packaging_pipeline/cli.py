@@ -337,8 +337,9 @@ def _print_right_size(result: dict[str, Any]) -> None:
     )
     print(
         f"  {s['parcels']} parcels: boxed {s['fitted']} ({s['on_demand_parcels']} cut on demand), "
-        f"{s['split_orders']} orders split, own packaging {s['own_packaging']}, missing products "
-        f"{s['missing_product']}; board {s['board_m2_total']} m2, volumetric {s['volumetric_weight_kg_total']} kg"
+        f"{s['split_orders']} orders split ({s['split_to_save_orders']} to save board), own packaging "
+        f"{s['own_packaging']}, missing products {s['missing_product']}; board {s['board_m2_total']} m2, "
+        f"volumetric {s['volumetric_weight_kg_total']} kg"
     )
     print(
         f"  ESR inner basis: mean {pct(s['mean_esr'])}, p95 {pct(s['p95_esr'])}, over 50% "

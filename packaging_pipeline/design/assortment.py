@@ -222,6 +222,10 @@ def catalog_yaml(chosen: Sequence[Candidate], base: BoxCatalog, ds: str, history
         f"padding_mm: {base.padding_mm:g}",
         f"volumetric_divisor: {base.volumetric_divisor:g}",
     ]
+    split = base.parcel_split
+    if split.enabled:
+        lines.append(f"parcel_split: {{enabled: true, max_parcels: {split.max_parcels}, "
+                     f"min_board_saving: {split.min_board_saving:g}}}")  # fmt: skip
     if base.machines:
         lines.append("on_demand:")
         lines.append("  machines:")
@@ -300,7 +304,8 @@ def box_assortment(
                                          max_candidates, time_limit_s, max_gap, sample)  # fmt: skip
     text = catalog_yaml(result.chosen, base, ds, history_days)
     chosen = BoxCatalog(tuple(Box(f"{c.style}-A{i}", c.style, c.inner_mm, c.board, c.blank_area_m2)
-                              for i, c in enumerate(result.chosen, start=1)), base.padding_mm, source="box-assortment")
+                              for i, c in enumerate(result.chosen, start=1)), base.padding_mm, source="box-assortment",
+                         parcel_split=base.parcel_split)  # fmt: skip
     held_out = (keys.parse_ds(ds) + dt.timedelta(days=1)).isoformat()
     judged = {}
     for name, boxes in (("optimised", chosen), ("current", _standard_only(base))):

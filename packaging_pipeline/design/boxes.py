@@ -107,6 +107,20 @@ class OnDemandMachine:
         return (out[0], out[1], out[2])
 
 
+@dataclasses.dataclass(frozen=True)
+class ParcelSplit:
+    """When an order one box takes still ships as several parcels: only when that saves material.
+
+    The units are split by shape (a folded shirt apart from a jar) when the parcels together take at
+    least ``min_board_saving`` (a fraction) less board, and no more volumetric weight, than the one box.
+    Every extra parcel is an extra label and carrier charge, so ``max_parcels`` caps it.
+    """
+
+    enabled: bool = False
+    max_parcels: int = 2
+    min_board_saving: float = 0.15
+
+
 VOLUMETRIC_DIVISOR = 5000.0
 """Carriers bill the larger of the real and the volumetric weight: L x W x H in cm / 5000 = kg."""
 
@@ -122,6 +136,7 @@ class BoxCatalog:
     machines: Mapping[str, OnDemandMachine] = dataclasses.field(default_factory=dict)
     what_if: OnDemandMachine = OnDemandMachine()
     volumetric_divisor: float = VOLUMETRIC_DIVISOR
+    parcel_split: ParcelSplit = ParcelSplit()
 
     def __post_init__(self) -> None:
         if not self.boxes:
@@ -264,6 +279,15 @@ class _MachineEntry(ConfigModel):
         return OnDemandMachine(tuple(self.styles), self.board, self.step_mm, self.min_inner_mm, self.max_inner_mm)
 
 
+_DEFAULT_SPLIT = ParcelSplit()
+
+
+class _ParcelSplitEntry(ConfigModel):
+    enabled: Flag = _DEFAULT_SPLIT.enabled
+    max_parcels: Annotated[int, Strict(), Field(ge=2)] = _DEFAULT_SPLIT.max_parcels
+    min_board_saving: Number = Field(_DEFAULT_SPLIT.min_board_saving, ge=0, lt=1)
+
+
 class _OnDemandEntry(ConfigModel):
     machines: Annotated[dict[Text, _MachineEntry], BeforeValidator(lambda v: v or {})] = {}
     what_if: _MachineEntry = _MachineEntry()
@@ -281,6 +305,7 @@ class BoxCatalogFile(ConfigModel):
     boxes: Annotated[list[_BoxEntry], Strict(), Field(min_length=1)]
     on_demand: Annotated[_OnDemandEntry, BeforeValidator(lambda v: v or {})] = _OnDemandEntry()
     volumetric_divisor: Number = Field(VOLUMETRIC_DIVISOR, gt=0)
+    parcel_split: Annotated[_ParcelSplitEntry, BeforeValidator(lambda v: v or {})] = _ParcelSplitEntry()
 
     @field_validator("boxes", mode="wrap")
     @classmethod
@@ -316,5 +341,6 @@ def _catalog(doc: BoxCatalogFile, source: str) -> BoxCatalog:
     c = doc.custom_sizes
     custom = CustomSizes(c.enabled, c.style, c.board, c.step_mm, c.max_inner_mm)
     machines = {warehouse: m.machine() for warehouse, m in doc.on_demand.machines.items()}
+    split = ParcelSplit(doc.parcel_split.enabled, doc.parcel_split.max_parcels, doc.parcel_split.min_board_saving)
     return BoxCatalog(boxes, doc.padding_mm, custom, source, machines, doc.on_demand.what_if.machine(),
-                      doc.volumetric_divisor)  # fmt: skip
+                      doc.volumetric_divisor, split)  # fmt: skip

@@ -66,6 +66,12 @@ inner basis (box inner volume), ``esr_outer`` on the outer (inner plus the board
 ``esr_floor`` is the physical floor: a box of exactly the packing's extent plus the padding.
 ``units``/``lines``/``products`` are the parcel's; ``returned_units`` the order's."""
 
+SPLIT_SEARCH_UNITS = 24
+"""Orders one box takes are considered for a split that saves board only up to this many units."""
+
+SPLIT_TO_SAVE = "split to save board"
+"""How the ``reason`` of a parcel of an order split to save board begins (``BoxCatalog.parcel_split``)."""
+
 SPLIT_CHUNK_UNITS = 50
 """Orders with more units than ``MAX_UNITS_PER_ORDER`` are first cut into chunks of this many."""
 
@@ -147,13 +153,17 @@ def right_size_orders(
     return pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
 
 
+_Plan = tuple[list[tuple[list[Unit], BoxChoice | None]], str | None]
+"""An order's parcels (units and box, no box for own packaging) and why it was split to save board, if it was."""
+
+
 class _Sizer:
     """Sizes orders one by one, remembering the parcels of unit sets it has sized before."""
 
     def __init__(self, boxes: BoxCatalog, dims: Mapping[str, Dims], fragile: set[str], everywhere: bool):
         self.boxes, self.dims, self.fragile, self.everywhere = boxes, dims, fragile, everywhere
-        self.cache: dict[tuple[Any, ...], list[tuple[list[Unit], BoxChoice | None]]] = {}
-        self.single: dict[tuple[Any, ...], BoxChoice] = {}
+        self.cache: dict[tuple[Any, ...], _Plan] = {}
+        self.chosen: dict[tuple[Any, ...], BoxChoice] = {}
         self.calipers: dict[str, float] = {}
         self.smallest_area = min(b.blank_area_m2 for b in boxes.boxes)
 
@@ -178,7 +188,7 @@ class _Sizer:
         key = (machine, tuple(sorted(u.dims_mm for u in units)))
         if key not in self.cache:
             self.cache[key] = self._parcels(units, machine)
-        planned = self.cache[key]
+        planned, note = self.cache[key]
         # The cache holds parcels by shape; hand this order's own products back to them, shape by shape.
         own: dict[Dims, list[str]] = {}
         for u in units:
@@ -186,19 +196,27 @@ class _Sizer:
         rows = []
         for n, (parcel_units, choice) in enumerate(planned, start=1):
             ids = [own[u.dims_mm].pop() for u in parcel_units]
-            rows.append(self._row({**base, "parcel": n, "parcels": len(planned)}, ids, parcel_units, choice, machine))
+            row = self._row({**base, "parcel": n, "parcels": len(planned)}, ids, parcel_units, choice, machine)
+            if note is not None:
+                row["reason"] = "; ".join(r for r in (row["reason"], note) if r)
+            rows.append(row)
         return rows
 
-    def _parcels(self, units: list[Unit], machine: OnDemandMachine | None) -> list[tuple[list[Unit], BoxChoice | None]]:
-        """One parcel when a box takes every unit; else first-fit-decreasing into as few boxes as it takes."""
+    def _parcels(self, units: list[Unit], machine: OnDemandMachine | None) -> _Plan:
+        """One parcel when a box takes every unit (split only to save board); else first-fit-decreasing into as
+        few boxes as it takes. Returns the parcels and, for a split that saves board, what it saves."""
         alone = {u.dims_mm: self._alone(u, machine) for u in units}
         own = [u for u in units if alone[u.dims_mm].box is None]
         rest = [u for u in units if alone[u.dims_mm].box is not None]
         out: list[tuple[list[Unit], BoxChoice | None]] = []
+        note = None
         if rest:
-            whole = choose_box(rest, self.boxes, machine) if len(rest) <= MAX_UNITS_PER_ORDER else None
+            whole = self._choose(rest, machine) if len(rest) <= MAX_UNITS_PER_ORDER else None
             if whole is not None and whole.box is not None:
-                out.append((rest, whole))
+                saving = self._split_to_save(rest, whole, machine, self.boxes.parcel_split.max_parcels)
+                if len(saving) > 1:
+                    note = self._split_note(saving, whole)
+                out.extend(saving)
             else:
                 bins: list[tuple[list[Unit], BoxChoice]] = []
                 for u in sorted(rest, key=lambda u: (-u.volume_mm3, -max(u.dims_mm))):
@@ -213,14 +231,63 @@ class _Sizer:
                         bins.append(([u], alone[u.dims_mm]))
                 out.extend(bins)
         out.extend(([u], None) for u in own)
-        return out
+        return out, note
+
+    def _choose(self, units: list[Unit], machine: OnDemandMachine | None) -> BoxChoice:
+        """``choose_box``, remembered by the units' shapes: split candidates repeat across orders."""
+        key = (machine, tuple(sorted(u.dims_mm for u in units)))
+        if key not in self.chosen:
+            self.chosen[key] = choose_box(units, self.boxes, machine)
+        return self.chosen[key]
+
+    def _split_to_save(self, units: list[Unit], whole: BoxChoice, machine: OnDemandMachine | None,
+                       budget: int) -> list[tuple[list[Unit], BoxChoice]]:  # fmt: skip
+        """Ship units one box takes as several parcels when that saves board (``BoxCatalog.parcel_split``).
+
+        Candidates split the units by shape: one shape's units (a folded shirt, three jars) apart from
+        the rest. The leanest candidate whose parcels together take ``min_board_saving`` less board and
+        no more volumetric weight than the one box wins, and its parts may be split again, up to
+        ``max_parcels`` parcels in all.
+        """
+        policy = self.boxes.parcel_split
+        shapes = sorted({u.dims_mm for u in units})
+        if not policy.enabled or budget < 2 or len(shapes) < 2 or len(units) > SPLIT_SEARCH_UNITS:
+            return [(units, whole)]
+        assert whole.box is not None
+        board_limit = whole.box.blank_area_m2 * (1.0 - policy.min_board_saving)
+        weight_limit = self._volumetric_kg(whole) + 1e-9
+        best: tuple[float, list[Unit], BoxChoice, list[Unit], BoxChoice] | None = None
+        for shape in shapes:
+            part = [u for u in units if u.dims_mm == shape]
+            other = [u for u in units if u.dims_mm != shape]
+            a, b = self._choose(part, machine), self._choose(other, machine)
+            if a.box is None or b.box is None:
+                continue
+            board = a.box.blank_area_m2 + b.box.blank_area_m2
+            if board <= board_limit and self._volumetric_kg(a) + self._volumetric_kg(b) <= weight_limit:
+                if best is None or board < best[0]:
+                    best = (board, part, a, other, b)
+        if best is None:
+            return [(units, whole)]
+        _, part, a, other, b = best
+        first = self._split_to_save(part, a, machine, budget - 1)
+        return [*first, *self._split_to_save(other, b, machine, budget - len(first))]
+
+    def _split_note(self, parcels: list[tuple[list[Unit], BoxChoice]], whole: BoxChoice) -> str:
+        board = sum(c.box.blank_area_m2 for _, c in parcels if c.box is not None)
+        weight = sum(self._volumetric_kg(c) for _, c in parcels)
+        assert whole.box is not None
+        return (f"{SPLIT_TO_SAVE}: {len(parcels)} parcels take {board:.3f} m2 of board and {weight:.2f} kg "
+                f"volumetric weight, one box {whole.box.blank_area_m2:.3f} m2 and {self._volumetric_kg(whole):.2f} kg")
+
+    def _volumetric_kg(self, choice: BoxChoice) -> float:
+        assert choice.box is not None
+        outer = outer_mm(choice.box.style, choice.box.inner_mm, self.caliper(choice.box.board))
+        return volumetric_weight_kg(outer, self.boxes.volumetric_divisor)
 
     def _alone(self, unit: Unit, machine: OnDemandMachine | None) -> BoxChoice:
-        """The box of one unit by itself, remembered by shape: most orders share a few thousand products."""
-        key = (machine, unit.dims_mm)
-        if key not in self.single:
-            self.single[key] = choose_box([unit], self.boxes, machine)
-        return self.single[key]
+        """The box of one unit by itself: most orders share a few thousand products."""
+        return self._choose([unit], machine)
 
     def caliper(self, board: str) -> float:
         if board not in self.calipers:
@@ -317,6 +384,7 @@ def summarise_right_sizing(per_order: pd.DataFrame) -> dict[str, Any]:
         "parcels": len(to_ship),
         "fitted": len(fitted),
         "split_orders": int(orders["parcels"].astype(int).gt(1).sum()) if len(orders) else 0,
+        "split_to_save_orders": int(orders["reason"].fillna("").str.contains(SPLIT_TO_SAVE, regex=False).sum()),
         "custom_sizes": int((fitted["custom_size"].astype(bool) & ~fitted["on_demand"].astype(bool)).sum()),
         "on_demand_parcels": int(fitted["on_demand"].astype(bool).sum()),
         "own_packaging": int((to_ship["status"] == "own_packaging").sum()),

@@ -3,16 +3,25 @@ packing heuristic against an exact MILP packing."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from packaging_pipeline.core.errors import InputError
 from packaging_pipeline.design import packing
-from packaging_pipeline.design.boxes import Box, BoxCatalog, CustomSizes, OnDemandMachine, load_box_catalog
+from packaging_pipeline.design.boxes import (
+    Box,
+    BoxCatalog,
+    CustomSizes,
+    OnDemandMachine,
+    ParcelSplit,
+    load_box_catalog,
+)
 from packaging_pipeline.design.exact_packing import fits_exactly, leanest_box_exactly
 from packaging_pipeline.design.materials import load_materials
 from packaging_pipeline.design.packing import (
@@ -269,3 +278,39 @@ def test_two_small_units_lie_side_by_side_when_the_machine_minimum_makes_a_stack
     assert isinstance(choice, BoxChoice)
     assert choice.box.inner_mm[2] == 38.0, choice.box.inner_mm  # one layer: 28 mm plus 5 mm each side
     _check_placements(choice.placements, choice.box.inner_mm)
+
+
+def test_an_order_one_box_takes_ships_as_two_parcels_only_when_that_saves_board():
+    """A folded shirt and a jar: one box around both is mostly air; two cut boxes take less board."""
+    goods = products({"SHIRT": (300, 250, 30), "JAR": (80, 80, 80), "MUG": (90, 90, 100)})
+    order = lines(("o1", "SHIRT", 1), ("o1", "JAR", 1), ("o2", "JAR", 2))
+    whole = catalog(Box("XL", "0201", (600.0, 400.0, 400.0), "B", 1.6), machines={"WH-BER": MACHINE})
+    saving = dataclasses.replace(whole, parcel_split=ParcelSplit(True, max_parcels=3, min_board_saving=0.05))
+
+    one = right_size_orders(order, goods, whole)
+    two = right_size_orders(order, goods, saving)
+    o1 = two[two["order_id"] == "o1"]
+    assert len(one[one["order_id"] == "o1"]) == 1 and len(o1) == 2
+    assert sorted(o1["products"]) == ["JARx1", "SHIRTx1"] and set(o1["parcels"]) == {2}
+    assert sorted(tuple(r) for r in o1[["inner_length_mm", "inner_width_mm", "inner_height_mm"]].to_numpy()) == [
+        (90.0, 90.0, 90.0), (310.0, 260.0, 40.0)]  # each cut to its own unit plus the clearance, step 10  # fmt: skip
+    board_one = float(one.loc[one["order_id"] == "o1", "board_area_m2"].sum())
+    assert float(o1["board_area_m2"].sum()) <= 0.95 * board_one
+    assert o1["volumetric_weight_kg"].sum() <= one.loc[one["order_id"] == "o1", "volumetric_weight_kg"].sum()
+    assert o1["esr"].max() < one.loc[one["order_id"] == "o1", "esr"].iloc[0]
+    assert all(r.startswith("split to save board: 2 parcels take") for r in o1["reason"])
+    assert len(two[two["order_id"] == "o2"]) == 1  # units of one shape are never split apart
+
+    demanding = dataclasses.replace(saving, parcel_split=ParcelSplit(True, max_parcels=3, min_board_saving=0.9))
+    assert len(right_size_orders(order, goods, demanding)) == 2  # o1 and o2 whole: no split saves 90%
+
+
+def test_a_box_set_catalog_keeps_the_base_catalogs_parcel_split():
+    from packaging_pipeline.design.assortment import Candidate, catalog_yaml
+    from packaging_pipeline.design.boxes import parse_box_catalog
+
+    base = load_box_catalog()
+    text = catalog_yaml([Candidate((300.0, 200.0, 100.0), "0201", "B", 0.3, 1.2)], base, "2026-10-30", 30)
+    written = parse_box_catalog(yaml.safe_load(text), "box set")
+    assert base.parcel_split.enabled and written.parcel_split == base.parcel_split
+    assert [b.inner_mm for b in written.boxes] == [(300.0, 200.0, 100.0)]
