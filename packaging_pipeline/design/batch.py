@@ -350,9 +350,9 @@ def plan_night_designs(
 
 PLANNED_ORDER_COLUMNS = (
     "order_id", "warehouse_id", "ship_date", "segment_id", "design_id", "box_code", "style",
-    "inner_length_mm", "inner_width_mm", "inner_height_mm", "board_grade", "esr",
+    "inner_length_mm", "inner_width_mm", "inner_height_mm", "board_grade", "esr", "parcel", "parcels", "products",
 )  # fmt: skip
-"""What the plan knows of each fitted order: its box, segment and design (the work area's table)."""
+"""What the plan knows of each fitted parcel: its box, units, segment and design (the work area's table)."""
 ORDER_DESIGN_COLUMNS = (*PLANNED_ORDER_COLUMNS, "print_file")
 """``order_designs.parquet``: the planned columns and the print file the collect step adds."""
 

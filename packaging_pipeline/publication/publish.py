@@ -68,14 +68,18 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 2  # 2: each batch in its own folder, keys relative to it, _SUCCESS points at it
 ASSIGNMENT_COLUMNS = (
     "order_id", "box_code", "style", "inner_length_mm", "inner_width_mm", "inner_height_mm", "design_id",
-    "print_file_key", "note",
+    "print_file_key", "note", "parcel", "products",
 )  # fmt: skip
+"""``assignments.csv``, one row per parcel. ``parcel`` is ``1/2`` for the first of an order's two parcels and
+``products`` what goes in it (``P00355x1;P00340x2``); new columns are only ever added at the end."""
 _BOX, _DESIGN, _PRINT_KEY = (ASSIGNMENT_COLUMNS.index(c) for c in ("box_code", "design_id", "print_file_key"))
 DESIGN_COMPANIONS = (keys.SPEC_NAME, "artwork.png", "preview.png", "mockup.png")
 _ORDER_COLUMNS = (
     "order_id", "warehouse_id", "design_id", "box_code", "style", "inner_length_mm", "inner_width_mm",
     "inner_height_mm",
 )  # fmt: skip
+_OPTIONAL_COLUMNS = ("print_file", "parcel", "parcels", "products")
+"""Read when the staged table has them (staging written before parcels carried their units has not)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,7 +137,7 @@ def _read_staging(lake: Lake, ds: str) -> _Staging:
     missing = [c for c in _ORDER_COLUMNS if c not in table.column_names]
     if missing:
         raise InputError(f"{lake.uri_of(order_key)} lacks columns {missing}; expected {list(_ORDER_COLUMNS)}")
-    columns = [*_ORDER_COLUMNS, *(["print_file"] if "print_file" in table.column_names else [])]
+    columns = [*_ORDER_COLUMNS, *(c for c in _OPTIONAL_COLUMNS if c in table.column_names)]
     rows = table.select(columns).to_pylist()
     spec_key = re.compile(rf"^{re.escape(prefix)}segment=(-?\d+)/([^/]+)/spec\.json$")
     design_dirs: dict[str, tuple[int, str]] = {}
@@ -159,6 +163,11 @@ def _dims(value: Any) -> str:
 def _print_name(row: dict[str, Any]) -> str:
     inner = (float(row["inner_length_mm"]), float(row["inner_width_mm"]), float(row["inner_height_mm"]))
     return keys.print_file_name(str(row["box_code"]), inner) + ".pdf"
+
+
+def _parcel_of(row: dict[str, Any]) -> str:
+    parcel, parcels = row.get("parcel"), row.get("parcels")
+    return f"{int(parcel)}/{int(parcels)}" if parcel is not None and parcels is not None else ""
 
 
 def _assignments(
@@ -195,6 +204,7 @@ def _assignments(
         per_warehouse[str(warehouse)].append([
             str(order_id), str(row["box_code"]), str(row["style"]), _dims(row["inner_length_mm"]),
             _dims(row["inner_width_mm"]), _dims(row["inner_height_mm"]), str(design_id or ""), print_key, "",
+            _parcel_of(row), str(row.get("products") or ""),
         ])  # fmt: skip
     # Parcels without a box still reach their warehouse, with no box or design and the reason, so a
     # warehouse's list covers every order shipping next: a unit that ships in its own packaging (one
@@ -204,7 +214,7 @@ def _assignments(
         own = order.get("status") == "own_packaging"
         if own or str(order["order_id"]) not in boxed:
             note = f"{'own packaging' if own else 'no standard box'}: {order.get('reason') or order.get('status')}"
-            per_warehouse[str(order["warehouse_id"])].append([str(order["order_id"]), *[""] * 7, note])
+            per_warehouse[str(order["warehouse_id"])].append([str(order["order_id"]), *[""] * 7, note, "", ""])
     orders = Counter({design_id: len(ids) for design_id, ids in design_orders.items()})
     for rows in per_warehouse.values():
         rows.sort(key=lambda r: r[0])

@@ -188,6 +188,8 @@ def test_assignments_carry_no_customer_data_and_name_published_print_files(night
             order = staged_rows[row["order_id"]].pop(0)  # the parcels in staging order
             assert order["warehouse_id"] == wh["warehouse_id"] and row["design_id"] == order["design_id"]
             assert row["box_code"] == order["box_code"] and float(row["inner_height_mm"]) == order["inner_height_mm"]
+            assert row["parcel"] == f"{order['parcel']}/{order['parcels']}" and row["products"] == order["products"]
+            assert re.fullmatch(r"[^;]+x\d+(;[^;]+x\d+)*", row["products"])  # what goes in this box
             key = row["print_file_key"]
             assert key.startswith(f"designs/{row['design_id']}/dieline-{row['box_code']}-") and key in listed
             assert night_lake.exists(batch.key(key)) and key in wh["print_files"]
