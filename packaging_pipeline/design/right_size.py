@@ -16,6 +16,7 @@ snapshot at or before ``ds`` (ARCHITECTURE.md).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
@@ -33,7 +34,14 @@ from packaging_pipeline.core.formats import read_json, read_parquet, read_parque
 from packaging_pipeline.core.progress import track
 from packaging_pipeline.core.schemas import CATALOG, ORDERS
 from packaging_pipeline.core.storage import Lake, open_lake
-from packaging_pipeline.design.boxes import BoxCatalog, Dims, OnDemandMachine, format_dims, load_box_catalog
+from packaging_pipeline.design.boxes import (
+    BoxCatalog,
+    Dims,
+    OnDemandMachine,
+    ParcelSplit,
+    format_dims,
+    load_box_catalog,
+)
 from packaging_pipeline.design.materials import load_materials
 from packaging_pipeline.design.packing import BoxChoice, Unit, choose_box, packing_extent
 
@@ -360,6 +368,15 @@ def _mean(values: pd.Series) -> float | None:
     return round(float(values.mean()), 4) if len(values) else None
 
 
+ESR_HISTOGRAM_BINS = 10
+
+
+def esr_histogram(esr: np.ndarray) -> list[int]:
+    """Parcels per tenth of ESR: [0, 10%), [10%, 20%), ... [90%, 100%]; the report draws it."""
+    bins = np.clip(np.floor(np.asarray(esr, dtype=float) * ESR_HISTOGRAM_BINS), 0, ESR_HISTOGRAM_BINS - 1)
+    return [int(n) for n in np.bincount(bins.astype(int), minlength=ESR_HISTOGRAM_BINS)]
+
+
 def summarise_right_sizing(per_order: pd.DataFrame) -> dict[str, Any]:
     """Night totals an operator and an analyst read first: parcels, ESR spread on both bases, board used.
 
@@ -408,6 +425,7 @@ def summarise_right_sizing(per_order: pd.DataFrame) -> dict[str, Any]:
                         "mean_esr_floor": _mean(single["esr_floor"])},  # fmt: skip
         "over_50pct_reasons": {str(k): int(v) for k, v in over["esr_reason"].value_counts().sort_index().items()},
         "volume_weighted_esr": round(1.0 - item_total / box_total, 4) if box_total else None,
+        "esr_histogram": esr_histogram(esr),
         "board_m2_total": round(float(fitted["board_area_m2"].sum()), 3),
         "volumetric_weight_kg_total": round(float(fitted["volumetric_weight_kg"].astype(float).sum()), 3),
         "per_style": {str(k): int(v) for k, v in fitted["style"].value_counts().sort_index().items()},
@@ -515,7 +533,25 @@ def right_size_night(
         "on_demand": {"everywhere": on_demand_everywhere, "machines": sorted(boxes.machines)},
         **summarise_right_sizing(per_order),
     }
+    summary["standard_catalog"] = _standard_reference(lines, catalog, boxes, on_demand_everywhere, summary)
     return per_order, summary
+
+
+def _standard_reference(lines: pd.DataFrame, catalog: pd.DataFrame, boxes: BoxCatalog, everywhere: bool,
+                        summary: Mapping[str, Any]) -> dict[str, Any]:  # fmt: skip
+    """The same orders in the catalog's standard sizes alone (no machine, no split to save board), and the
+    board tonight's parcels save against it: what box-on-demand and splitting are worth, night by night."""
+    plain = dataclasses.replace(boxes, machines={}, parcel_split=ParcelSplit(enabled=False))
+    if everywhere or boxes.machines or boxes.parcel_split.enabled:
+        reference = summarise_right_sizing(right_size_orders(lines, catalog, plain))
+    else:
+        reference = dict(summary)
+    board, saved_from = summary["board_m2_total"], reference["board_m2_total"]
+    return {
+        **{k: reference[k] for k in ("parcels", "mean_esr", "share_esr_over_50pct", "board_m2_total")},
+        "board_saved_m2": round(saved_from - board, 3),
+        "board_saved_share": round((saved_from - board) / saved_from, 4) if saved_from else None,
+    }
 
 
 def write_parcels(lake: Lake, ds: str, per_order: pd.DataFrame, summary: Mapping[str, Any]) -> str:

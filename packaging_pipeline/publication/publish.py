@@ -277,8 +277,10 @@ def _batch_report(
     profiles = json.loads(lake.read_bytes(profiles_key)).get("segments", []) if lake.exists(profiles_key) else []
     counts = {"designs": len(cards), "designs_staged": len(staging.design_dirs), "print_files": print_files,
               "orders_without_design": sum(1 for r in rows if not r[_PRINT_KEY])}  # fmt: skip
+    parcels_key = keys.parcels_prefix(ds) + keys.PARCELS_SUMMARY_NAME
+    parcels = json.loads(lake.read_bytes(parcels_key)) if lake.exists(parcels_key) else None
     return BatchReport(ds, model, gate, counts, designs, pairs,
-                       [(r[_DESIGN], r[_BOX]) for r in rows if r[_DESIGN]], profiles)  # fmt: skip
+                       [(r[_DESIGN], r[_BOX]) for r in rows if r[_DESIGN]], profiles, parcels)  # fmt: skip
 
 
 def _build_batch(

@@ -7,7 +7,9 @@ PNGs beside it in the batch (``designs/<design_id>/preview.png``), which resolve
 folder is opened or synced whole.
 
 What it shows: batch totals (designs, print files, orders, and the board, CO2e and ink mass of what
-the orders ship in), then a contact sheet per segment: every published design with its motif,
+the orders ship in); the night's parcels (ESR histogram, floor, board saved against the standard sizes,
+why parcels are over 50% empty: ESR belongs to the parcel, not to the artwork); then a contact sheet
+per segment: every published design with its motif,
 inks, orders, and per box its recyclability grade, ESR, ink coverage, CO2e and whether it passed,
 with the reasons when not; designs the gate rejected, with their reasons; the fallback a segment
 got when nothing passed. The report holds no wall-clock time, so a republished night's report is
@@ -60,6 +62,7 @@ class BatchReport:
     pairs: Sequence[Mapping[str, Any]]  # sustainability.parquet rows
     shipped: Sequence[tuple[str, str]]  # (design_id, box_code) per order that has a design
     segments: Sequence[Mapping[str, Any]] = ()  # segment profiles: segment_id, label, palette, size
+    parcels: Mapping[str, Any] | None = None  # the night's right-sizing summary (parcels/ds=<ds>/summary.json)
 
 
 def thumbnail_data_uri(png: bytes, width: int) -> str:
@@ -133,27 +136,33 @@ def _swatches(inks: Sequence[Mapping[str, Any]]) -> str:
     )
 
 
-def _failed_rules(pair: Mapping[str, Any]) -> str:
-    """Short names of the rules a (design, box) pair failed, from its ``failed_rules`` JSON."""
+_BOX_RULES = ("max_esr",)
+"""Rules of the box, not the artwork: the parcels' empty space, shown with the parcels, not on a design."""
+
+
+def _rules(pair: Mapping[str, Any]) -> list[str]:
     try:
         failed = json.loads(pair.get("failed_rules") or "[]")
     except (TypeError, ValueError):
         failed = []
-    names = [str(f.get("rule", "")).removeprefix("max_").removeprefix("min_") for f in failed if isinstance(f, dict)]
+    return [str(f.get("rule", "")) for f in failed if isinstance(f, dict)]
+
+
+def _failed_rules(pair: Mapping[str, Any]) -> str:
+    """Short names of the artwork rules a (design, box) pair failed, from its ``failed_rules`` JSON."""
+    names = [r.removeprefix("max_").removeprefix("min_") for r in _rules(pair) if r not in _BOX_RULES]
     return ", ".join(_RULE_NAMES.get(n, n.replace("_", " ")) for n in names if n) or "fail"
 
 
 def _reasons(pairs: Sequence[Mapping[str, Any]]) -> list[str]:
-    """The pairs' failure reasons, once each: artwork rules (why a design is rejected) before box rules (ESR)."""
-    design, box = {}, {}
+    """The pairs' artwork failure reasons, once each (why a design fails); box rules (ESR) are the parcels'."""
+    design: dict[str, None] = {}
     for p in sorted(pairs, key=lambda r: str(r.get("box_code"))):
-        try:
-            rules = [str(f.get("rule")) for f in json.loads(p.get("failed_rules") or "[]")]
-        except (TypeError, ValueError, AttributeError):
-            rules = []
+        rules = _rules(p)
         for i, reason in enumerate(p.get("reasons") or []):
-            (box if i < len(rules) and rules[i] == "max_esr" else design).setdefault(str(reason), None)
-    return [*design, *box]
+            if not (i < len(rules) and rules[i] in _BOX_RULES):
+                design.setdefault(str(reason), None)
+    return list(design)
 
 
 def _pairs_table(pairs: Sequence[Mapping[str, Any]]) -> str:
@@ -163,13 +172,17 @@ def _pairs_table(pairs: Sequence[Mapping[str, Any]]) -> str:
     for p in sorted(pairs, key=lambda r: str(r.get("box_code"))):
         passed = p.get("passed")
         verdict = "pass" if passed else ("fail" if passed is not None else "")
-        mark = {"pass": "✓", "fail": "✗ " + _failed_rules(p)}.get(verdict, "–")
+        box_only = verdict == "fail" and all(r in _BOX_RULES for r in _rules(p))
+        mark = _e({"pass": "✓", "fail": "✗ " + _failed_rules(p)}.get(verdict, "–"))
+        esr = _num(p.get("esr_max"), ".0%")
+        if box_only:  # the artwork passed; the box's parcels are over the ESR limit, each with its reason
+            verdict, mark, esr = "pass", "✓", f'<a href="#parcels" title="see the parcels">{esr}*</a>'
         rows.append(
             f'<tr class="{verdict}"><td>{_e(p.get("box_code", "?"))}</td>'
             f"<td>{_e(p.get('recyclability_grade', '–'))}</td>"
-            f"<td>{_num(p.get('esr_max'), '.0%')}</td><td>{_num(p.get('ink_coverage_total'), '.0%')}</td>"
+            f"<td>{esr}</td><td>{_num(p.get('ink_coverage_total'), '.0%')}</td>"
             f"<td>{_num(p.get('co2e_kg'), '.3f')}</td><td>{_num(p.get('orders'), '.0f', '0')}</td>"
-            f"<td>{_e(mark)}</td></tr>"
+            f"<td>{mark}</td></tr>"
         )
     head = "<tr><th>box</th><th>grade</th><th>ESR</th><th>ink</th><th>CO2e kg</th><th>orders</th><th>gate</th></tr>"
     return f'<div class="scroll"><table>{head}{"".join(rows)}</table></div>'
@@ -202,6 +215,62 @@ def _card(design: ReportDesign, pairs: Sequence[Mapping[str, Any]]) -> str:
         + (f'<details class="reasons"{" open" if design.status == "rejected" else ""}><summary>{_e(why)}</summary>'
            f"<ul>{reason_list}</ul></details>" if reasons else "")
         + "</article>"
+    )
+
+
+def _esr_histogram_svg(counts: Sequence[int]) -> str:
+    """Parcels per tenth of ESR as bars, the PPWR 50% limit dashed; inline SVG, no script."""
+    width, height, bar = 300, 110, 26
+    top = max(max(counts, default=0), 1)
+    bars = []
+    for i, n in enumerate(counts):
+        h = round(72 * n / top, 1)
+        colour = "#c0392b" if i >= len(counts) // 2 else "#2e7d4f"
+        x = 10 + i * (bar + 2)
+        bars.append(f'<rect x="{x}" y="{90 - h}" width="{bar}" height="{h}" fill="{colour}"><title>'
+                    f"{i * 10}-{i * 10 + 10}% empty: {n} parcels</title></rect>"
+                    f'<text x="{x + bar / 2}" y="{86 - h}" font-size="9" text-anchor="middle">{n or ""}'
+                    "</text>")  # fmt: skip
+    limit = 10 + len(counts) // 2 * (bar + 2) - 1
+    return (f'<svg class="histogram" viewBox="0 0 {width} {height}" role="img" '
+            f'aria-label="parcels by empty space ratio, in tenths">{"".join(bars)}'
+            f'<line x1="{limit}" y1="4" x2="{limit}" y2="94" stroke="#1d232b" stroke-dasharray="3 2"/>'
+            f'<text x="{limit}" y="104" font-size="9" text-anchor="middle">50% (PPWR limit)</text>'
+            f'<text x="10" y="104" font-size="9">0%</text><text x="{width - 10}" y="104" font-size="9" '
+            f'text-anchor="end">100% empty</text></svg>')  # fmt: skip
+
+
+def _parcels_section(parcels: Mapping[str, Any] | None) -> str:
+    """The night's parcels: ESR on the inner basis (histogram), the floor, board and what it saves."""
+    if not parcels:
+        return ""
+    reference = parcels.get("standard_catalog") or {}
+    saved, share = reference.get("board_saved_m2"), reference.get("board_saved_share")
+    items = [
+        ("parcels", str(parcels.get("parcels", "–"))), ("orders split", str(parcels.get("split_orders", 0))),
+        ("own packaging", str(parcels.get("own_packaging", 0))),
+        ("mean ESR", _num(parcels.get("mean_esr"), ".0%")), ("p95 ESR", _num(parcels.get("p95_esr"), ".0%")),
+        ("over 50%", _num(parcels.get("share_esr_over_50pct"), ".0%")),
+        ("physical floor, mean", _num(parcels.get("mean_esr_floor"), ".0%")),
+        ("board", f"{_num(parcels.get('board_m2_total'), '.1f')} m²"),
+    ]  # fmt: skip
+    if saved is not None:
+        items.append(("board saved against the standard sizes",
+                      f"{_num(saved, '.1f')} m² ({_num(share, '.0%')})"))  # fmt: skip
+    cells = "".join(f"<div><dt>{_e(k)}</dt><dd>{_e(v)}</dd></div>" for k, v in items)
+    reasons = parcels.get("over_50pct_reasons") or {}
+    reason_list = "".join(f"<li>{int(n)} × {_e(r)}</li>" for r, n in sorted(reasons.items(), key=lambda kv: -kv[1]))
+    histogram = parcels.get("esr_histogram")
+    return (
+        '<section class="parcels" id="parcels"><h2>Parcels</h2>'
+        f'<dl class="totals">{cells}</dl>'
+        + (_esr_histogram_svg(histogram) if histogram else "")
+        + (f'<details class="reasons" open><summary>Why parcels are over 50% empty</summary><ul>{reason_list}</ul>'
+           "</details>" if reason_list else "")
+        + '<p class="muted">Empty space ratio on the inner basis (box inner volume), void fill counted as empty '
+        "(PPWR Art. 24); the floor is a box of exactly the packing plus the clearance. Standard sizes: the same "
+        "orders in the catalog's stock boxes alone, without box-on-demand or splitting to save board. An ESR "
+        "marked * on a design is its box's parcels', explained here.</p></section>"
     )
 
 
@@ -294,10 +363,10 @@ def render_batch_report(report: BatchReport) -> bytes:
 <p class="meta">Artwork: {_e(artwork)} · {_gate_line(report.gate)}</p>
 {_totals_html(_totals(report), header_extra)}
 <nav>{nav}</nav></header>
-<main>{sections}</main>
-<footer><p>ESR: empty space ratio of the box's orders (the policy limit applies per order). Grade: recyclability
-A-E. CO2e: the board's cradle-to-grave factor; inks carry no sourced factor. Full-size previews and mockups are
-in <code>designs/&lt;design_id&gt;/</code> beside this report; every file's checksum is in
+<main>{_parcels_section(report.parcels)}{sections}</main>
+<footer><p>ESR: empty space ratio of the box's parcels (the policy limit applies per parcel; see Parcels).
+Grade: recyclability A-E. CO2e: the board's cradle-to-grave factor; inks carry no sourced factor. Full-size
+previews and mockups are in <code>designs/&lt;design_id&gt;/</code> beside this report; every file's checksum is in
 <code>manifest.json</code>.</p></footer>
 </body></html>
 """
@@ -333,5 +402,6 @@ tr.fail td:last-child{color:#a23023;font-weight:600}tr.pass td:last-child{color:
 .reasons{margin:6px 0 0;font-size:.82rem;color:#a23023}.reasons ul{margin:4px 0;padding-left:18px}
 .reasons summary{cursor:pointer}
 .note{background:#fff1d6;border-radius:6px;padding:6px 10px}
+.histogram{display:block;width:100%;max-width:420px;height:auto;margin:4px 0}
 @media (max-width:480px){body{font-size:14px}header,main,footer{padding:8px 10px}}
 """

@@ -91,6 +91,9 @@ def test_the_report_shows_every_design_in_chromium(published, browser, viewport)
             assert images.nth(i).evaluate("img => img.complete && img.naturalWidth > 0"), (design_id, i)
             assert images.nth(i).bounding_box()["width"] > 80, (design_id, i)
         for href in card.locator("a").evaluate_all("links => links.map(a => a.getAttribute('href'))"):
+            if href.startswith("#"):  # a box's ESR links to the night's parcels
+                assert page.locator(href).count() == 1, href
+                continue
             assert (folder / href).is_file(), href  # full-size files resolve beside the report
         assert f"{entry['orders']} orders" in card.inner_text()
 
@@ -117,6 +120,22 @@ def test_the_report_shows_every_design_in_chromium(published, browser, viewport)
     assert header["board"] == f"{expected['board']:.2f} kg" and header["CO2e (board)"] == f"{expected['co2e']:.2f} kg"
     assert header["ink"] == f"{expected['ink']:.1f} g"
 
+    # The night's parcels: ESR belongs to them, with a histogram, the reasons and the board saved.
+    parcels = json.loads(lake.read_bytes(f"parcels/ds={DS}/summary.json"))
+    section = page.locator("section#parcels")
+    section.scroll_into_view_if_needed()
+    assert section.is_visible() and section.locator("svg.histogram").is_visible()
+    figures = dict(zip(section.locator(".totals dt").all_inner_texts(), section.locator(".totals dd").all_inner_texts(),
+                       strict=True))  # fmt: skip
+    assert figures["parcels"] == str(parcels["parcels"]) and figures["mean ESR"] == f"{parcels['mean_esr']:.0%}"
+    saved = parcels["standard_catalog"]["board_saved_m2"]
+    assert figures["board saved against the standard sizes"].startswith(f"{saved:.1f} m²")
+    bars = section.locator("svg.histogram rect title").all_text_contents()
+    assert len(bars) == 10 and sum(int(t.split(": ")[1].split()[0]) for t in bars) == parcels["fitted"]
+    if parcels["over_50pct_reasons"]:
+        assert section.locator(".reasons li").count() == len(parcels["over_50pct_reasons"])
+    assert "✗ ESR" not in page.locator("main").inner_text()  # no design card blames its artwork for a box's air
+
     # Readable at this width: nothing sticks out sideways.
     width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     assert width[0] <= width[1], width
@@ -142,8 +161,22 @@ def test_hostile_text_in_a_spec_is_escaped():
     design = ReportDesign("d-1", 0, {"motif": hostile, "message": hostile, "inks": [{"name": hostile, "hex": "#fff"}]},
                           1, None, None, "passed")  # fmt: skip
     pair = {"design_id": "d-1", "box_code": "0201-R1", "passed": False, "reasons": [hostile],
-            "failed_rules": json.dumps([{"rule": "max_esr"}])}  # fmt: skip
+            "failed_rules": json.dumps([{"rule": "max_total_ink_coverage"}])}  # fmt: skip
+    parcels = {"parcels": 3, "fitted": 3, "esr_histogram": [1, 0, 1, 0, 0, 0, 1, 0, 0, 0],
+               "over_50pct_reasons": {hostile: 1}}  # fmt: skip
     html = render_batch_report(BatchReport(DS, {}, None, {}, [design], [pair], [("d-1", "0201-R1")],
-                                           [{"segment_id": 0, "label": hostile}])).decode()  # fmt: skip
-    assert "<script" not in html and "&lt;script&gt;" in html
-    assert "✗ ESR" in html
+                                           [{"segment_id": 0, "label": hostile}], parcels)).decode()  # fmt: skip
+    assert "<script" not in html and html.count("&lt;script&gt;") >= 5  # reasons, label, motif, message, ink
+    assert "✗ ink" in html and 'id="parcels"' in html
+
+
+def test_a_box_over_the_esr_limit_does_not_fail_its_artwork_on_the_card():
+    """ESR is the parcels': a pair failing only max_esr shows a passed artwork and links to the parcels."""
+    design = ReportDesign("d-1", 0, {"motif": "waves"}, 1, None, None, "passed")
+    esr_only = {"design_id": "d-1", "box_code": "0201-R1", "passed": False, "esr_max": 0.71, "reasons": ["ESR 0.71"],
+                "failed_rules": json.dumps([{"rule": "max_esr"}])}  # fmt: skip
+    both = {**esr_only, "box_code": "0201-R2", "failed_rules": json.dumps([{"rule": "max_esr"}, {"rule": "max_inks"}]),
+            "reasons": ["ESR 0.71", "4 inks > 3"]}  # fmt: skip
+    html = render_batch_report(BatchReport(DS, {}, None, {}, [design], [esr_only, both], [])).decode()
+    assert '<a href="#parcels" title="see the parcels">71%*</a>' in html and "✗ ESR" not in html
+    assert "✗ inks" in html and "4 inks &gt; 3" in html and "ESR 0.71" not in html
