@@ -83,6 +83,8 @@ def main() -> None:
     parser.add_argument("--spectral-norm", choices=("on", "off"), help="spectral normalisation in D")
     parser.add_argument("--ema", choices=("on", "off"), help="sample from a moving average of G's weights")
     parser.add_argument("--ema-decay", type=float, help="that average's decay per generator step")
+    parser.add_argument("--ink-coverage", type=float,
+                        help="weight of the pull of each class's ink coverage to the corpus's (0: off)")
     parser.add_argument("--save-generator", help="write the trained generator (.keras) here")
     parser.add_argument("--grid", help="write a PNG sample grid (one row per motif, tiled 2x2) here")
     args = parser.parse_args()
@@ -94,7 +96,7 @@ def main() -> None:
               ("class_norm", None if args.class_norm is None else args.class_norm == "on"),
               ("torus_shift", None if args.torus_shift is None else args.torus_shift == "on"),
               ("loss", args.loss), ("ema", None if args.ema is None else args.ema == "on"),
-              ("ema_decay", args.ema_decay),
+              ("ema_decay", args.ema_decay), ("ink_coverage_weight", args.ink_coverage),
               ("spectral_norm", None if args.spectral_norm is None else args.spectral_norm == "on"))  # fmt: skip
     overrides = {k: v for k, v in chosen if v is not None}
     profile = dataclasses.replace(profile, **overrides)
@@ -106,7 +108,7 @@ def main() -> None:
 
     keras.utils.set_random_seed(args.seed)
     shape = dataclasses.replace(model_shape(corpus, profile), base=args.base)
-    gan = build_gan(shape, profile, args.seed, jit=False)
+    gan = build_gan(shape, profile, args.seed, jit=False, corpus=train)
     t0 = time.perf_counter()
     pre_acc = gan.pretrain_motif_head(train.one_hot(), train.labels, profile.pretrain_epochs, profile.batch_size,
                                       args.seed)  # fmt: skip
@@ -141,6 +143,7 @@ def main() -> None:
         pre_holdout, "d_head_holdout_after_gan": d_holdout, "train_s": round(train_s, 1),
         "images_per_second": round(images / train_s, 1), "scores": scores, "scores_without_ema": raw,
         "per_class": per_class,
+        "corpus_class_ink_coverage": dict(zip(corpus.class_names, gan.ink_targets, strict=True)),
         "final_losses": {k: float(v[-1]) for k, v in history.history.items()},
     }, indent=1))  # fmt: skip
 

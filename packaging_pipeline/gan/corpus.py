@@ -76,6 +76,11 @@ class Corpus:
         subset.report["class_weights"] = {n: round(float(w), 6) for n, w in zip(self.class_names, weights, strict=True)}
         return subset
 
+    def class_ink_coverage(self) -> np.ndarray:
+        """float32 [classes]: each class's :func:`ink_coverage` over its tiles (0 for a class without tiles)."""
+        tiles = self.one_hot()
+        return np.array([ink_coverage(tiles[self.labels == c]) for c in range(len(self.class_names))], np.float32)
+
     def _subset(self, idx: np.ndarray, part: str) -> Corpus:
         idx = idx.astype(np.int64)
         report = {**self.report, "split": part, "tiles": len(idx)}
@@ -122,6 +127,11 @@ def quantise_to_slots(rgb: np.ndarray, k_slots: int, iterations: int = 8) -> np.
     lut = np.zeros(k_slots, dtype=np.uint8)
     lut[ranked] = np.arange(len(ranked), dtype=np.uint8)
     return lut[labels].reshape(arr.shape[:2])
+
+
+def ink_coverage(separations: np.ndarray) -> float:
+    """Share of pixels that print in an ink (their most likely slot is not the paper), over tiles [N, H, W, K]."""
+    return float((np.asarray(separations).argmax(-1) != 0).mean()) if len(separations) else 0.0
 
 
 def seam_score(slots_or_onehot: np.ndarray) -> float:

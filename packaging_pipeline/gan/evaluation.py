@@ -23,7 +23,7 @@ import numpy as np
 
 from packaging_pipeline.core.errors import PipelineError
 from packaging_pipeline.core.tracking import tracking_uri
-from packaging_pipeline.gan.corpus import seam_score
+from packaging_pipeline.gan.corpus import ink_coverage, seam_score
 from packaging_pipeline.gan.judge import CLASSIFIER_EPOCHS, Judge, judge_for_corpus
 from packaging_pipeline.gan.registry import CHALLENGER, CHAMPION, MODEL_NAME, champion_version, load_generator
 from packaging_pipeline.gan.render import generate_separations
@@ -107,11 +107,6 @@ def as_printed(separations: np.ndarray) -> np.ndarray:
     """Soft separations as they print: each pixel all in its most likely slot (one-hot, like the corpus)."""
     k = separations.shape[-1]
     return np.eye(k, dtype=np.float32)[np.asarray(separations).argmax(-1)]
-
-
-def ink_coverage(separations: np.ndarray) -> float:
-    """Share of pixels that print in an ink (their most likely slot is not the paper)."""
-    return float((np.asarray(separations).argmax(-1) != 0).mean()) if len(separations) else 0.0
 
 
 def evaluate_generator(

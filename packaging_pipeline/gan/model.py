@@ -219,11 +219,18 @@ class PatternGAN(keras.Model):
     def __init__(
         self, shape: ModelShape, seed: int = 0, label_smoothing: float = 0.1, augment: bool = True,
         mode_seeking: float = 0.0, motif_weight: float = 1.0, loss: str = "bce", ema_decay: float = 0.999,
-        **kwargs: Any,
+        ink_coverage_weight: float = 0.0, ink_targets: Any = None, **kwargs: Any,
     ):  # fmt: skip
         super().__init__(**kwargs)
         if loss not in ("bce", "hinge"):
             raise ValueError(f"GAN loss {loss!r}: bce or hinge")
+        if ink_targets is not None and len(ink_targets) != shape.n_classes:
+            raise ValueError(f"{len(ink_targets)} ink coverage targets for {shape.n_classes} classes")
+        if ink_coverage_weight and ink_targets is None:
+            raise ValueError("ink_coverage_weight needs the corpus's ink coverage per class (ink_targets)")
+        # Each class's ink coverage in the corpus, which the generator's classes are pulled towards (class_ink_gap).
+        self.ink_targets = None if ink_targets is None else tuple(float(t) for t in ink_targets)
+        self.ink_coverage_weight = ink_coverage_weight
         self.adversarial_loss = loss
         self.ema_decay = ema_decay
         self.mode_seeking = mode_seeking
@@ -241,10 +248,12 @@ class PatternGAN(keras.Model):
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
         self.d_real_tracker = keras.metrics.Mean(name="d_real_score")
         self.diversity_tracker = keras.metrics.Mean(name="sample_spread")
+        self.ink_gap_tracker = keras.metrics.Mean(name="ink_gap")
 
     @property
     def metrics(self) -> list:
-        return [self.d_loss_tracker, self.g_loss_tracker, self.d_real_tracker, self.diversity_tracker]
+        trackers = [self.d_loss_tracker, self.g_loss_tracker, self.d_real_tracker, self.diversity_tracker]
+        return trackers + ([self.ink_gap_tracker] if self.ink_targets is not None else [])
 
     def compile(
         self,
@@ -370,6 +379,9 @@ class PatternGAN(keras.Model):
             diversity = mode_seeking_ratio(fake[:half], fake[half:], z1, z2)
             if self.mode_seeking:
                 g_loss = g_loss + self.mode_seeking / (diversity + 1e-5)
+            ink_gap = None if self.ink_targets is None else class_ink_gap(fake, pair_motif, self.ink_targets)
+            if self.ink_coverage_weight:
+                g_loss = g_loss + self.ink_coverage_weight * ink_gap
             scaled = self.g_optimizer.scale_loss(g_loss)
         grads = tape.gradient(scaled, self.generator.trainable_weights)
         self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_weights, strict=True))
@@ -379,6 +391,8 @@ class PatternGAN(keras.Model):
         self.g_loss_tracker.update_state(g_loss)
         self.d_real_tracker.update_state(ops.mean(ops.sigmoid(real_logits)))
         self.diversity_tracker.update_state(diversity)
+        if ink_gap is not None:
+            self.ink_gap_tracker.update_state(ink_gap)
         return {m.name: m.result() for m in self.metrics}
 
 
@@ -391,6 +405,27 @@ def mode_seeking_ratio(fake_a, fake_b, z_a, z_b):  # noqa: ANN001, ANN201 - Kera
     image = ops.mean(ops.abs(ops.cast(fake_a, "float32") - ops.cast(fake_b, "float32")), axis=(1, 2, 3))
     latent = ops.mean(ops.abs(z_a - z_b), axis=1)
     return ops.mean(image / (latent + 1e-8))
+
+
+def class_ink_gap(separations, motif, targets):  # noqa: ANN001, ANN201 - Keras tensors
+    """Sum over the classes in a batch of (their tiles' mean ink coverage - the corpus's coverage of the class)².
+
+    The guard against one class collapsing to solid ink or to blank paper, which the adversarial and motif
+    losses let through (the 200-epoch base model of 2026-12-07 painted dots as solid ink, coverage 1.00
+    against the corpus's 0.29). Coverage is :func:`packaging_pipeline.gan.corpus.ink_coverage`: the share of
+    pixels whose most likely slot is an ink, as the tile prints. Argmax has no gradient, so the gradient is
+    that of the expected share, 1 - p(paper) (a straight-through estimate); the value is the printed share.
+    Squared, so the spread of a few tiles per class in one batch costs almost nothing and a collapse a lot.
+    """
+    p = ops.cast(separations, "float32")
+    expected = 1.0 - p[..., 0]
+    printed = ops.cast(ops.not_equal(ops.argmax(p, axis=-1), 0), "float32")
+    per_tile = ops.mean(expected + ops.stop_gradient(printed - expected), axis=(1, 2))
+    targets = ops.convert_to_tensor(targets, "float32")
+    one_hot = ops.one_hot(ops.reshape(ops.cast(motif, "int32"), (-1,)), targets.shape[0])
+    counts = ops.sum(one_hot, axis=0)
+    mean = ops.sum(one_hot * per_tile[:, None], axis=0) / ops.maximum(counts, 1.0)
+    return ops.sum(ops.where(counts > 0, ops.square(mean - targets), 0.0))
 
 
 def model_flops_per_image(model: keras.Model) -> int:

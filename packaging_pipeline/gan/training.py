@@ -65,6 +65,7 @@ class TrainingProfile:
     loss: str = "hinge"  # the adversarial loss: "hinge" or "bce" (non-saturating, with the label smoothing)
     ema: bool = True  # sample, register and ship a moving average of the generator's weights
     ema_decay: float = 0.999  # that average's decay per generator step (ramped up from 0 at the start)
+    ink_coverage_weight: float = 0.0  # pulls each class's ink coverage to the corpus's (model.class_ink_gap; 0: off)
     pretrain_epochs: int = 0  # the discriminator learns the motifs (training split) before a from-scratch training
     fine_tune_epochs: int | None = None  # epochs when warm-starting from the champion
     deterministic: bool = True  # TensorFlow op determinism: the same seed trains the same model
@@ -134,9 +135,17 @@ def model_shape(corpus: Corpus, profile: TrainingProfile) -> ModelShape:
                       spectral_norm=profile.spectral_norm)  # fmt: skip
 
 
-def build_gan(shape: ModelShape, profile: TrainingProfile, seed: int, jit: bool) -> PatternGAN:
+def build_gan(
+    shape: ModelShape, profile: TrainingProfile, seed: int, jit: bool, corpus: Corpus | None = None
+) -> PatternGAN:
+    """The GAN a profile trains, compiled. ``corpus`` (the tiles it will learn) gives each class's ink coverage,
+    which the generator is pulled towards when the profile's ``ink_coverage_weight`` is set."""
+    if profile.ink_coverage_weight and corpus is None:
+        raise InputError(f"training profile {profile.name!r}: ink_coverage_weight needs the training corpus")
+    targets = None if corpus is None else corpus.class_ink_coverage()
     gan = PatternGAN(shape, seed=seed, label_smoothing=profile.label_smoothing, mode_seeking=profile.mode_seeking,
-                     motif_weight=profile.motif_weight, loss=profile.loss, ema_decay=profile.ema_decay)
+                     motif_weight=profile.motif_weight, loss=profile.loss, ema_decay=profile.ema_decay,
+                     ink_coverage_weight=profile.ink_coverage_weight, ink_targets=targets)  # fmt: skip
 
     def optimizer(lr: float) -> keras.optimizers.Optimizer:
         opt = keras.optimizers.Adam(lr, beta_1=profile.beta_1)
@@ -215,7 +224,7 @@ def train_pattern_gan(
     devices = configure_devices(profile)
     keras.utils.set_random_seed(seed)
     shape = model_shape(corpus, profile)
-    gan = build_gan(shape, profile, seed, jit=devices["xla"])
+    gan = build_gan(shape, profile, seed, jit=devices["xla"], corpus=corpus)
 
     warm_from = None if from_scratch else _warm_start(gan, client)
     total_epochs = epochs or ((profile.fine_tune_epochs or profile.epochs) if warm_from else profile.epochs)
@@ -247,6 +256,8 @@ def train_pattern_gan(
                 "g_optimizer": f"Adam(lr={profile.g_learning_rate}, beta_1={profile.beta_1})",
                 "flops_per_image_step": flops_per_image, "steps_per_epoch": steps_per_epoch,
                 "corpus.feedback_class_weights": corpus.report.get("class_weights") or "off",
+                "corpus.class_ink_coverage": {n: round(t, 4) for n, t in zip(corpus.class_names, gan.ink_targets,
+                                                                               strict=True)},  # fmt: skip
             }
         )  # fmt: skip
         throughput: list[float] = []

@@ -64,6 +64,12 @@ def test_tiny_training_is_deterministic_for_a_seed(tmp_path, corpus, mlflow_stor
     np.testing.assert_array_equal(outputs[0], outputs[1])
     other = train_pattern_gan(LocalLake(tmp_path / "lake2"), "2026-11-07", corpus, TINY, seed=6, sample_grid=False)
     assert not np.array_equal(outputs[0], generate_separations(_generator(other.model_uri), 1, 4, seed=0))
+    # The ink-coverage guard is a logged setting, beside the corpus coverage per class it pulls towards.
+    params = mlflow_store.get_run(other.run_id).data.params
+    assert params["profile.ink_coverage_weight"] == str(TINY.ink_coverage_weight)
+    coverage = {name: round(float(t), 4) for name, t in zip(corpus.class_names, corpus.class_ink_coverage(),
+                                                            strict=True)}  # fmt: skip
+    assert params["corpus.class_ink_coverage"] == str(coverage)
     # The logged model pins what it needs to load, from the installed versions (not inferred by MLflow).
     from importlib.metadata import version
 
