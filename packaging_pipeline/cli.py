@@ -346,6 +346,10 @@ def _print_right_size(result: dict[str, Any]) -> None:
         f"{pct(s['share_esr_over_50pct'])}; outer basis: mean {pct(s['mean_esr_outer'])}; physical floor: mean "
         f"{pct(s['mean_esr_floor'])} (ESR / floor {s['esr_to_floor']}); per style {s['per_style']}"
     )
+    ref = s.get("standard_catalog")
+    if ref:
+        print(f"  the stock sizes alone (no machine, no split): board {ref['board_m2_total']} m2, mean ESR "
+              f"{pct(ref['mean_esr'])}; board saved {ref['board_saved_m2']} m2 ({pct(ref['board_saved_share'])})")
     for reason, n in s["over_50pct_reasons"].items():
         print(f"  over 50%: {n} x {reason}")
     header = ("order", "warehouse", "box", "inner mm", "units", "item L", "box L", "ESR")
