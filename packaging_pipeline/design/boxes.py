@@ -111,8 +111,9 @@ class OnDemandMachine:
 class ParcelSplit:
     """When an order one box takes still ships as several parcels: only when that saves material.
 
-    The units are split by shape (a folded shirt apart from a jar) when the parcels together take at
-    least ``min_board_saving`` (a fraction) less board, and no more volumetric weight, than the one box.
+    The units of an order whose one box would be over 50% empty are split by shape (a folded shirt apart
+    from a jar) when the parcels together take at least ``min_board_saving`` (a fraction) less board, and
+    no more volumetric weight, than the one box.
     Every extra parcel is an extra label and carrier charge, so ``max_parcels`` caps it.
     """
 
