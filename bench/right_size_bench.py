@@ -14,6 +14,8 @@ Generates (once, kept under --root) a sample lake of ``--days`` nights and inges
    nights of ``--scale-orders`` orders each (sampled to 100,000 orders), for its time at scale;
 3. the packing heuristic against the exact MILP packing on random 2-5 unit orders (mean board gap).
 Results go to bench/results/right_size_<timestamp>.json beside the machine and a BLAS reference.
+``--throughput-only`` stops after step 1 and also times the machine-everywhere night without splitting
+orders to save board (bench/results/right_size_throughput_<timestamp>.json).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from packaging_pipeline.core.formats import read_parquet_prefix  # noqa: E402
 from packaging_pipeline.core.schemas import ORDERS  # noqa: E402
 from packaging_pipeline.core.storage import LocalLake, open_lake  # noqa: E402
 from packaging_pipeline.design.assortment import box_assortment, sizes_from_history  # noqa: E402
-from packaging_pipeline.design.boxes import load_box_catalog  # noqa: E402
+from packaging_pipeline.design.boxes import ParcelSplit, load_box_catalog  # noqa: E402
 from packaging_pipeline.design.exact_packing import leanest_box_exactly  # noqa: E402
 from packaging_pipeline.design.packing import Unit, choose_box  # noqa: E402
 from packaging_pipeline.design.right_size import (  # noqa: E402
@@ -145,6 +147,24 @@ def heuristic_gap(n: int, seed: int) -> dict:
             "max_board_gap": round(float(arr.max()), 4)}  # fmt: skip
 
 
+def sizing_at_scale(settings: Settings, products, shipped, args: argparse.Namespace) -> dict:  # noqa: ANN001
+    """Throughput on ``--scale-orders`` orders drawn from the history: stock sizes alone, a machine
+    everywhere as shipped, and (``--throughput-only``) the same without splitting to save board."""
+    scaled = scaled_night(history_lines(settings, START, args.days - 2), args.scale_orders,
+                          START + dt.timedelta(days=args.days - 2), seed=5)  # fmt: skip
+    runs = {
+        "orders": args.scale_orders,
+        "units_per_order": {str(k): int(v) for k, v in
+                            scaled.groupby("order_id")["quantity"].sum().value_counts().sort_index().items()},
+        "shipped_catalog_standard_only": sizing_run(scaled, products, dataclasses.replace(shipped, machines={}), False),
+        "on_demand_everywhere": sizing_run(scaled, products, shipped, True),
+    }  # fmt: skip
+    if args.throughput_only:
+        whole = dataclasses.replace(shipped, parcel_split=ParcelSplit(enabled=False))
+        runs["on_demand_everywhere_no_split"] = sizing_run(scaled, products, whole, True)
+    return runs
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--root", required=True)
@@ -154,6 +174,8 @@ def main() -> None:
     ap.add_argument("--time-limit", type=float, default=120.0)
     ap.add_argument("--scale-orders", type=int, default=100_000)
     ap.add_argument("--assortment-nights", type=int, default=30)
+    ap.add_argument("--throughput-only", action="store_true",
+                    help="only the throughput at --scale-orders, with and without splitting to save board")
     ap.add_argument("--out")
     args = ap.parse_args()
     result = {"machine": machine_base(), "load_before": load(), "reference_matmul": matmul_reference(),
@@ -171,15 +193,11 @@ def main() -> None:
         "shipped_catalog_with_WH-BER_machine": sizing_run(lines, products, shipped, False),
         "on_demand_everywhere": sizing_run(lines, products, shipped, True),
     }
-    scaled = scaled_night(history_lines(settings, START, args.days - 2), args.scale_orders,
-                          START + dt.timedelta(days=args.days - 2), seed=5)  # fmt: skip
-    result["sizing_at_scale"] = {
-        "orders": args.scale_orders,
-        "units_per_order": {str(k): int(v) for k, v in
-                            scaled.groupby("order_id")["quantity"].sum().value_counts().sort_index().items()},
-        "shipped_catalog_standard_only": sizing_run(scaled, products, dataclasses.replace(shipped, machines={}), False),
-        "on_demand_everywhere": sizing_run(scaled, products, shipped, True),
-    }  # fmt: skip
+    result["sizing_at_scale"] = sizing_at_scale(settings, products, shipped, args)
+    if args.throughput_only:
+        result["load_after"] = load()
+        print(write_result(result, "right_size_throughput", args.out))
+        return
     t = time.perf_counter()
     _, report = box_assortment(settings, night, args.days - 2, args.sizes, time_limit_s=args.time_limit)
     result["box_assortment"] = {k: report[k] for k in ("history_orders", "history_parcels", "demand_classes",
