@@ -156,7 +156,7 @@ def sizing_at_scale(settings: Settings, products, shipped, args: argparse.Namesp
         "orders": args.scale_orders,
         "units_per_order": {str(k): int(v) for k, v in
                             scaled.groupby("order_id")["quantity"].sum().value_counts().sort_index().items()},
-        "shipped_catalog_standard_only": sizing_run(scaled, products, dataclasses.replace(shipped, machines={}), False),
+        "shipped_catalog_standard_only": sizing_run(scaled, products, shipped.stock_only(), False),
         "on_demand_everywhere": sizing_run(scaled, products, shipped, True),
     }  # fmt: skip
     if args.throughput_only:
@@ -189,7 +189,7 @@ def main() -> None:
     shipped = load_box_catalog()
     result["night"] = night
     result["sizing"] = {
-        "shipped_catalog_standard_only": sizing_run(lines, products, dataclasses.replace(shipped, machines={}), False),
+        "shipped_catalog_standard_only": sizing_run(lines, products, shipped.stock_only(), False),
         "shipped_catalog_with_WH-BER_machine": sizing_run(lines, products, shipped, False),
         "on_demand_everywhere": sizing_run(lines, products, shipped, True),
     }

@@ -279,10 +279,6 @@ def sizes_from_history(
     return result, history
 
 
-def _standard_only(boxes: BoxCatalog) -> BoxCatalog:
-    return dataclasses.replace(boxes, machines={})
-
-
 def box_assortment(
     settings: Settings, ds: str, history_days: int, sizes: int, styles: Sequence[str] = ("0201", "0427"),
     board: str = "B", base_catalog: str | None = None, volumetric_weight: float = 0.0,
@@ -308,7 +304,7 @@ def box_assortment(
                          parcel_split=base.parcel_split)  # fmt: skip
     held_out = (keys.parse_ds(ds) + dt.timedelta(days=1)).isoformat()
     judged = {}
-    for name, boxes in (("optimised", chosen), ("current", _standard_only(base))):
+    for name, boxes in (("optimised", chosen), ("current", base.stock_only())):
         try:
             _, summary = right_size_night(settings, held_out, boxes=boxes)
         except InputError as exc:

@@ -154,6 +154,12 @@ class BoxCatalog:
         machine = self.machines.get(str(warehouse_id))
         return machine if machine is not None or not every_warehouse else self.what_if
 
+    def stock_only(self, split: bool = True) -> BoxCatalog:
+        """The same catalog without its box-on-demand machines (and, with ``split=False``, without splitting
+        orders to save board): what the warehouses' stock sizes alone would do."""
+        parcel_split = self.parcel_split if split else ParcelSplit(enabled=False)
+        return dataclasses.replace(self, machines={}, parcel_split=parcel_split)
+
     def usable_mm(self, box: Box) -> Dims:
         """Inner dimensions minus the padding on both sides: the space the goods may occupy."""
         return tuple(d - 2 * self.padding_mm for d in box.inner_mm)  # type: ignore[return-value]

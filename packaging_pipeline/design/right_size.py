@@ -16,7 +16,6 @@ snapshot at or before ``ds`` (ARCHITECTURE.md).
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
@@ -38,7 +37,6 @@ from packaging_pipeline.design.boxes import (
     BoxCatalog,
     Dims,
     OnDemandMachine,
-    ParcelSplit,
     format_dims,
     load_box_catalog,
 )
@@ -549,7 +547,7 @@ def _standard_reference(lines: pd.DataFrame, catalog: pd.DataFrame, boxes: BoxCa
                         summary: Mapping[str, Any]) -> dict[str, Any]:  # fmt: skip
     """The same orders in the catalog's standard sizes alone (no machine, no split to save board), and the
     board tonight's parcels save against it: what box-on-demand and splitting are worth, night by night."""
-    plain = dataclasses.replace(boxes, machines={}, parcel_split=ParcelSplit(enabled=False))
+    plain = boxes.stock_only(split=False)
     if everywhere or boxes.machines or boxes.parcel_split.enabled:
         reference = summarise_right_sizing(right_size_orders(lines, catalog, plain))
     else:
